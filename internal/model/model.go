@@ -14,22 +14,25 @@ type Kind string
 
 // Kinds of objects in the inventory.
 const (
-	KindDeployment    Kind = "Deployment"
-	KindStatefulSet   Kind = "StatefulSet"
-	KindDaemonSet     Kind = "DaemonSet"
-	KindReplicaSet    Kind = "ReplicaSet"
-	KindJob           Kind = "Job"
-	KindCronJob       Kind = "CronJob"
-	KindPod           Kind = "Pod"
-	KindService       Kind = "Service"
-	KindIngress       Kind = "Ingress"
-	KindNetworkPolicy Kind = "NetworkPolicy"
-	KindNamespace     Kind = "Namespace"
-	KindNode          Kind = "Node"
+	KindDeployment  Kind = "Deployment"
+	KindStatefulSet Kind = "StatefulSet"
+	KindDaemonSet   Kind = "DaemonSet"
+	KindReplicaSet  Kind = "ReplicaSet"
+	// KindReplicationController is the deprecated predecessor of ReplicaSet,
+	// still found in older manifests.
+	KindReplicationController Kind = "ReplicationController"
+	KindJob                   Kind = "Job"
+	KindCronJob               Kind = "CronJob"
+	KindPod                   Kind = "Pod"
+	KindService               Kind = "Service"
+	KindIngress               Kind = "Ingress"
+	KindNetworkPolicy         Kind = "NetworkPolicy"
+	KindNamespace             Kind = "Namespace"
+	KindNode                  Kind = "Node"
 )
 
 // WorkloadKinds are the kinds that carry a pod template (or are a pod).
-var WorkloadKinds = []Kind{KindDeployment, KindStatefulSet, KindDaemonSet, KindReplicaSet, KindJob, KindCronJob, KindPod}
+var WorkloadKinds = []Kind{KindDeployment, KindStatefulSet, KindDaemonSet, KindReplicaSet, KindReplicationController, KindJob, KindCronJob, KindPod}
 
 // AllKinds lists every kind the inventory stores.
 var AllKinds = append(append([]Kind(nil), WorkloadKinds...), KindService, KindIngress, KindNetworkPolicy, KindNamespace, KindNode)

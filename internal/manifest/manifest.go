@@ -1,0 +1,337 @@
+// Package manifest loads Kubernetes objects from files, directories and
+// standard input (multi-document YAML, JSON, List kinds, `kubectl get -o
+// yaml` output) into the inventory model. Every input is bounded; a bad
+// document produces an error naming the file and document, and the rest of
+// the input is still loaded.
+package manifest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	networkingv1beta1 "k8s.io/api/networking/v1beta1"
+	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
+
+	"github.com/palisade-project/palisade/internal/kubemodel"
+	"github.com/palisade-project/palisade/internal/model"
+)
+
+// Options bound what Load reads. Zero values take the defaults.
+type Options struct {
+	// Cluster names the cluster the objects are attributed to.
+	Cluster string
+	// MaxFileBytes caps one file or standard input (default 64 MiB).
+	MaxFileBytes int64
+	// MaxDocumentBytes caps one YAML or JSON document (default 4 MiB).
+	MaxDocumentBytes int
+	// MaxDocuments caps the documents of the whole input (default 200,000).
+	MaxDocuments int
+	// Stdin is read for the path "-" (default os.Stdin).
+	Stdin io.Reader
+}
+
+func (o *Options) setDefaults() {
+	if o.Cluster == "" {
+		o.Cluster = model.DefaultCluster
+	}
+	if o.MaxFileBytes == 0 {
+		o.MaxFileBytes = 64 << 20
+	}
+	if o.MaxDocumentBytes == 0 {
+		o.MaxDocumentBytes = 4 << 20
+	}
+	if o.MaxDocuments == 0 {
+		o.MaxDocuments = 200_000
+	}
+	if o.Stdin == nil {
+		o.Stdin = os.Stdin
+	}
+}
+
+// DocError is a problem with one document (Doc > 0) or a whole file (Doc 0).
+type DocError struct {
+	File string
+	// Doc is the 1-based document number within the file, 0 for the file.
+	Doc int
+	Err error
+}
+
+func (e *DocError) Error() string {
+	if e.Doc == 0 {
+		return fmt.Sprintf("%s: %v", e.File, e.Err)
+	}
+	return fmt.Sprintf("%s: document %d: %v", e.File, e.Doc, e.Err)
+}
+
+func (e *DocError) Unwrap() error { return e.Err }
+
+// Result is what Load read.
+type Result struct {
+	Snapshot  model.Snapshot
+	Files     int
+	Documents int
+	// Ignored counts documents of kinds Palisade does not model, by kind.
+	Ignored map[string]int
+	// Errors lists every file or document that could not be loaded.
+	Errors []*DocError
+}
+
+// ErrLimit is wrapped by errors for input over a configured bound.
+var ErrLimit = errors.New("input exceeds limit")
+
+// Load reads every path: a file, a directory (walked recursively for .yaml,
+// .yml and .json files), or "-" for standard input. It fails only when the
+// context ends or no path can be read at all; problems with single files or
+// documents are collected in Result.Errors.
+func Load(ctx context.Context, paths []string, opts Options) (*Result, error) {
+	opts.setDefaults()
+	l := &loader{opts: opts, res: &Result{Ignored: map[string]int{}}}
+	for _, p := range paths {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if p == "-" {
+			l.readFile(ctx, "<stdin>", opts.Stdin)
+			continue
+		}
+		if err := l.walk(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+	return l.res, nil
+}
+
+type loader struct {
+	opts Options
+	res  *Result
+}
+
+func (l *loader) walk(ctx context.Context, root string) error {
+	info, err := os.Stat(root)
+	if err != nil {
+		l.fail(root, 0, err)
+		return nil
+	}
+	if !info.IsDir() {
+		l.open(ctx, root)
+		return nil
+	}
+	var files []string
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			l.fail(path, 0, err)
+			return nil
+		}
+		if d.IsDir() && path != root && strings.HasPrefix(d.Name(), ".") {
+			return filepath.SkipDir
+		}
+		switch strings.ToLower(filepath.Ext(path)) {
+		case ".yaml", ".yml", ".json":
+			if d.Type().IsRegular() {
+				files = append(files, path)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("walking %s: %w", root, err)
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		l.open(ctx, f)
+	}
+	return nil
+}
+
+func (l *loader) open(ctx context.Context, path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		l.fail(path, 0, err)
+		return
+	}
+	defer f.Close()
+	l.readFile(ctx, path, f)
+}
+
+func (l *loader) fail(file string, doc int, err error) {
+	l.res.Errors = append(l.res.Errors, &DocError{File: file, Doc: doc, Err: err})
+}
+
+func (l *loader) readFile(ctx context.Context, name string, r io.Reader) {
+	l.res.Files++
+	lr := &io.LimitedReader{R: r, N: l.opts.MaxFileBytes + 1}
+	yr := k8syaml.NewYAMLReader(bufio.NewReaderSize(lr, 64<<10))
+	for doc := 1; ; doc++ {
+		if ctx.Err() != nil {
+			return
+		}
+		data, err := yr.Read()
+		if lr.N <= 0 {
+			l.fail(name, 0, fmt.Errorf("file larger than %d bytes: %w", l.opts.MaxFileBytes, ErrLimit))
+			return
+		}
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			l.fail(name, doc, fmt.Errorf("reading: %w", err))
+			return
+		}
+		if len(data) > l.opts.MaxDocumentBytes {
+			l.fail(name, doc, fmt.Errorf("document of %d bytes is larger than %d: %w", len(data), l.opts.MaxDocumentBytes, ErrLimit))
+			continue
+		}
+		if isBlank(data) {
+			continue
+		}
+		if l.res.Documents >= l.opts.MaxDocuments {
+			l.fail(name, doc, fmt.Errorf("more than %d documents: %w", l.opts.MaxDocuments, ErrLimit))
+			return
+		}
+		l.res.Documents++
+		if err := l.decode(name, doc, data); err != nil {
+			l.fail(name, doc, err)
+		}
+	}
+}
+
+// isBlank reports whether a document holds only whitespace and comments.
+func isBlank(data []byte) bool {
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		line = bytes.TrimSpace(line)
+		if len(line) > 0 && line[0] != '#' {
+			return false
+		}
+	}
+	return true
+}
+
+type typeMeta struct {
+	APIVersion string            `json:"apiVersion"`
+	Kind       string            `json:"kind"`
+	Items      []json.RawMessage `json:"items"`
+}
+
+func (l *loader) decode(file string, doc int, data []byte) error {
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return fmt.Errorf("invalid YAML: %w", err)
+	}
+	if bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
+		return nil
+	}
+	return l.decodeJSON(file, doc, js, 0)
+}
+
+func (l *loader) decodeJSON(file string, doc int, js []byte, depth int) error {
+	var tm typeMeta
+	if err := json.Unmarshal(js, &tm); err != nil {
+		return fmt.Errorf("not a Kubernetes object: %w", err)
+	}
+	if tm.Kind == "" || tm.APIVersion == "" {
+		return errors.New("not a Kubernetes object: apiVersion and kind are required")
+	}
+	if strings.HasSuffix(tm.Kind, "List") && tm.Items != nil {
+		if depth > 0 {
+			return errors.New("nested List is not allowed")
+		}
+		var errs []error
+		for i, item := range tm.Items {
+			if err := l.decodeJSON(file, doc, item, depth+1); err != nil {
+				errs = append(errs, fmt.Errorf("item %d: %w", i, err))
+			}
+		}
+		return errors.Join(errs...)
+	}
+	obj, err := typed(tm.APIVersion, tm.Kind, js)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", tm.APIVersion, tm.Kind, err)
+	}
+	if obj == nil {
+		l.res.Ignored[tm.Kind]++
+		return nil
+	}
+	source := fmt.Sprintf("%s#%d", file, doc)
+	m, err := kubemodel.Convert(l.opts.Cluster, source, obj)
+	if err != nil {
+		return err
+	}
+	meta := m.ObjectMeta()
+	if meta.Name == "" {
+		return fmt.Errorf("%s without metadata.name", tm.Kind)
+	}
+	if meta.Namespace == "" && m.ObjectKey().Kind != model.KindNamespace && m.ObjectKey().Kind != model.KindNode {
+		meta.Namespace = "default"
+	}
+	l.res.Snapshot.Add(m)
+	return nil
+}
+
+// typed decodes js into the API type of kind. It returns nil, nil for kinds
+// Palisade does not model. Older API versions of the same kinds decode into
+// the current types, whose fields they share (Ingress v1beta1 is converted).
+func typed(apiVersion, kind string, js []byte) (any, error) {
+	group, _, _ := strings.Cut(apiVersion, "/")
+	if !strings.Contains(apiVersion, "/") {
+		group = ""
+	}
+	var obj any
+	switch {
+	case group == "" && kind == "Pod":
+		obj = &corev1.Pod{}
+	case group == "" && kind == "Service":
+		obj = &corev1.Service{}
+	case group == "" && kind == "Namespace":
+		obj = &corev1.Namespace{}
+	case group == "" && kind == "Node":
+		obj = &corev1.Node{}
+	case group == "" && kind == "ReplicationController":
+		obj = &corev1.ReplicationController{}
+	case (group == "apps" || group == "extensions") && kind == "Deployment":
+		obj = &appsv1.Deployment{}
+	case group == "apps" && kind == "StatefulSet":
+		obj = &appsv1.StatefulSet{}
+	case (group == "apps" || group == "extensions") && kind == "DaemonSet":
+		obj = &appsv1.DaemonSet{}
+	case (group == "apps" || group == "extensions") && kind == "ReplicaSet":
+		obj = &appsv1.ReplicaSet{}
+	case group == "batch" && kind == "Job":
+		obj = &batchv1.Job{}
+	case group == "batch" && kind == "CronJob":
+		obj = &batchv1.CronJob{}
+	case (group == "networking.k8s.io" || group == "extensions") && kind == "NetworkPolicy":
+		obj = &networkingv1.NetworkPolicy{}
+	case group == "networking.k8s.io" && apiVersion == "networking.k8s.io/v1" && kind == "Ingress":
+		obj = &networkingv1.Ingress{}
+	case (group == "networking.k8s.io" || group == "extensions") && kind == "Ingress":
+		var old networkingv1beta1.Ingress
+		if err := json.Unmarshal(js, &old); err != nil {
+			return nil, err
+		}
+		return ingressFromV1beta1(&old), nil
+	default:
+		return nil, nil
+	}
+	if err := json.Unmarshal(js, obj); err != nil {
+		return nil, err
+	}
+	return obj, nil
+}
