@@ -1,0 +1,208 @@
+// Package answer is the one code path from an inventory index to the answers
+// of Palisade's questions. The CLI (offline or through the server), the HTTP
+// API and the report all call Engine.Ask, so they always agree.
+package answer
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/palisade-project/palisade/internal/exposure"
+	"github.com/palisade-project/palisade/internal/imagetrust"
+	"github.com/palisade-project/palisade/internal/inventory"
+	"github.com/palisade-project/palisade/internal/model"
+	"github.com/palisade-project/palisade/internal/ownership"
+	"github.com/palisade-project/palisade/internal/privilege"
+)
+
+// Question names, as used by `palisade ask` and /api/v1/questions/.
+const (
+	ImageSources = "image-sources"
+	Privileged   = "privileged"
+	Exposed      = "exposed"
+	Owners       = "owners"
+)
+
+// Question describes one answerable question.
+type Question struct {
+	Name   string `json:"name"`
+	Number int    `json:"number"`
+	Title  string `json:"title"`
+}
+
+// Questions lists the questions this build answers, in mission order.
+var Questions = []Question{
+	{ImageSources, 1, "Where do our container images come from? Only trusted registries?"},
+	{Privileged, 6, "Which workloads run privileged or with host access?"},
+	{Exposed, 7, "Which services are exposed outside the cluster?"},
+	{Owners, 10, "Which team owns each running application?"},
+}
+
+// ErrUnknownQuestion is returned for a question name this build does not
+// answer.
+var ErrUnknownQuestion = errors.New("unknown question")
+
+// Lookup returns the question named name.
+func Lookup(name string) (Question, error) {
+	for _, q := range Questions {
+		if q.Name == name {
+			return q, nil
+		}
+	}
+	names := make([]string, len(Questions))
+	for i, q := range Questions {
+		names[i] = q.Name
+	}
+	return Question{}, fmt.Errorf("%w %q: want one of %s", ErrUnknownQuestion, name, strings.Join(names, ", "))
+}
+
+// Answer is the envelope of every answer. Its JSON form is the documented
+// output schema (docs/output.md): the fields question and items are stable.
+type Answer[T any] struct {
+	Question    string         `json:"question"`
+	Title       string         `json:"title"`
+	GeneratedAt time.Time      `json:"generatedAt"`
+	Filter      Filter         `json:"filter,omitzero"`
+	Notes       []string       `json:"notes,omitempty"`
+	Summary     map[string]int `json:"summary"`
+	Items       []T            `json:"items"`
+	// Unmatched is set for the exposed question only.
+	Unmatched []exposure.Unmatched `json:"unmatched,omitempty"`
+}
+
+// Filter narrows an answer to a cluster and/or namespace.
+type Filter struct {
+	Cluster   string `json:"cluster,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// Match reports whether a workload passes the filter.
+func (f Filter) Match(r model.WorkloadRef) bool {
+	return (f.Cluster == "" || f.Cluster == r.Cluster) && (f.Namespace == "" || f.Namespace == r.Namespace)
+}
+
+// Config configures the analyses behind the answers.
+type Config struct {
+	// TrustedRegistries are registry hosts or host/repository prefixes.
+	TrustedRegistries []string
+	// OwnerKeys is the ownership resolution order.
+	OwnerKeys []string
+}
+
+// Engine computes answers. It is immutable and safe for concurrent use.
+type Engine struct {
+	trust  *imagetrust.Policy
+	owners *ownership.Resolver
+	now    func() time.Time
+}
+
+// NewEngine validates cfg and returns an engine.
+func NewEngine(cfg Config) (*Engine, error) {
+	p, err := imagetrust.NewPolicy(cfg.TrustedRegistries)
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{trust: p, owners: ownership.NewResolver(cfg.OwnerKeys), now: time.Now}, nil
+}
+
+// Ask answers question over ix. The result is an *Answer[T] for the
+// question's item type.
+func (e *Engine) Ask(ix *inventory.Index, question string, f Filter) (any, error) {
+	q, err := Lookup(question)
+	if err != nil {
+		return nil, err
+	}
+	switch q.Name {
+	case ImageSources:
+		return e.ImageSources(ix, f), nil
+	case Privileged:
+		return e.Privileged(ix, f), nil
+	case Exposed:
+		return e.Exposed(ix, f), nil
+	case Owners:
+		return e.Owners(ix, f), nil
+	}
+	return nil, fmt.Errorf("%w %q", ErrUnknownQuestion, question)
+}
+
+func newAnswer[T any](e *Engine, name string, f Filter, items []T) *Answer[T] {
+	q, _ := Lookup(name)
+	if items == nil {
+		items = []T{}
+	}
+	return &Answer[T]{Question: name, Title: q.Title, GeneratedAt: e.now().UTC(), Filter: f, Summary: map[string]int{}, Items: items}
+}
+
+func filter[T any](items []T, f Filter, ref func(T) model.WorkloadRef) []T {
+	if f == (Filter{}) {
+		return items
+	}
+	return slices.DeleteFunc(items, func(t T) bool { return !f.Match(ref(t)) })
+}
+
+// ImageSources answers question 1.
+func (e *Engine) ImageSources(ix *inventory.Index, f Filter) *Answer[imagetrust.Item] {
+	items := filter(imagetrust.Answer(ix, e.trust), f, func(i imagetrust.Item) model.WorkloadRef { return i.Workload })
+	a := newAnswer(e, ImageSources, f, items)
+	if !e.trust.Configured() {
+		a.Notes = append(a.Notes, "no trusted registries are configured (--trusted-registry or trustedRegistries in the config file): every image is reported as unverified, not trusted")
+	}
+	a.Summary["images"] = len(items)
+	for _, it := range items {
+		a.Summary[it.Verdict]++
+		if !it.Pinned {
+			a.Summary["unpinned"]++
+		}
+	}
+	return a
+}
+
+// Privileged answers question 6.
+func (e *Engine) Privileged(ix *inventory.Index, f Filter) *Answer[privilege.Item] {
+	items := filter(privilege.Answer(ix), f, func(i privilege.Item) model.WorkloadRef { return i.Workload })
+	a := newAnswer(e, Privileged, f, items)
+	a.Summary["workloads"] = len(items)
+	for _, it := range items {
+		for _, fd := range it.Findings {
+			a.Summary[fd.Check]++
+		}
+	}
+	return a
+}
+
+// Exposed answers question 7.
+func (e *Engine) Exposed(ix *inventory.Index, f Filter) *Answer[exposure.Item] {
+	res := exposure.Answer(ix)
+	items := filter(res.Items, f, func(i exposure.Item) model.WorkloadRef { return i.Workload })
+	a := newAnswer(e, Exposed, f, items)
+	for _, u := range res.Unmatched {
+		if f.Match(model.WorkloadRef{Cluster: u.Cluster, Namespace: u.Namespace}) {
+			a.Unmatched = append(a.Unmatched, u)
+		}
+	}
+	a.Summary["workloads"] = len(items)
+	for _, it := range items {
+		a.Summary[it.Level]++
+	}
+	a.Summary["unmatched"] = len(a.Unmatched)
+	return a
+}
+
+// Owners answers question 10.
+func (e *Engine) Owners(ix *inventory.Index, f Filter) *Answer[ownership.Item] {
+	items := filter(e.owners.Answer(ix), f, func(i ownership.Item) model.WorkloadRef { return i.Workload })
+	a := newAnswer(e, Owners, f, items)
+	a.Notes = append(a.Notes, "owner keys, in order, on the workload then its namespace: "+strings.Join(e.owners.Keys(), ", "))
+	a.Summary["workloads"] = len(items)
+	for _, it := range items {
+		if it.Owner == nil {
+			a.Summary["unowned"]++
+		} else {
+			a.Summary["owned"]++
+		}
+	}
+	return a
+}

@@ -1,0 +1,196 @@
+// Package privilege answers question 6: which workloads run privileged or
+// with host access? It reads the effective security context of every
+// container (pod and container levels merged) and the pod's host settings.
+package privilege
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/palisade-project/palisade/internal/inventory"
+	"github.com/palisade-project/palisade/internal/model"
+)
+
+// Checks, as they appear in the JSON output.
+const (
+	CheckPrivileged               = "privileged"
+	CheckHostPID                  = "hostPID"
+	CheckHostIPC                  = "hostIPC"
+	CheckHostNetwork              = "hostNetwork"
+	CheckHostPath                 = "hostPath"
+	CheckCapabilities             = "capabilities"
+	CheckAllowPrivilegeEscalation = "allowPrivilegeEscalation"
+	CheckRunAsRoot                = "runAsRoot"
+)
+
+// Finding is one privilege a workload holds.
+type Finding struct {
+	Check string `json:"check"`
+	// Container is empty for pod-level findings (host namespaces, volumes
+	// no container mounts).
+	Container string         `json:"container"`
+	Detail    string         `json:"detail"`
+	Severity  model.Severity `json:"severity"`
+}
+
+// Item lists the findings of one workload.
+type Item struct {
+	Workload model.WorkloadRef `json:"workload"`
+	Findings []Finding         `json:"findings"`
+	// MaxSeverity is the most severe finding.
+	MaxSeverity model.Severity `json:"maxSeverity"`
+}
+
+// baselineCaps are the capabilities the Pod Security Standards baseline level
+// allows to be added; adding any other is a finding.
+var baselineCaps = []string{"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
+
+// criticalCaps amount to root on the node or to escaping the container.
+var criticalCaps = []string{"ALL", "SYS_ADMIN", "SYS_MODULE", "SYS_PTRACE", "SYS_RAWIO", "SYS_BOOT", "BPF", "PERFMON", "DAC_READ_SEARCH", "MAC_ADMIN", "MAC_OVERRIDE", "SYSLOG"}
+
+// highCaps let a container tamper with the network or the host's resources.
+var highCaps = []string{"NET_ADMIN", "NET_RAW", "SYS_TIME", "SYS_RESOURCE", "SYS_NICE", "LINUX_IMMUTABLE", "IPC_LOCK", "SYS_PACCT", "CHECKPOINT_RESTORE", "LEASE", "WAKE_ALARM", "BLOCK_SUSPEND"}
+
+// runtimeSockets are host paths that hand out control of the node's
+// container runtime.
+var runtimeSockets = []string{
+	"/var/run/docker.sock", "/run/docker.sock",
+	"/var/run/containerd/containerd.sock", "/run/containerd/containerd.sock",
+	"/var/run/crio/crio.sock", "/run/crio/crio.sock",
+	"/var/run/cri-dockerd.sock", "/run/cri-dockerd.sock",
+	"/var/run/dockershim.sock", "/var/run/podman/podman.sock", "/run/podman/podman.sock",
+}
+
+// runtimeDirs contain runtime sockets; mounting them is as bad.
+var runtimeDirs = []string{"/var/run", "/run", "/var/run/docker", "/var/run/containerd", "/run/containerd", "/var/run/crio", "/run/crio", "/var/lib/docker", "/var/lib/containerd", "/var/lib/kubelet", "/etc/kubernetes", "/proc", "/sys", "/dev", "/etc", "/root", "/boot", "/var/lib/etcd"}
+
+// NormalizeCapability upper-cases a capability and strips a CAP_ prefix.
+func NormalizeCapability(c string) string {
+	c = strings.ToUpper(strings.TrimSpace(c))
+	return strings.TrimPrefix(c, "CAP_")
+}
+
+// Answer lists every workload with at least one finding.
+func Answer(ix *inventory.Index) []Item {
+	var out []Item
+	for _, w := range ix.Workloads() {
+		if f := Check(w); len(f) > 0 {
+			it := Item{Workload: w.Ref(), Findings: f, MaxSeverity: model.SeverityInfo}
+			for _, x := range f {
+				if x.Severity.Rank() > it.MaxSeverity.Rank() {
+					it.MaxSeverity = x.Severity
+				}
+			}
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// Check returns the privilege findings of one workload, in a stable order:
+// pod-level findings first, then per container in spec order.
+func Check(w *model.Workload) []Finding {
+	t := &w.Template
+	var out []Finding
+	add := func(check, container string, sev model.Severity, format string, args ...any) {
+		out = append(out, Finding{Check: check, Container: container, Severity: sev, Detail: fmt.Sprintf(format, args...)})
+	}
+	if t.HostPID {
+		add(CheckHostPID, "", model.SeverityHigh, "shares the node's process namespace: can see and signal every process on the node")
+	}
+	if t.HostIPC {
+		add(CheckHostIPC, "", model.SeverityHigh, "shares the node's IPC namespace: can read other processes' shared memory")
+	}
+	if t.HostNetwork {
+		add(CheckHostNetwork, "", model.SeverityHigh, "uses the node's network namespace: can bind node ports and reach node-local services")
+	}
+	for _, v := range t.Volumes {
+		if v.Type != model.VolumeHostPath {
+			continue
+		}
+		sev, why := hostPathSeverity(v.HostPath)
+		mounts := mountedBy(t, v.Name)
+		if len(mounts) == 0 {
+			add(CheckHostPath, "", sev, "hostPath volume %q mounts %s from the node%s (not mounted by any container)", v.Name, v.HostPath, why)
+			continue
+		}
+		for _, m := range mounts {
+			mode := "read-write"
+			if m.readOnly {
+				mode = "read-only"
+			}
+			add(CheckHostPath, m.container, sev, "hostPath volume %q mounts %s from the node%s at %s, %s", v.Name, v.HostPath, why, m.path, mode)
+		}
+	}
+	for _, c := range t.Containers {
+		sc := c.SecurityContext
+		if sc.Privileged {
+			add(CheckPrivileged, c.Name, model.SeverityCritical, "privileged container: all capabilities and devices of the node, no isolation")
+		}
+		if sc.WindowsHostProcess {
+			add(CheckPrivileged, c.Name, model.SeverityCritical, "Windows HostProcess container: runs as a process on the node")
+		}
+		for _, raw := range sc.CapAdd {
+			capName := NormalizeCapability(raw)
+			switch {
+			case slices.Contains(criticalCaps, capName):
+				add(CheckCapabilities, c.Name, model.SeverityCritical, "adds capability %s", capName)
+			case slices.Contains(highCaps, capName):
+				add(CheckCapabilities, c.Name, model.SeverityHigh, "adds capability %s", capName)
+			case !slices.Contains(baselineCaps, capName):
+				add(CheckCapabilities, c.Name, model.SeverityMedium, "adds capability %s, outside the Pod Security baseline set", capName)
+			}
+		}
+		switch {
+		case sc.Privileged:
+			add(CheckAllowPrivilegeEscalation, c.Name, model.SeverityMedium, "privilege escalation is always allowed in a privileged container")
+		case sc.AllowPrivilegeEscalation == nil:
+			add(CheckAllowPrivilegeEscalation, c.Name, model.SeverityMedium, "allowPrivilegeEscalation is not set to false: setuid binaries can gain privileges")
+		case *sc.AllowPrivilegeEscalation:
+			add(CheckAllowPrivilegeEscalation, c.Name, model.SeverityMedium, "allowPrivilegeEscalation is true: setuid binaries can gain privileges")
+		}
+		switch {
+		case sc.RunAsUser != nil && *sc.RunAsUser == 0:
+			add(CheckRunAsRoot, c.Name, model.SeverityHigh, "runs as root: runAsUser is 0")
+		case sc.RunAsUser != nil:
+			// A non-zero UID is set: not root, whatever runAsNonRoot says.
+		case sc.RunAsNonRoot != nil && *sc.RunAsNonRoot:
+			// The kubelet refuses to start the container as root.
+		default:
+			add(CheckRunAsRoot, c.Name, model.SeverityMedium, "may run as root: neither runAsNonRoot nor runAsUser is set, so the image's user decides")
+		}
+	}
+	return out
+}
+
+type mount struct {
+	container string
+	path      string
+	readOnly  bool
+}
+
+func mountedBy(t *model.PodTemplate, volume string) []mount {
+	var out []mount
+	for _, c := range t.Containers {
+		for _, m := range c.VolumeMounts {
+			if m.Name == volume {
+				out = append(out, mount{c.Name, m.MountPath, m.ReadOnly})
+			}
+		}
+	}
+	return out
+}
+
+func hostPathSeverity(p string) (model.Severity, string) {
+	clean := "/" + strings.Trim(p, "/")
+	switch {
+	case clean == "/":
+		return model.SeverityCritical, " (the node's whole filesystem)"
+	case slices.Contains(runtimeSockets, clean) || strings.HasSuffix(clean, ".sock") && strings.Contains(clean, "run"):
+		return model.SeverityCritical, " (a container runtime socket: control of every container on the node)"
+	case slices.Contains(runtimeDirs, clean):
+		return model.SeverityCritical, " (a sensitive node directory)"
+	}
+	return model.SeverityHigh, ""
+}
