@@ -265,7 +265,7 @@ func upsertRows(ctx context.Context, tx *sql.Tx, rows []objcodec.Row) error {
 			}
 		}
 		if _, err := stmt.ExecContext(ctx, r.Key.Cluster, string(r.Key.Kind), r.Key.Namespace, r.Key.Name,
-			r.UID, r.ResourceVersion, r.Body, at); err != nil {
+			r.UID, r.ResourceVersion, string(r.Body), at); err != nil {
 			return fmt.Errorf("upserting %s: %w", r.Key, err)
 		}
 	}
