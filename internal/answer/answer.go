@@ -90,13 +90,17 @@ type Config struct {
 	TrustedRegistries []string
 	// OwnerKeys is the ownership resolution order.
 	OwnerKeys []string
+	// ClusterNotes are added to every answer that covers the cluster
+	// named by the key (the demo labels its example data this way).
+	ClusterNotes map[string]string
 }
 
 // Engine computes answers. It is immutable and safe for concurrent use.
 type Engine struct {
-	trust  *imagetrust.Policy
-	owners *ownership.Resolver
-	now    func() time.Time
+	clusterNotes map[string]string
+	trust        *imagetrust.Policy
+	owners       *ownership.Resolver
+	now          func() time.Time
 }
 
 // NewEngine validates cfg and returns an engine.
@@ -105,7 +109,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{trust: p, owners: ownership.NewResolver(cfg.OwnerKeys), now: time.Now}, nil
+	return &Engine{trust: p, owners: ownership.NewResolver(cfg.OwnerKeys), clusterNotes: cfg.ClusterNotes, now: time.Now}, nil
 }
 
 // Ask answers question over ix. The result is an *Answer[T] for the
@@ -115,15 +119,29 @@ func (e *Engine) Ask(ix *inventory.Index, question string, f Filter) (any, error
 	if err != nil {
 		return nil, err
 	}
+	var notes []string
+	for _, c := range ix.Clusters() {
+		if n, ok := e.clusterNotes[c]; ok && (f.Cluster == "" || f.Cluster == c) {
+			notes = append(notes, n)
+		}
+	}
 	switch q.Name {
 	case ImageSources:
-		return e.ImageSources(ix, f), nil
+		a := e.ImageSources(ix, f)
+		a.Notes = append(notes, a.Notes...)
+		return a, nil
 	case Privileged:
-		return e.Privileged(ix, f), nil
+		a := e.Privileged(ix, f)
+		a.Notes = append(notes, a.Notes...)
+		return a, nil
 	case Exposed:
-		return e.Exposed(ix, f), nil
+		a := e.Exposed(ix, f)
+		a.Notes = append(notes, a.Notes...)
+		return a, nil
 	case Owners:
-		return e.Owners(ix, f), nil
+		a := e.Owners(ix, f)
+		a.Notes = append(notes, a.Notes...)
+		return a, nil
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownQuestion, question)
 }

@@ -22,6 +22,7 @@ type Index struct {
 	byNS       map[nsKey][]*model.Workload
 	namespaces map[nsKey]*model.Namespace
 	services   map[model.Key]*model.Service
+	clusters   []string
 }
 
 type nsKey struct{ cluster, namespace string }
@@ -78,6 +79,12 @@ func New(snap *model.Snapshot) *Index {
 		}
 	}
 	slices.SortFunc(ix.workloads, func(a, b *model.Workload) int { return CompareRefs(a.Ref(), b.Ref()) })
+	for _, o := range snap.Objects() {
+		if c := o.ObjectKey().Cluster; !slices.Contains(ix.clusters, c) {
+			ix.clusters = append(ix.clusters, c)
+		}
+	}
+	slices.Sort(ix.clusters)
 	for _, w := range ix.workloads {
 		k := nsKey{w.Cluster, w.Namespace}
 		ix.byNS[k] = append(ix.byNS[k], w)
@@ -130,6 +137,9 @@ func CompareRefs(a, b model.WorkloadRef) int {
 
 // Snapshot returns the indexed snapshot.
 func (ix *Index) Snapshot() *model.Snapshot { return ix.snap }
+
+// Clusters returns the clusters that have objects in the index, sorted.
+func (ix *Index) Clusters() []string { return ix.clusters }
 
 // Workloads returns the top-level workloads, sorted by reference.
 func (ix *Index) Workloads() []*model.Workload { return ix.workloads }

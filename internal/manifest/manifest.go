@@ -140,11 +140,8 @@ func (l *loader) walk(ctx context.Context, root string) error {
 		if d.IsDir() && path != root && strings.HasPrefix(d.Name(), ".") {
 			return filepath.SkipDir
 		}
-		switch strings.ToLower(filepath.Ext(path)) {
-		case ".yaml", ".yml", ".json":
-			if d.Type().IsRegular() {
-				files = append(files, path)
-			}
+		if isManifestFile(path) && d.Type().IsRegular() {
+			files = append(files, path)
 		}
 		return nil
 	})
@@ -334,4 +331,39 @@ func typed(apiVersion, kind string, js []byte) (any, error) {
 		return nil, err
 	}
 	return obj, nil
+}
+
+// LoadFS reads every .yaml, .yml and .json file of fsys, as Load does for a
+// directory. The demo's embedded environment is loaded this way.
+func LoadFS(ctx context.Context, fsys fs.FS, opts Options) (*Result, error) {
+	opts.setDefaults()
+	l := &loader{opts: opts, res: &Result{Ignored: map[string]int{}}}
+	err := fs.WalkDir(fsys, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || !isManifestFile(path) {
+			return ctx.Err()
+		}
+		f, err := fsys.Open(path)
+		if err != nil {
+			l.fail(path, 0, err)
+			return nil
+		}
+		defer f.Close()
+		l.readFile(ctx, path, f)
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return l.res, nil
+}
+
+func isManifestFile(path string) bool {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".yaml", ".yml", ".json":
+		return true
+	}
+	return false
 }

@@ -1,0 +1,153 @@
+// Package config holds the configuration of Palisade's roles, loaded from an
+// optional YAML file and overridden by flags, and validated once at start.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Analysis configures how answers are computed; every role that answers
+// questions shares it.
+type Analysis struct {
+	// TrustedRegistries are registry hosts or host/repository prefixes
+	// (ghcr.io/acme) whose images are trusted.
+	TrustedRegistries []string `json:"trustedRegistries,omitempty"`
+	// OwnerKeys is the ordered list of label/annotation keys that name a
+	// workload's owning team.
+	OwnerKeys []string `json:"ownerKeys,omitempty"`
+}
+
+// Token is an API token declared in the config file. Only the SHA-256 of
+// the secret is written there (`palisade token hash` prints it).
+type Token struct {
+	Name   string `json:"name"`
+	Role   string `json:"role"`
+	SHA256 string `json:"sha256"`
+}
+
+// Server is the configuration of `palisade server`.
+type Server struct {
+	Analysis `json:",inline"`
+	// Listen is the address of the HTTP API (default 127.0.0.1:8080).
+	Listen string `json:"listen,omitempty"`
+	// Database is a SQLite file path (the default, under the user's data
+	// directory) or a postgres:// URL.
+	Database string `json:"database,omitempty"`
+	// Kubeconfig and Context select the cluster to watch. Empty Kubeconfig
+	// means KUBECONFIG, then ~/.kube/config, then in-cluster; a server with
+	// none of those and no manifests serves what is stored.
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+	Context    string `json:"context,omitempty"`
+	// Cluster names the watched cluster in answers (default "default").
+	Cluster string `json:"cluster,omitempty"`
+	// Manifests are loaded once at start as the inventory of Cluster.
+	Manifests []string `json:"manifests,omitempty"`
+	// TLSCert and TLSKey enable HTTPS.
+	TLSCert string  `json:"tlsCert,omitempty"`
+	TLSKey  string  `json:"tlsKey,omitempty"`
+	Tokens  []Token `json:"tokens,omitempty"`
+}
+
+// LoadFile reads a YAML config file into v, rejecting unknown fields.
+func LoadFile(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("reading config: %w", err)
+	}
+	if len(data) > 1<<20 {
+		return fmt.Errorf("config file %s is larger than 1 MiB", path)
+	}
+	if err := yaml.UnmarshalStrict(data, v); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	return nil
+}
+
+// DataDir returns Palisade's data directory: $XDG_DATA_HOME/palisade or
+// ~/.local/share/palisade.
+func DataDir() (string, error) {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "palisade"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("finding the home directory for the default database: %w (set --database)", err)
+	}
+	return filepath.Join(home, ".local", "share", "palisade"), nil
+}
+
+// DefaultDatabase is the SQLite file used when --database is not given.
+func DefaultDatabase() (string, error) {
+	d, err := DataDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, "palisade.db"), nil
+}
+
+// IsPostgres reports whether a database setting names PostgreSQL.
+func IsPostgres(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+}
+
+// SetDefaults fills unset fields.
+func (s *Server) SetDefaults() error {
+	if s.Listen == "" {
+		s.Listen = "127.0.0.1:8080"
+	}
+	if s.Cluster == "" {
+		s.Cluster = "default"
+	}
+	if s.Database == "" {
+		db, err := DefaultDatabase()
+		if err != nil {
+			return err
+		}
+		s.Database = db
+	}
+	return nil
+}
+
+// Validate checks the configuration and says what to fix.
+func (s *Server) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(s.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen %q: want host:port, e.g. 127.0.0.1:8080", s.Listen))
+	}
+	if (s.TLSCert == "") != (s.TLSKey == "") {
+		errs = append(errs, errors.New("tlsCert and tlsKey must be set together"))
+	}
+	if strings.Contains(s.Database, "://") && !IsPostgres(s.Database) {
+		errs = append(errs, fmt.Errorf("database: unsupported URL scheme in %q: use a SQLite file path or postgres://", redact(s.Database)))
+	}
+	for i, t := range s.Tokens {
+		if t.Name == "" || len(t.SHA256) != 64 {
+			errs = append(errs, fmt.Errorf("tokens[%d]: want name and the 64-hex-digit sha256 of the secret", i))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// redact hides the password of a URL-style setting.
+func redact(s string) string {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return s
+	}
+	userinfo, host, ok := strings.Cut(rest, "@")
+	if !ok {
+		return s
+	}
+	user, _, _ := strings.Cut(userinfo, ":")
+	return scheme + "://" + user + ":***@" + host
+}
+
+// Redact hides the password in a database URL, for messages.
+func Redact(db string) string { return redact(db) }
