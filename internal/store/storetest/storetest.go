@@ -22,7 +22,8 @@ import (
 )
 
 // Run runs the conformance suite against the stores open returns. Each
-// subtest opens its own, empty store; open closes it at cleanup.
+// subtest opens its own, empty store, and they run in parallel; open must
+// close the store at cleanup.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	tests := []struct {
 		name string
@@ -45,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			tc.fn(t, open(t))
 		})
 	}
