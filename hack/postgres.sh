@@ -55,7 +55,18 @@ port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 url() { echo "postgres://palisade@127.0.0.1:$(<"$dir/port")/postgres?sslmode=disable"; }
 
-running() { [[ -f $dir/port ]] && as_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; }
+# server_state prints none, alive or zombie for the postmaster that
+# postmaster.pid names. A SIGKILLed server leaves its pid file behind, and
+# its process may linger as a zombie for a moment.
+server_state() {
+	local pid st
+	[[ -f $data/postmaster.pid ]] || { echo none; return; }
+	pid=$(head -n 1 "$data/postmaster.pid")
+	st=$(cut -d ' ' -f 3 "/proc/$pid/stat" 2>/dev/null) || { echo none; return; }
+	if [[ $st == Z ]]; then echo zombie; else echo alive; fi
+}
+
+ready() { [[ -f $dir/port ]] && "$bin/pg_isready" -q -h 127.0.0.1 -p "$(<"$dir/port")" -t 2; }
 
 case $cmd in
 start)
@@ -73,10 +84,21 @@ start)
 	mkdir -p "$dir"
 	[[ $(id -u) -eq 0 ]] && chown postgres: "$dir"
 	chmod 0700 "$dir"
-	if running; then
-		log "already running in $dir"
-		echo "export PALISADE_TEST_POSTGRES='$(url)'"
-		exit 0
+	for _ in $(seq 50); do
+		[[ $(server_state) == zombie ]] || break
+		sleep 0.2
+	done
+	if [[ $(server_state) == alive ]]; then
+		# Running, or still starting or recovering from a crash.
+		for _ in $(seq 30); do
+			if ready; then
+				log "already running in $dir"
+				echo "export PALISADE_TEST_POSTGRES='$(url)'"
+				exit 0
+			fi
+			sleep 2
+		done
+		die "a PostgreSQL server runs in $dir but does not answer; see $dir/server.log, or stop it and try again"
 	fi
 	if [[ ! -f $data/PG_VERSION ]]; then
 		log "initialising $data with $bin"
@@ -99,7 +121,7 @@ start)
 	;;
 stop)
 	bin=$(bindir) || exit 0
-	if running; then
+	if [[ $(server_state) == alive ]]; then
 		as_owner "$bin/pg_ctl" -D "$data" -m fast -w stop >&2
 	fi
 	;;
