@@ -174,6 +174,9 @@ func Answer(ix *inventory.Index) Result {
 	}
 	for _, w := range ix.Workloads() {
 		if it := acc[w.Ref()]; it != nil {
+			slices.SortStableFunc(it.Via, func(a, b Via) int {
+				return strings.Compare(a.Kind+"\x00"+a.Name+"\x00"+a.Type, b.Kind+"\x00"+b.Name+"\x00"+b.Type)
+			})
 			res.Items = append(res.Items, *it)
 		}
 	}
