@@ -1,0 +1,159 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+
+	"github.com/palisade-project/palisade/internal/model"
+)
+
+// memStore is a fake store whose writes can be made to fail.
+type memStore struct {
+	mu   sync.Mutex
+	objs map[model.Key]model.Object
+	fail bool
+}
+
+var errDown = errors.New("database down")
+
+func (m *memStore) Apply(_ context.Context, ups []model.Object, dels []model.Key) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail {
+		return errDown
+	}
+	for _, o := range ups {
+		m.objs[o.ObjectKey()] = o
+	}
+	for _, k := range dels {
+		delete(m.objs, k)
+	}
+	return nil
+}
+
+func (m *memStore) Replace(_ context.Context, cluster string, kinds []model.Kind, objs []model.Object) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail {
+		return errDown
+	}
+	for k := range m.objs {
+		for _, kind := range kinds {
+			if k.Cluster == cluster && k.Kind == kind {
+				delete(m.objs, k)
+			}
+		}
+	}
+	for _, o := range objs {
+		m.objs[o.ObjectKey()] = o
+	}
+	return nil
+}
+
+func (m *memStore) Snapshot(context.Context, string) (*model.Snapshot, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := &model.Snapshot{}
+	for _, o := range m.objs {
+		s.Add(o)
+	}
+	return s, nil
+}
+
+func (m *memStore) setFail(b bool) {
+	m.mu.Lock()
+	m.fail = b
+	m.mu.Unlock()
+}
+
+func ns(cluster, name string) *model.Namespace {
+	return &model.Namespace{Meta: model.Meta{Cluster: cluster, Name: name}}
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func TestIndexGenerations(t *testing.T) {
+	ctx := t.Context()
+	st := New(&memStore{objs: map[model.Key]model.Object{}}, quiet())
+	ix1, g1 := st.Index()
+	ix2, g2 := st.Index()
+	if ix1 != ix2 || g1 != g2 {
+		t.Fatal("index rebuilt without a change")
+	}
+	changed := st.Changed()
+	if err := st.Apply(ctx, []model.Object{ns("c", "a")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changed:
+	default:
+		t.Fatal("Changed not closed after Apply")
+	}
+	ix3, g3 := st.Index()
+	if g3 <= g2 || len(ix3.Snapshot().Namespaces) != 1 {
+		t.Fatalf("generation %d→%d, %d namespaces", g2, g3, len(ix3.Snapshot().Namespaces))
+	}
+}
+
+func TestStoreOutageKeepsServingAndCatchesUp(t *testing.T) {
+	ctx := t.Context()
+	db := &memStore{objs: map[model.Key]model.Object{}}
+	st := New(db, quiet())
+	if err := st.Apply(ctx, []model.Object{ns("c1", "a"), ns("c2", "x")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	db.setFail(true)
+	if err := st.Apply(ctx, []model.Object{ns("c1", "b")}, []model.Key{ns("c1", "a").ObjectKey()}); !errors.Is(err, errDown) {
+		t.Fatalf("Apply during outage = %v, want errDown", err)
+	}
+	ix, _ := st.Index()
+	if got := len(ix.Snapshot().Namespaces); got != 2 {
+		t.Fatalf("memory copy has %d namespaces during the outage, want 2 (b, x)", got)
+	}
+	if got := st.Unsynced(); len(got) != 1 || got[0] != "c1" {
+		t.Fatalf("Unsynced = %v, want [c1]", got)
+	}
+	if err := st.Resync(ctx); err == nil {
+		t.Fatal("Resync succeeded while the store is down")
+	}
+	db.setFail(false)
+	if err := st.Resync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Unsynced(); len(got) != 0 {
+		t.Fatalf("Unsynced after resync = %v", got)
+	}
+	snap, _ := db.Snapshot(ctx, "")
+	names := map[string]bool{}
+	for _, n := range snap.Namespaces {
+		names[n.Cluster+"/"+n.Name] = true
+	}
+	if len(names) != 2 || !names["c1/b"] || !names["c2/x"] {
+		t.Fatalf("store after catch-up = %v, want c1/b and c2/x", names)
+	}
+}
+
+func TestLoadAndReplace(t *testing.T) {
+	ctx := t.Context()
+	db := &memStore{objs: map[model.Key]model.Object{}}
+	_ = db.Apply(ctx, []model.Object{ns("c", "old"), ns("d", "keep")}, nil)
+	st := New(db, quiet())
+	if err := st.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Replace(ctx, "c", []model.Kind{model.KindNamespace}, []model.Object{ns("c", "new")}); err != nil {
+		t.Fatal(err)
+	}
+	ix, _ := st.Index()
+	var got []string
+	for _, n := range ix.Snapshot().Namespaces {
+		got = append(got, n.Cluster+"/"+n.Name)
+	}
+	if len(got) != 2 || got[0] != "c/new" || got[1] != "d/keep" {
+		t.Fatalf("namespaces = %v, want [c/new d/keep]", got)
+	}
+}
