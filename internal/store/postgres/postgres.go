@@ -223,7 +223,7 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 }
 
 const upsertObjects = `INSERT INTO objects (cluster, kind, namespace, name, uid, resource_version, body, updated_at)
-SELECT c, k, ns, n, u, rv, b::jsonb, now()
+SELECT c, k, ns, n, u, rv, b::json, now()
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS t(c, k, ns, n, u, rv, b)
 ON CONFLICT (cluster, kind, namespace, name) DO UPDATE SET
 	uid = excluded.uid,

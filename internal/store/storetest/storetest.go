@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}{
 		{"RoundTripEveryKind", testRoundTrip},
 		{"EmptyStore", testEmpty},
+		{"OddStrings", testOddStrings},
 		{"ApplyIdempotent", testApplyIdempotent},
 		{"ApplyDeletes", testApplyDeletes},
 		{"ApplyInvalid", testApplyInvalid},
@@ -110,6 +112,22 @@ func testRoundTrip(t *testing.T, s store.Store) {
 	mustApply(t, s, objs, nil)
 	checkSnapshot(t, s, "prod-eu", snapshotOf(objs...))
 	checkSnapshot(t, s, "", snapshotOf(objs...))
+}
+
+// testOddStrings stores strings a cluster's users control and a database
+// may choke on. Annotations are free text: one that a store refused would
+// keep its workload out of the inventory.
+func testOddStrings(t *testing.T, s store.Store) {
+	odd := []string{"nul\x00byte", "\x01\x1f\x7f", "\u2028\u2029", "quote\" back\\slash", "<script>&amp;", "日本語 ✓ 🚀", "'; DROP TABLE objects; --", strings.Repeat("x", 100000)}
+	var objs []model.Object
+	for i, v := range odd {
+		w := FullWorkload("c", model.KindPod, "ns", fmt.Sprintf("odd-%d", i))
+		w.Annotations = map[string]string{"note": v, v: "as key"}
+		w.Template.Containers[0].Image.Error = v
+		objs = append(objs, w)
+	}
+	mustApply(t, s, objs, nil)
+	checkSnapshot(t, s, "c", snapshotOf(objs...))
 }
 
 func testEmpty(t *testing.T, s store.Store) {
