@@ -1,6 +1,7 @@
 package pgtest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -111,8 +113,7 @@ func (s *Server) Start(t testing.TB) {
 	cmd := exec.Command(filepath.Join(s.bin, "postgres"), "-D", s.dataDir(), "-p", strconv.Itoa(s.port),
 		"-k", s.dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=on", "-c", "synchronous_commit=on")
 	cmd.Stdout, cmd.Stderr = logf, logf
-	// Its own process group, so that Kill takes every backend down at once,
-	// as a crash of the machine would.
+	// Its own process group, away from signals sent to the test's.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting postgres: %v", err)
@@ -146,41 +147,104 @@ func (s *Server) Start(t testing.TB) {
 	}
 }
 
-// Kill sends SIGKILL to the server and all its backends, and waits for
-// the server to exit. Committed transactions must survive it.
+// Kill sends SIGKILL to the server and all its backends, as a crash of
+// the machine would, and waits until they are gone. Committed transactions
+// must survive it.
 func (s *Server) Kill(t testing.TB) {
 	t.Helper()
 	if s.cmd == nil {
 		t.Fatal("pgtest: server not running")
 	}
-	pgid := s.cmd.Process.Pid
-	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil {
+	if err := s.killAll(); err != nil {
 		t.Fatalf("killing postgres: %v", err)
+	}
+}
+
+// killAll kills the postmaster and its children. Each child leads a
+// process group of its own, so killing the postmaster's group would miss
+// them; they are found by parent PID. The postmaster is stopped first so
+// that it forks no new backend in between.
+func (s *Server) killAll() error {
+	pid := s.cmd.Process.Pid
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		return err
+	}
+	kids := children(pid)
+	for _, k := range kids {
+		_ = syscall.Kill(k, syscall.SIGKILL)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return err
 	}
 	<-s.exited
 	s.cmd = nil
-	// Backends were in the group too; give the kernel a moment to reap
-	// them, or the new postmaster may see their shared memory attached.
-	for range 50 {
-		if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
-			return
+	// The backends now belong to init; wait until they have exited, or a
+	// new postmaster finds their shared memory still attached.
+	deadline := time.Now().Add(10 * time.Second)
+	for _, k := range kids {
+		for alive(k) {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("backend %d did not exit after SIGKILL", k)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
+	return nil
+}
+
+// stat returns the state and parent PID of a process from /proc.
+func stat(pid int) (state string, ppid int, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", 0, false
+	}
+	// "pid (comm) state ppid ...", where comm may hold spaces and parens.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return "", 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return "", 0, false
+	}
+	ppid, err = strconv.Atoi(f[1])
+	return f[0], ppid, err == nil
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	st, _, ok := stat(pid)
+	return ok && st != "Z" && st != "X"
+}
+
+// children returns the PIDs of the processes whose parent is pid.
+func children(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if _, ppid, ok := stat(p); ok && ppid == pid {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func (s *Server) stop() {
 	if s.cmd == nil {
 		return
 	}
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGQUIT)
+	// SIGQUIT: immediate shutdown; the postmaster takes its children down.
+	_ = syscall.Kill(s.cmd.Process.Pid, syscall.SIGQUIT)
 	select {
 	case <-s.exited:
+		s.cmd = nil
 	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.exited
+		_ = s.killAll()
 	}
-	s.cmd = nil
 }
 
 // Log returns the server's log so far.
