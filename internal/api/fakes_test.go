@@ -248,8 +248,9 @@ func smallSnapshot() *model.Snapshot {
 		Meta: model.Meta{Cluster: "edge", Namespace: "shop", Name: "cache"},
 		Kind: model.KindStatefulSet,
 		Template: model.PodTemplate{
-			Labels:     map[string]string{"app": "cache"},
-			Containers: []model.Container{{Name: "redis", Type: model.ContainerRegular, Image: img("docker.io", "library/redis", "7", "")}},
+			Labels: map[string]string{"app": "cache"},
+			Containers: []model.Container{{Name: "redis", Type: model.ContainerRegular, Image: img("docker.io", "library/redis", "7", ""),
+				Ports: []model.ContainerPort{{ContainerPort: 6379, HostPort: 6379, Protocol: "TCP"}}}},
 		},
 	})
 	snap.Add(&model.Service{Meta: model.Meta{Cluster: "default", Namespace: "shop", Name: "web"}, Type: "LoadBalancer",

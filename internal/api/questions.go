@@ -1,0 +1,171 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/palisade-project/palisade/internal/answer"
+	"github.com/palisade-project/palisade/internal/inventory"
+	"github.com/palisade-project/palisade/internal/model"
+)
+
+// generationHeader carries the inventory generation an answer was computed
+// from, so clients can tell whether two answers saw the same data.
+const generationHeader = "X-Palisade-Generation"
+
+// maxFilterLen bounds a filter value: Kubernetes names are at most 253
+// characters.
+const maxFilterLen = 253
+
+type questionView struct {
+	answer.Question
+	// Path is where the answer is served.
+	Path string `json:"path"`
+}
+
+type listBody[T any] struct {
+	Items []T `json:"items"`
+}
+
+func (s *server) listQuestions(w http.ResponseWriter, r *http.Request) error {
+	out := make([]questionView, len(answer.Questions))
+	for i, q := range answer.Questions {
+		out[i] = questionView{Question: q, Path: "/api/v1/questions/" + url.PathEscape(q.Name)}
+	}
+	writeJSON(w, http.StatusOK, listBody[questionView]{Items: out})
+	return nil
+}
+
+// parseFilter reads the cluster and namespace query parameters and rejects
+// any other, so that a mistyped parameter does not silently widen the
+// answer.
+func parseFilter(q url.Values) (answer.Filter, error) {
+	var f answer.Filter
+	for k, vs := range q {
+		var dst *string
+		switch k {
+		case "cluster":
+			dst = &f.Cluster
+		case "namespace":
+			dst = &f.Namespace
+		default:
+			return f, errorf(http.StatusBadRequest, codeBadRequest, "unknown query parameter %q: use cluster and namespace", truncate(k, 64))
+		}
+		if len(vs) != 1 {
+			return f, errorf(http.StatusBadRequest, codeBadRequest, "query parameter %q given %d times: give it once", k, len(vs))
+		}
+		if len(vs[0]) > maxFilterLen {
+			return f, errorf(http.StatusBadRequest, codeBadRequest, "query parameter %q is longer than %d characters", k, maxFilterLen)
+		}
+		*dst = vs[0]
+	}
+	return f, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+// question serves one answer from the cache, computing it at most once per
+// inventory generation and filter.
+func (s *server) question(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("name")
+	f, err := parseFilter(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	ix, gen := s.opts.Inventory.Index()
+	body, err := s.cache.get(r.Context(), gen, cacheKey{kind: "question", name: name, filter: f}, func() ([]byte, error) {
+		a, err := s.opts.Answers.Ask(ix, name, f)
+		if err != nil {
+			return nil, err
+		}
+		return encode(a)
+	})
+	if errors.Is(err, answer.ErrUnknownQuestion) {
+		return &apiError{status: http.StatusNotFound, code: codeUnknownQuestion, message: truncate(err.Error(), 512)}
+	}
+	if err != nil {
+		return err
+	}
+	w.Header().Set(generationHeader, strconv.FormatUint(gen, 10))
+	writeRaw(w, http.StatusOK, body)
+	return nil
+}
+
+func encode(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encoding answer: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// inventorySummary is the body of GET /api/v1/inventory.
+type inventorySummary struct {
+	Generation uint64 `json:"generation"`
+	// Objects counts every stored object; Workloads counts top-level
+	// workloads, the unit answers are about (pods and ReplicaSets roll up
+	// to their Deployment).
+	Objects   int              `json:"objects"`
+	Workloads int              `json:"workloads"`
+	Clusters  []clusterSummary `json:"clusters"`
+}
+
+type clusterSummary struct {
+	Cluster   string             `json:"cluster"`
+	Objects   int                `json:"objects"`
+	Workloads int                `json:"workloads"`
+	Kinds     map[model.Kind]int `json:"kinds"`
+}
+
+func (s *server) inventory(w http.ResponseWriter, r *http.Request) error {
+	ix, gen := s.opts.Inventory.Index()
+	body, err := s.cache.get(r.Context(), gen, cacheKey{kind: "inventory"}, func() ([]byte, error) {
+		return encode(summarize(ix, gen))
+	})
+	if err != nil {
+		return err
+	}
+	w.Header().Set(generationHeader, strconv.FormatUint(gen, 10))
+	writeRaw(w, http.StatusOK, body)
+	return nil
+}
+
+func summarize(ix *inventory.Index, gen uint64) inventorySummary {
+	sum := inventorySummary{Generation: gen, Clusters: []clusterSummary{}}
+	byCluster := map[string]*clusterSummary{}
+	cluster := func(name string) *clusterSummary {
+		c := byCluster[name]
+		if c == nil {
+			c = &clusterSummary{Cluster: name, Kinds: map[model.Kind]int{}}
+			byCluster[name] = c
+		}
+		return c
+	}
+	for _, o := range ix.Snapshot().Objects() {
+		k := o.ObjectKey()
+		c := cluster(k.Cluster)
+		c.Objects++
+		c.Kinds[k.Kind]++
+		sum.Objects++
+	}
+	for _, w := range ix.Workloads() {
+		cluster(w.Cluster).Workloads++
+		sum.Workloads++
+	}
+	for _, c := range byCluster {
+		sum.Clusters = append(sum.Clusters, *c)
+	}
+	slices.SortFunc(sum.Clusters, func(a, b clusterSummary) int { return strings.Compare(a.Cluster, b.Cluster) })
+	return sum
+}
