@@ -101,7 +101,8 @@ func Verify(secret, hash string) bool {
 }
 
 // WellFormed reports whether s has the shape of a secret Generate returns.
-// Callers use it to turn away junk before looking anything up.
+// It does not gate authentication, since tokens configured by hash may have
+// secrets of any shape; use it to warn about or reject hand-made secrets.
 func WellFormed(s string) bool {
 	body, ok := strings.CutPrefix(s, SecretPrefix)
 	if !ok || len(s) != SecretLen {
