@@ -4,7 +4,13 @@
 # kwok) from the Go module proxy, and caches them under
 # ~/.cache/palisade/controlplane/<versions>/bin. Prints that directory.
 # Safe to run concurrently: a lock serialises builders.
+#
+# With --check it builds nothing: it prints the directory and exits 0 when
+# every binary is there, or names the missing ones and exits 3.
 set -euo pipefail
+
+check=false
+if [ "${1:-}" = "--check" ]; then check=true; fi
 
 K8S_VERSION=v1.37.2
 ETCD_VERSION=v3.7.3
@@ -12,12 +18,18 @@ KWOK_VERSION=v0.8.0
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${PALISADE_CACHE:-$HOME/.cache/palisade}
 out="$cache/controlplane/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION/bin"
+want="kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok"
+if $check; then
+	missing=""
+	for b in $want; do [ -x "$out/$b" ] || missing="$missing $b"; done
+	if [ -n "$missing" ]; then echo "missing in $out:$missing" >&2; exit 3; fi
+	echo "$out"; exit 0
+fi
 mkdir -p "$out"
 
 exec 9>"$out/.lock"
 flock 9
 
-want="kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok"
 missing=""
 for b in $want; do [ -x "$out/$b" ] || missing="$missing $b"; done
 if [ -z "$missing" ]; then echo "$out"; exit 0; fi
