@@ -78,7 +78,10 @@ func Check(ctx context.Context, cfg *rest.Config) error {
 	}{
 		{"pods", func(ctx context.Context) error { _, err := client.CoreV1().Pods("").List(ctx, opts); return err }},
 		{"deployments.apps", func(ctx context.Context) error { _, err := client.AppsV1().Deployments("").List(ctx, opts); return err }},
-		{"statefulsets.apps", func(ctx context.Context) error { _, err := client.AppsV1().StatefulSets("").List(ctx, opts); return err }},
+		{"statefulsets.apps", func(ctx context.Context) error {
+			_, err := client.AppsV1().StatefulSets("").List(ctx, opts)
+			return err
+		}},
 		{"daemonsets.apps", func(ctx context.Context) error { _, err := client.AppsV1().DaemonSets("").List(ctx, opts); return err }},
 		{"replicasets.apps", func(ctx context.Context) error { _, err := client.AppsV1().ReplicaSets("").List(ctx, opts); return err }},
 		{"replicationcontrollers", func(ctx context.Context) error {
