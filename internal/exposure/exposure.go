@@ -69,7 +69,13 @@ type Unmatched struct {
 	Kind      string `json:"kind"`
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
-	Detail    string `json:"detail"`
+	// Type is the exposing Service type, or the Ingress class.
+	Type string `json:"type,omitempty"`
+	// Hosts are the Ingress hosts and paths routed to nothing.
+	Hosts []string `json:"hosts,omitempty"`
+	// Backend is the Service an Ingress routes to.
+	Backend string `json:"backend,omitempty"`
+	Detail  string `json:"detail"`
 }
 
 // Result is the answer: exposed workloads, and what exposes nothing.
@@ -131,7 +137,7 @@ func Answer(ix *inventory.Index) Result {
 			if len(s.Selector) == 0 {
 				detail = "no selector: endpoints are managed outside Kubernetes"
 			}
-			res.Unmatched = append(res.Unmatched, Unmatched{Cluster: s.Cluster, Kind: ViaService, Namespace: s.Namespace, Name: s.Name,
+			res.Unmatched = append(res.Unmatched, Unmatched{Cluster: s.Cluster, Kind: ViaService, Namespace: s.Namespace, Name: s.Name, Type: vias[0].Type,
 				Detail: fmt.Sprintf("%s Service exposes nothing in the inventory: %s", vias[0].Type, detail)})
 			continue
 		}
@@ -154,6 +160,7 @@ func Answer(ix *inventory.Index) Result {
 					why = "the Service does not exist"
 				}
 				res.Unmatched = append(res.Unmatched, Unmatched{Cluster: in.Cluster, Kind: ViaIngress, Namespace: in.Namespace, Name: in.Name,
+					Type: in.ClassName, Hosts: r.hosts, Backend: r.service,
 					Detail: fmt.Sprintf("routes %s to Service %s, but %s", strings.Join(r.hosts, ", "), r.service, why)})
 				continue
 			}

@@ -60,11 +60,16 @@ func NewPolicy(entries []string) (*Policy, error) {
 		if n == "" || strings.ContainsAny(n, " \t@") || strings.Contains(n, "//") || strings.Contains(n, "://") {
 			return nil, fmt.Errorf("trusted registry %q: want a registry host or host/repository prefix such as ghcr.io/acme", e)
 		}
+		first, _, _ := strings.Cut(n, "/")
 		switch {
 		case n == "docker.io" || n == "index.docker.io":
 			n = "docker.io"
 		case strings.HasPrefix(n, "index.docker.io/"):
 			n = "docker.io/" + strings.TrimPrefix(n, "index.docker.io/")
+		case !strings.ContainsAny(first, ".:") && first != "localhost":
+			// Like an image reference, a first segment that is not a
+			// host names a Docker Hub path: "bitnami" is docker.io/bitnami.
+			n = "docker.io/" + n
 		}
 		p.entries = append(p.entries, n)
 	}

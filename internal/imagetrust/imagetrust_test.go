@@ -27,6 +27,9 @@ func TestPolicyMatch(t *testing.T) {
 		{[]string{"localhost:5000"}, "localhost:5001/app", ""},
 		{[]string{"quay.io", "ghcr.io/acme"}, "ghcr.io/acme/x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "ghcr.io/acme"},
 		{[]string{"ghcr.io"}, "Invalid/Upper", ""},
+		{[]string{"openpolicyagent/"}, "openpolicyagent/opa:0.9.2", "docker.io/openpolicyagent"},
+		{[]string{"bitnami"}, "docker.io/bitnami/redis", "docker.io/bitnami"},
+		{[]string{"bitnami"}, "bitnami-evil/redis", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.image, func(t *testing.T) {

@@ -175,6 +175,9 @@ func template(labels, annotations map[string]string, s *corev1.PodSpec) model.Po
 		HostIPC:        s.HostIPC,
 		NodeName:       s.NodeName,
 	}
+	if s.OS != nil {
+		t.OS = string(s.OS.Name)
+	}
 	if t.ServiceAccount == "" {
 		t.ServiceAccount = s.DeprecatedServiceAccount
 	}

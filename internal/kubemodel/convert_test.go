@@ -25,7 +25,7 @@ func TestEffectiveSecurityContext(t *testing.T) {
 			model.SecurityContext{RunAsUser: p[int64](0), RunAsNonRoot: p(false)}},
 		{"container-only fields", nil, &corev1.SecurityContext{
 			Privileged: p(true), AllowPrivilegeEscalation: p(false), ReadOnlyRootFilesystem: p(true),
-			Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN"}, Drop: []corev1.Capability{"ALL"}},
+			Capabilities:   &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN"}, Drop: []corev1.Capability{"ALL"}},
 			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeLocalhost, LocalhostProfile: p("x.json")},
 		}, model.SecurityContext{Privileged: true, AllowPrivilegeEscalation: p(false), ReadOnlyRootFilesystem: true, CapAdd: []string{"NET_ADMIN"}, CapDrop: []string{"ALL"}, SeccompProfile: "Localhost/x.json"}},
 		{"pod user kept when container sets other fields", &corev1.PodSecurityContext{RunAsUser: p[int64](0)}, &corev1.SecurityContext{Privileged: p(false)},

@@ -89,6 +89,9 @@ type Result struct {
 	Ignored map[string]int
 	// Errors lists every file or document that could not be loaded.
 	Errors []*DocError
+	// Duplicates lists objects defined more than once; as with `kubectl
+	// apply`, the last definition wins.
+	Duplicates []string
 }
 
 // ErrLimit is wrapped by errors for input over a configured bound.
@@ -100,7 +103,7 @@ var ErrLimit = errors.New("input exceeds limit")
 // documents are collected in Result.Errors.
 func Load(ctx context.Context, paths []string, opts Options) (*Result, error) {
 	opts.setDefaults()
-	l := &loader{opts: opts, res: &Result{Ignored: map[string]int{}}}
+	l := newLoader(opts)
 	for _, p := range paths {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -119,6 +122,13 @@ func Load(ctx context.Context, paths []string, opts Options) (*Result, error) {
 type loader struct {
 	opts Options
 	res  *Result
+	// seen maps each loaded object's key to its index in the snapshot
+	// and its source, to replace duplicates.
+	seen map[model.Key]string
+}
+
+func newLoader(opts Options) *loader {
+	return &loader{opts: opts, res: &Result{Ignored: map[string]int{}}, seen: map[model.Key]string{}}
 }
 
 func (l *loader) walk(ctx context.Context, root string) error {
@@ -275,10 +285,43 @@ func (l *loader) decodeJSON(file string, doc int, js []byte, depth int) error {
 	if meta.Name == "" {
 		return fmt.Errorf("%s without metadata.name", tm.Kind)
 	}
+	if err := unrendered(meta); err != nil {
+		return err
+	}
 	if meta.Namespace == "" && m.ObjectKey().Kind != model.KindNamespace && m.ObjectKey().Kind != model.KindNode {
 		meta.Namespace = "default"
 	}
+	key := m.ObjectKey()
+	if prev, ok := l.seen[key]; ok {
+		l.res.Duplicates = append(l.res.Duplicates, fmt.Sprintf("%s is defined in %s and again in %s; the later definition is used", key, prev, source))
+		l.res.Snapshot.Remove(key)
+	}
+	l.seen[key] = source
 	l.res.Snapshot.Add(m)
+	return nil
+}
+
+// unrendered rejects objects whose identity still holds template
+// placeholders ({{ .Values.x }}, {{uid}}): the API server would refuse them,
+// and analysing them would report objects that never exist.
+func unrendered(m *model.Meta) error {
+	check := func(what, v string) error {
+		if strings.Contains(v, "{{") {
+			return fmt.Errorf("unrendered template: %s %q holds a {{ }} placeholder; render the template (helm template, kustomize build) first", what, v)
+		}
+		return nil
+	}
+	if err := check("metadata.name", m.Name); err != nil {
+		return err
+	}
+	if err := check("metadata.namespace", m.Namespace); err != nil {
+		return err
+	}
+	for k, v := range m.Labels {
+		if err := check("label "+k, v); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -337,7 +380,7 @@ func typed(apiVersion, kind string, js []byte) (any, error) {
 // directory. The demo's embedded environment is loaded this way.
 func LoadFS(ctx context.Context, fsys fs.FS, opts Options) (*Result, error) {
 	opts.setDefaults()
-	l := &loader{opts: opts, res: &Result{Ignored: map[string]int{}}}
+	l := newLoader(opts)
 	err := fs.WalkDir(fsys, ".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err

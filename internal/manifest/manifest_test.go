@@ -154,3 +154,32 @@ func TestLoadYAMLBomb(t *testing.T) {
 		t.Fatalf("errors = %v, want the bomb rejected", res.Errors)
 	}
 }
+
+func TestLoadDuplicatesAndTemplates(t *testing.T) {
+	in := strings.NewReader(`apiVersion: v1
+kind: Service
+metadata: {name: a, labels: {v: "1"}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: "vttablet-{{uid}}"}
+spec: {containers: [{name: c, image: x}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: a, labels: {v: "2"}}
+`)
+	res, err := Load(t.Context(), []string{"-"}, Options{Stdin: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Snapshot.Services) != 1 || res.Snapshot.Services[0].Labels["v"] != "2" {
+		t.Errorf("services = %+v, want the later definition only", res.Snapshot.Services)
+	}
+	if len(res.Duplicates) != 1 || !strings.Contains(res.Duplicates[0], "<stdin>#1") {
+		t.Errorf("Duplicates = %v", res.Duplicates)
+	}
+	if len(res.Errors) != 1 || res.Errors[0].Doc != 2 || !strings.Contains(res.Errors[0].Error(), "unrendered template") {
+		t.Errorf("Errors = %v, want the template rejected", res.Errors)
+	}
+}

@@ -6,6 +6,7 @@ package model
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -150,6 +151,8 @@ type PodTemplate struct {
 	HostPID        bool              `json:"hostPID,omitempty"`
 	HostIPC        bool              `json:"hostIPC,omitempty"`
 	NodeName       string            `json:"nodeName,omitempty"`
+	// OS is spec.os.name ("linux", "windows") when set.
+	OS string `json:"os,omitempty"`
 	// ImagePullSecrets names the secrets the kubelet uses to pull images.
 	ImagePullSecrets []string    `json:"imagePullSecrets,omitempty"`
 	Containers       []Container `json:"containers"`
@@ -542,6 +545,17 @@ func (s *Snapshot) Add(o Object) {
 	default:
 		panic(fmt.Sprintf("model: unknown object type %T", o))
 	}
+}
+
+// Remove deletes the object with key k from the snapshot, if present.
+func (s *Snapshot) Remove(k Key) {
+	del := func(o Object) bool { return o.ObjectKey() == k }
+	s.Workloads = slices.DeleteFunc(s.Workloads, func(o *Workload) bool { return del(o) })
+	s.Services = slices.DeleteFunc(s.Services, func(o *Service) bool { return del(o) })
+	s.Ingresses = slices.DeleteFunc(s.Ingresses, func(o *Ingress) bool { return del(o) })
+	s.NetworkPolicies = slices.DeleteFunc(s.NetworkPolicies, func(o *NetworkPolicy) bool { return del(o) })
+	s.Namespaces = slices.DeleteFunc(s.Namespaces, func(o *Namespace) bool { return del(o) })
+	s.Nodes = slices.DeleteFunc(s.Nodes, func(o *Node) bool { return del(o) })
 }
 
 // Objects returns every object of the snapshot.

@@ -32,6 +32,11 @@ type Finding struct {
 	Container string         `json:"container"`
 	Detail    string         `json:"detail"`
 	Severity  model.Severity `json:"severity"`
+	// HostPath is the node path of a hostPath finding.
+	HostPath string `json:"hostPath,omitempty"`
+	// Capability is the added capability of a capabilities finding, as
+	// written in the spec.
+	Capability string `json:"capability,omitempty"`
 }
 
 // Item lists the findings of one workload.
@@ -113,6 +118,7 @@ func Check(w *model.Workload) []Finding {
 		mounts := mountedBy(t, v.Name)
 		if len(mounts) == 0 {
 			add(CheckHostPath, "", sev, "hostPath volume %q mounts %s from the node%s (not mounted by any container)", v.Name, v.HostPath, why)
+			out[len(out)-1].HostPath = v.HostPath
 			continue
 		}
 		for _, m := range mounts {
@@ -121,6 +127,7 @@ func Check(w *model.Workload) []Finding {
 				mode = "read-only"
 			}
 			add(CheckHostPath, m.container, sev, "hostPath volume %q mounts %s from the node%s at %s, %s", v.Name, v.HostPath, why, m.path, mode)
+			out[len(out)-1].HostPath = v.HostPath
 		}
 	}
 	for _, c := range t.Containers {
@@ -133,6 +140,7 @@ func Check(w *model.Workload) []Finding {
 		}
 		for _, raw := range sc.CapAdd {
 			capName := NormalizeCapability(raw)
+			n := len(out)
 			switch {
 			case slices.Contains(criticalCaps, capName):
 				add(CheckCapabilities, c.Name, model.SeverityCritical, "adds capability %s", capName)
@@ -140,7 +148,20 @@ func Check(w *model.Workload) []Finding {
 				add(CheckCapabilities, c.Name, model.SeverityHigh, "adds capability %s", capName)
 			case !slices.Contains(baselineCaps, capName):
 				add(CheckCapabilities, c.Name, model.SeverityMedium, "adds capability %s, outside the Pod Security baseline set", capName)
+			case raw != capName:
+				// Pod Security admission compares names exactly and
+				// rejects "chown" or "CAP_CHOWN"; runtimes differ in how
+				// they read them.
+				add(CheckCapabilities, c.Name, model.SeverityLow, "adds capability %q, which is not the canonical name %s: Pod Security admission rejects it and runtimes may read it differently", raw, capName)
 			}
+			if len(out) > n {
+				out[n].Capability = raw
+			}
+		}
+		if t.OS == "windows" {
+			// allowPrivilegeEscalation and runAsUser do not apply to
+			// Windows containers (they use runAsUserName).
+			continue
 		}
 		switch {
 		case sc.Privileged:

@@ -58,6 +58,12 @@ func TestCheck(t *testing.T) {
 			{CheckCapabilities, "a", model.SeverityCritical}, {CheckCapabilities, "a", model.SeverityHigh},
 			{CheckCapabilities, "a", model.SeverityHigh}, {CheckCapabilities, "a", model.SeverityHigh}, {CheckCapabilities, "a", model.SeverityMedium},
 		}},
+		{"non-canonical capability names", model.PodTemplate{Containers: []model.Container{func() model.Container {
+			c := safe("a")
+			c.SecurityContext.CapAdd = []string{"chown", "CAP_KILL", "SETUID"}
+			return c
+		}()}}, []got{{CheckCapabilities, "a", model.SeverityLow}, {CheckCapabilities, "a", model.SeverityLow}}},
+		{"windows pods have no escalation or uid checks", model.PodTemplate{OS: "windows", Containers: []model.Container{{Name: "w", Type: model.ContainerRegular}}}, nil},
 		{"escalation and root", model.PodTemplate{Containers: []model.Container{
 			{Name: "unset", Type: model.ContainerRegular},
 			{Name: "uid0", Type: model.ContainerRegular, SecurityContext: model.SecurityContext{AllowPrivilegeEscalation: ptr(true), RunAsUser: ptr[int64](0), RunAsNonRoot: ptr(true)}},

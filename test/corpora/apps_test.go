@@ -284,12 +284,14 @@ func TestAppsFacts(t *testing.T) {
 		// capabilities over kubernetes-examples (the PodSecurityPolicy in
 		// _archived/podsecuritypolicy/rbac/policies.yaml is not a workload).
 		diff(t, "workloads with privileged containers", []string{
-			"DaemonSet/default/flex-ds",                  // _archived/volumes/flexvolume/deploy/ds.yaml
-			"DaemonSet/default/newrelic-agent",           // _archived/newrelic/newrelic-daemonset.yaml
-			"DaemonSet/default/newrelic-infra-agent",     // _archived/newrelic-infrastructure/newrelic-infra-daemonset.yaml
-			"DaemonSet/default/sysdig-agent",             // _archived/sysdig-cloud/sysdig-daemonset.yaml
-			"Deployment/default/nfs-server",              // _archived/volumes/nfs/nfs-server-deployment.yaml
-			"Pod/default/nginx",                          // _archived/podsecuritypolicy/rbac/pod_priv.yaml
+			"DaemonSet/default/flex-ds",              // _archived/volumes/flexvolume/deploy/ds.yaml
+			"DaemonSet/default/newrelic-agent",       // _archived/newrelic/newrelic-daemonset.yaml
+			"DaemonSet/default/newrelic-infra-agent", // _archived/newrelic-infrastructure/newrelic-infra-daemonset.yaml
+			"DaemonSet/default/sysdig-agent",         // _archived/sysdig-cloud/sysdig-daemonset.yaml
+			"Deployment/default/nfs-server",          // _archived/volumes/nfs/nfs-server-deployment.yaml
+			// Pod/default/nginx of _archived/podsecuritypolicy/rbac/pod_priv.yaml
+			// is privileged, but later files define Pod/default/nginx again
+			// and, as with kubectl apply, the last definition wins.
 			"ReplicationController/default/es",           // _archived/elasticsearch/es-rc.yaml
 			"ReplicationController/default/sysdig-agent", // _archived/sysdig-cloud/sysdig-rc.yaml
 		}, workloadsWithCheck(priv, privilege.CheckPrivileged))

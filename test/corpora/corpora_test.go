@@ -59,22 +59,8 @@ func loadIndex(t testing.TB, paths ...string) *inventory.Index {
 // when it starts passing (remove it from this list then) or when no test
 // reaches it any more (the id is stale). Ids are "<area>/<case>".
 var knownGaps = map[string]string{
-	// manifest.Load
-	"apps/load/kubernetes-examples/_archived/storage/vitess/vttablet-pod-template.yaml": "manifest.Load accepts an unrendered template: metadata.name \"vttablet-{{uid}}\" and label values \"{{keyspace}}\" are not valid Kubernetes names or label values (the API server rejects the object), yet it loads without error as Pod default/vttablet-{{uid}} and shows up in answers",
-
-	// inventory.New: the same object defined in several files of one input
-	"apps/unique/online-boutique":     "inventory.New keeps every copy of an object defined twice (release/kubernetes-manifests.yaml and kubernetes-manifests/*.yaml): each Deployment is listed twice in every answer; kubectl apply would leave one object (last wins)",
-	"apps/unique/sock-shop":           "inventory.New keeps every copy of an object defined twice (complete-demo.yaml and manifests/*): each Deployment is listed twice in every answer",
-	"apps/unique/istio-bookinfo":      "inventory.New keeps every copy of an object defined several times (bookinfo.yaml, bookinfo-psa.yaml, bookinfo-dualstack.yaml, ...): productpage-v1 is listed three times in the exposed answer, each time with every via repeated",
-	"apps/unique/kubernetes-examples": "inventory.New keeps every copy of same-named objects of different examples in namespace default (frontend, guestbook, web-controller, ...): they are listed several times, each with the vias of all copies",
-	"apps/unique/aks-store-demo":      "inventory.New keeps every copy of an object defined in both aks-store-all-in-one.yaml and aks-store-quickstart.yaml",
-
-	// privilege.Check, capabilities
-	"psa/baseline/fail/capabilities_baseline2.yaml": "privilege.Check normalises capability names (\"chown\" -> CHOWN) before comparing with the baseline set, so adding \"chown\" is not a finding; the Pod Security Standards compare names exactly and baseline rejects it. Arguably intentional (a runtime upper-cases it to CAP_CHOWN); see the report",
-	"psa/baseline/fail/capabilities_baseline3.yaml": "privilege.Check strips a CAP_ prefix (\"CAP_CHOWN\" -> CHOWN) before comparing with the baseline set, so it is not a finding; the Pod Security Standards compare names exactly and baseline rejects it. Arguably intentional; see the report",
-
-	// privilege.Check, allowPrivilegeEscalation on Windows
-	"psa/restricted/pass/base_windows.yaml": "privilege.Check reports allowPrivilegeEscalation unset for a pod with spec.os.name windows, where the field does not apply (the API forbids setting it) and the restricted level passes; the model does not carry spec.os.name",
+	// Empty: every gap found so far is fixed. Add an entry (id → reason)
+	// when a corpus case shows a Palisade bug that cannot be fixed at once.
 }
 
 var gapsSeen = struct {
