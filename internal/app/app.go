@@ -1,0 +1,131 @@
+// Package app wires Palisade together: it defines the command line, builds
+// the concrete stores, sources and servers, and is the only package that
+// does so.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// Version is set at build time with -ldflags "-X .../internal/app.Version=…".
+var Version = "dev"
+
+// Exit codes.
+const (
+	ExitOK      = 0
+	ExitError   = 1
+	ExitUsage   = 2
+	ExitFinding = 3
+)
+
+// ExitError carries an exit code for errors that are not failures of the
+// command itself (a policy gate that found something, a usage mistake).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageError(format string, args ...any) error {
+	return &exitError{code: ExitUsage, err: fmt.Errorf(format, args...)}
+}
+
+// env is what every command gets from main.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	log            *slog.Logger
+	getenv         func(string) string
+}
+
+// Main runs the command line and returns the process exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel(os.Getenv("PALISADE_LOG_LEVEL"))}))
+	root := newRootCmd(e)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.code != ExitFinding {
+			fmt.Fprintf(stderr, "palisade: %v\n", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "palisade: %v\n", err)
+	if isUsage(err) {
+		return ExitUsage
+	}
+	return ExitError
+}
+
+// isUsage recognises cobra's own argument and flag errors.
+func isUsage(err error) bool {
+	s := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires ", "invalid argument", "flag needs an argument", "required flag"} {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func logLevel(s string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
+
+func newRootCmd(e *env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "palisade",
+		Short: "Palisade answers the security questions a team running Kubernetes asks every day",
+		Long: `Palisade watches Kubernetes clusters (live, or offline from manifests) and answers:
+  1  image-sources  where do our container images come from?
+  6  privileged     which workloads run privileged or with host access?
+  7  exposed        which services are exposed outside the cluster?
+  10 owners         which team owns each running application?
+
+Start with "palisade demo" to see the answers on example data.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(
+		newAskCmd(e),
+		newServerCmd(e),
+		newDemoCmd(e),
+		newTokenCmd(e),
+		newVersionCmd(e),
+	)
+	return root
+}
+
+func newVersionCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintf(e.stdout, "palisade %s\n", Version)
+			return err
+		},
+	}
+}

@@ -1,0 +1,272 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
+	"github.com/palisade-project/palisade/internal/answer"
+	"github.com/palisade-project/palisade/internal/config"
+	"github.com/palisade-project/palisade/internal/demo"
+	"github.com/palisade-project/palisade/internal/inventory"
+	"github.com/palisade-project/palisade/internal/manifest"
+	"github.com/palisade-project/palisade/internal/model"
+)
+
+type askOptions struct {
+	manifests  []string
+	server     string
+	token      string
+	caFile     string
+	database   string
+	cluster    string
+	namespace  string
+	output     string
+	configFile string
+	analysis   config.Analysis
+}
+
+func newAskCmd(e *env) *cobra.Command {
+	o := &askOptions{}
+	names := make([]string, len(answer.Questions))
+	for i, q := range answer.Questions {
+		names[i] = fmt.Sprintf("  %-14s %s", q.Name, q.Title)
+	}
+	cmd := &cobra.Command{
+		Use:   "ask QUESTION",
+		Short: "Answer one question, offline from manifests, from a server, or from the local database",
+		Long: "Questions:\n" + strings.Join(names, "\n") + `
+
+Where the answer comes from:
+  --manifests PATH   offline, from files, directories or - (stdin); repeatable
+  --server URL       from a running palisade server (token from --token or PALISADE_TOKEN)
+  (neither)          from the local database written by "palisade server"`,
+		Example: `  palisade ask privileged --manifests ./deploy/
+  kubectl get all,ingress,networkpolicy -A -o yaml | palisade ask exposed --manifests -
+  palisade ask image-sources --manifests k8s/ --trusted-registry ghcr.io/acme -o json
+  palisade ask owners --server https://palisade.internal:8443`,
+		Args: cobra.ExactArgs(1),
+		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+			out := make([]string, len(answer.Questions))
+			for i, q := range answer.Questions {
+				out[i] = q.Name
+			}
+			return out, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runAsk(cmd, e, o, args[0])
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&o.manifests, "manifests", nil, "manifest file, directory, or - for stdin (repeatable)")
+	f.StringVar(&o.server, "server", "", "URL of a palisade server to ask")
+	f.StringVar(&o.token, "token", "", "API token for --server (default $PALISADE_TOKEN)")
+	f.StringVar(&o.caFile, "ca-file", "", "CA certificate to verify an HTTPS --server")
+	f.StringVar(&o.database, "database", "", "database to read when neither --manifests nor --server is given (default: the local SQLite file)")
+	f.StringVar(&o.cluster, "cluster", "", "only this cluster")
+	f.StringVarP(&o.namespace, "namespace", "n", "", "only this namespace")
+	f.StringVarP(&o.output, "output", "o", "table", "output format: table, json or yaml")
+	f.StringVar(&o.configFile, "config", "", "config file (trustedRegistries, ownerKeys)")
+	addAnalysisFlags(cmd, &o.analysis)
+	return cmd
+}
+
+// addAnalysisFlags binds the flags that configure the analyses.
+func addAnalysisFlags(cmd *cobra.Command, a *config.Analysis) {
+	f := cmd.Flags()
+	f.StringArrayVar(&a.TrustedRegistries, "trusted-registry", nil, "trusted registry host or host/repository prefix, e.g. ghcr.io/acme (repeatable)")
+	f.StringArrayVar(&a.OwnerKeys, "owner-key", nil, "label or annotation key naming a workload's team, in resolution order (repeatable; default team, owner, app.kubernetes.io/team)")
+}
+
+// mergeAnalysis applies a config file under the flags that were set.
+func mergeAnalysis(cmd *cobra.Command, file config.Analysis, flags *config.Analysis) {
+	if !cmd.Flags().Changed("trusted-registry") {
+		flags.TrustedRegistries = file.TrustedRegistries
+	}
+	if !cmd.Flags().Changed("owner-key") {
+		flags.OwnerKeys = file.OwnerKeys
+	}
+}
+
+func runAsk(cmd *cobra.Command, e *env, o *askOptions, question string) error {
+	ctx := cmd.Context()
+	if _, err := answer.Lookup(question); err != nil {
+		return usageError("%v", err)
+	}
+	switch o.output {
+	case "table", "json", "yaml":
+	default:
+		return usageError("output format %q: want table, json or yaml", o.output)
+	}
+	if len(o.manifests) > 0 && o.server != "" {
+		return usageError("--manifests and --server exclude each other")
+	}
+	if o.configFile != "" {
+		var file config.Server
+		if err := config.LoadFile(o.configFile, &file); err != nil {
+			return err
+		}
+		mergeAnalysis(cmd, file.Analysis, &o.analysis)
+	}
+	filter := answer.Filter{Cluster: o.cluster, Namespace: o.namespace}
+	var (
+		result any
+		err    error
+	)
+	if o.server != "" {
+		if o.analysis.TrustedRegistries != nil || o.analysis.OwnerKeys != nil {
+			return usageError("--trusted-registry and --owner-key configure the server, not a client asking it")
+		}
+		result, err = askServer(ctx, e, o, question, filter)
+	} else {
+		result, err = askLocal(ctx, e, o, question, filter)
+	}
+	if err != nil {
+		return err
+	}
+	return writeOutput(e.stdout, o.output, result)
+}
+
+func askLocal(ctx context.Context, e *env, o *askOptions, question string, filter answer.Filter) (any, error) {
+	eng, err := answer.NewEngine(answer.Config{
+		TrustedRegistries: o.analysis.TrustedRegistries,
+		OwnerKeys:         o.analysis.OwnerKeys,
+		ClusterNotes:      map[string]string{demo.Cluster: demo.Notice},
+	})
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	var snap *model.Snapshot
+	if len(o.manifests) > 0 {
+		res, err := manifest.Load(ctx, o.manifests, manifest.Options{Cluster: firstNonEmpty(o.cluster, model.DefaultCluster), Stdin: e.stdin})
+		if err != nil {
+			return nil, err
+		}
+		for _, de := range res.Errors {
+			fmt.Fprintf(e.stderr, "warning: %v\n", de)
+		}
+		if res.Snapshot.Len() == 0 && len(res.Errors) > 0 {
+			return nil, fmt.Errorf("no Kubernetes objects could be loaded from %s (%d errors above)", strings.Join(o.manifests, ", "), len(res.Errors))
+		}
+		snap = &res.Snapshot
+	} else {
+		st, err := openStore(ctx, e, o.database, true)
+		if err != nil {
+			return nil, err
+		}
+		defer st.Close()
+		snap, err = st.Snapshot(ctx, o.cluster)
+		if err != nil {
+			return nil, fmt.Errorf("reading the inventory: %w", err)
+		}
+		if snap.Len() == 0 {
+			fmt.Fprintln(e.stderr, "note: the database holds no inventory yet; run \"palisade server\" (or \"palisade demo\"), or ask with --manifests or --server")
+		}
+	}
+	return eng.Ask(inventory.New(snap), question, filter)
+}
+
+func askServer(ctx context.Context, e *env, o *askOptions, question string, filter answer.Filter) (any, error) {
+	token := firstNonEmpty(o.token, e.getenv("PALISADE_TOKEN"))
+	if token == "" {
+		return nil, usageError("asking a server needs an API token: pass --token or set PALISADE_TOKEN")
+	}
+	base, err := url.Parse(strings.TrimSuffix(o.server, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, usageError("--server %q: want a URL such as https://palisade.example.com", o.server)
+	}
+	u := base.JoinPath("api", "v1", "questions", question)
+	q := url.Values{}
+	if filter.Cluster != "" {
+		q.Set("cluster", filter.Cluster)
+	}
+	if filter.Namespace != "" {
+		q.Set("namespace", filter.Namespace)
+	}
+	u.RawQuery = q.Encode()
+	client := &http.Client{Timeout: 60 * time.Second}
+	if o.caFile != "" {
+		pem, err := os.ReadFile(o.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading --ca-file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", o.caFile)
+		}
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("asking %s: %w", base.Redacted(), err)
+	}
+	defer resp.Body.Close()
+	const maxAnswer = 512 << 20
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading the answer from %s: %w", base.Redacted(), err)
+	}
+	if len(body) > maxAnswer {
+		return nil, fmt.Errorf("answer from %s is larger than %d bytes", base.Redacted(), maxAnswer)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var apiErr struct {
+			Error struct {
+				Code    string `json:"code"`
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		msg := strings.TrimSpace(string(body))
+		if json.Unmarshal(body, &apiErr) == nil && apiErr.Error.Message != "" {
+			msg = apiErr.Error.Message
+		}
+		if resp.StatusCode == http.StatusUnauthorized {
+			msg += " (check --token or PALISADE_TOKEN)"
+		}
+		return nil, fmt.Errorf("server %s answered %s: %s", base.Redacted(), resp.Status, msg)
+	}
+	return answer.Decode(question, body)
+}
+
+func writeOutput(w io.Writer, format string, v any) error {
+	switch format {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	case "yaml":
+		b, err := yaml.Marshal(v)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	}
+	return answer.WriteTable(w, v)
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}

@@ -1,0 +1,345 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/palisade-project/palisade/internal/answer"
+	"github.com/palisade-project/palisade/internal/api"
+	"github.com/palisade-project/palisade/internal/auth"
+	"github.com/palisade-project/palisade/internal/config"
+	"github.com/palisade-project/palisade/internal/demo"
+	"github.com/palisade-project/palisade/internal/manifest"
+	"github.com/palisade-project/palisade/internal/model"
+	"github.com/palisade-project/palisade/internal/sensor"
+	"github.com/palisade-project/palisade/internal/state"
+	"github.com/palisade-project/palisade/internal/store"
+	"github.com/palisade-project/palisade/internal/store/postgres"
+	"github.com/palisade-project/palisade/internal/store/sqlite"
+)
+
+type serverOptions struct {
+	cfg        config.Server
+	configFile string
+	demo       bool
+}
+
+func newServerCmd(e *env) *cobra.Command {
+	o := &serverOptions{}
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the Palisade server: store, live inventory, HTTP API",
+		Long: `The server keeps the inventory of its sources in its database and answers
+questions over the HTTP API (/api/v1). Sources: a cluster through a
+kubeconfig (--kubeconfig, KUBECONFIG, ~/.kube/config or in-cluster), manifests
+(--manifests), or the built-in example (--demo). With no source it serves
+what its database already holds.
+
+The first start prints an admin API token once; keep it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.configFile != "" {
+				var file config.Server
+				if err := config.LoadFile(o.configFile, &file); err != nil {
+					return err
+				}
+				mergeServer(cmd, &file, &o.cfg)
+			}
+			return runServer(cmd.Context(), e, o)
+		},
+	}
+	addServerFlags(cmd, o)
+	return cmd
+}
+
+func addServerFlags(cmd *cobra.Command, o *serverOptions) {
+	f := cmd.Flags()
+	f.StringVar(&o.configFile, "config", "", "YAML config file (flags override it)")
+	f.StringVar(&o.cfg.Listen, "listen", "", "address of the HTTP API (default 127.0.0.1:8080)")
+	f.StringVar(&o.cfg.Database, "database", "", "SQLite file or postgres:// URL (default: palisade.db in the user's data directory)")
+	f.StringVar(&o.cfg.Kubeconfig, "kubeconfig", "", "kubeconfig of the cluster to watch (default $KUBECONFIG, ~/.kube/config, in-cluster)")
+	f.StringVar(&o.cfg.Context, "context", "", "kubeconfig context")
+	f.StringVar(&o.cfg.Cluster, "cluster", "", "name of the watched cluster in answers (default \"default\")")
+	f.StringArrayVar(&o.cfg.Manifests, "manifests", nil, "load manifests as the cluster's inventory instead of watching it (repeatable)")
+	f.StringVar(&o.cfg.TLSCert, "tls-cert", "", "TLS certificate file (enables HTTPS)")
+	f.StringVar(&o.cfg.TLSKey, "tls-key", "", "TLS key file")
+	f.BoolVar(&o.demo, "demo", false, "load the built-in EXAMPLE environment (cluster \"example\")")
+	addAnalysisFlags(cmd, &o.cfg.Analysis)
+}
+
+// mergeServer fills every flag that was not set from the config file.
+func mergeServer(cmd *cobra.Command, file, flags *config.Server) {
+	set := func(name string, dst *string, v string) {
+		if !cmd.Flags().Changed(name) {
+			*dst = v
+		}
+	}
+	set("listen", &flags.Listen, file.Listen)
+	set("database", &flags.Database, file.Database)
+	set("kubeconfig", &flags.Kubeconfig, file.Kubeconfig)
+	set("context", &flags.Context, file.Context)
+	set("cluster", &flags.Cluster, file.Cluster)
+	set("tls-cert", &flags.TLSCert, file.TLSCert)
+	set("tls-key", &flags.TLSKey, file.TLSKey)
+	if !cmd.Flags().Changed("manifests") {
+		flags.Manifests = file.Manifests
+	}
+	flags.Tokens = file.Tokens
+	mergeAnalysis(cmd, file.Analysis, &flags.Analysis)
+}
+
+// openStore opens the configured database. readOnly callers (ask) get a
+// clear error instead of a new empty SQLite file.
+func openStore(ctx context.Context, e *env, db string, readOnly bool) (store.Store, error) {
+	if db == "" {
+		def, err := config.DefaultDatabase()
+		if err != nil {
+			return nil, err
+		}
+		db = def
+	}
+	if config.IsPostgres(db) {
+		return postgres.Open(ctx, db, e.log)
+	}
+	if readOnly {
+		if _, err := os.Stat(db); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no Palisade database at %s: start \"palisade server\" (or \"palisade demo\") first, or ask with --manifests or --server", db)
+		}
+	}
+	return sqlite.Open(ctx, db, e.log)
+}
+
+func runServer(ctx context.Context, e *env, o *serverOptions) error {
+	cfg := &o.cfg
+	if err := cfg.SetDefaults(); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageError("invalid configuration: %v", err)
+	}
+	eng, err := answer.NewEngine(answer.Config{
+		TrustedRegistries: cfg.TrustedRegistries,
+		OwnerKeys:         cfg.OwnerKeys,
+		ClusterNotes:      map[string]string{demo.Cluster: demo.Notice},
+	})
+	if err != nil {
+		return usageError("%v", err)
+	}
+	st, err := openStore(ctx, e, cfg.Database, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	e.log.Info("database open", "database", config.Redact(cfg.Database))
+
+	live := state.New(st, e.log)
+	if err := live.Load(ctx); err != nil {
+		return fmt.Errorf("loading the stored inventory: %w", err)
+	}
+	if err := bootstrapTokens(ctx, e, st, cfg.Tokens, o.demo); err != nil {
+		return err
+	}
+
+	var sens *sensor.Sensor
+	switch {
+	case o.demo:
+		if err := loadDemo(ctx, live); err != nil {
+			return err
+		}
+	case len(cfg.Manifests) > 0:
+		if err := loadManifests(ctx, e, live, cfg.Cluster, cfg.Manifests); err != nil {
+			return err
+		}
+	default:
+		sens, err = startSensor(ctx, e, cfg)
+		if err != nil {
+			return err
+		}
+	}
+
+	ready := func(ctx context.Context) error {
+		if err := st.Ping(ctx); err != nil {
+			return fmt.Errorf("database: %w", err)
+		}
+		if sens != nil && !sens.Synced() {
+			return errors.New("the cluster inventory has not synced yet")
+		}
+		return nil
+	}
+	handler := api.New(api.Options{Inventory: live, Answers: eng, Tokens: st, Ready: ready, Logger: e.log, Version: Version})
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go live.RunResync(ctx, 10*time.Second)
+	if sens != nil {
+		go func() {
+			if err := sens.Run(ctx, live); err != nil && ctx.Err() == nil {
+				e.log.Error("sensor stopped", "err", err)
+			}
+		}()
+	}
+	return serve(ctx, e, cfg, handler, o.demo)
+}
+
+func startSensor(ctx context.Context, e *env, cfg *config.Server) (*sensor.Sensor, error) {
+	rc, where, err := sensor.LoadRestConfig(cfg.Kubeconfig, cfg.Context)
+	if err != nil {
+		if cfg.Kubeconfig != "" {
+			return nil, err
+		}
+		e.log.Info("no cluster configured; serving the stored inventory", "reason", err)
+		return nil, nil
+	}
+	if err := sensor.Check(ctx, rc); err != nil {
+		// The server still answers from what it stored; the sensor keeps
+		// retrying in the background.
+		e.log.Error("cluster unavailable; serving the stored inventory and retrying", "cluster", cfg.Cluster, "kubeconfig", where, "err", err)
+	}
+	return sensor.New(sensor.Config{Cluster: cfg.Cluster, Rest: rc, Logger: e.log})
+}
+
+func loadDemo(ctx context.Context, live *state.State) error {
+	res, err := manifest.LoadFS(ctx, demo.Environment(), manifest.Options{Cluster: demo.Cluster})
+	if err != nil {
+		return err
+	}
+	if len(res.Errors) > 0 {
+		return fmt.Errorf("the built-in example environment does not load: %w", res.Errors[0])
+	}
+	if err := live.Replace(ctx, demo.Cluster, model.AllKinds, res.Snapshot.Objects()); err != nil {
+		return fmt.Errorf("storing the example environment: %w", err)
+	}
+	return nil
+}
+
+func loadManifests(ctx context.Context, e *env, live *state.State, cluster string, paths []string) error {
+	res, err := manifest.Load(ctx, paths, manifest.Options{Cluster: cluster, Stdin: e.stdin})
+	if err != nil {
+		return err
+	}
+	for _, de := range res.Errors {
+		e.log.Warn("manifest not loaded", "err", de)
+	}
+	if res.Snapshot.Len() == 0 && len(res.Errors) > 0 {
+		return fmt.Errorf("no Kubernetes objects could be loaded from the manifests (%d errors logged)", len(res.Errors))
+	}
+	if err := live.Replace(ctx, cluster, model.AllKinds, res.Snapshot.Objects()); err != nil {
+		return fmt.Errorf("storing the manifests' inventory: %w", err)
+	}
+	e.log.Info("manifests loaded", "cluster", cluster, "objects", res.Snapshot.Len(), "errors", len(res.Errors))
+	return nil
+}
+
+// bootstrapTokens stores tokens from the config file and, when the store
+// has none, creates an admin token and prints it once. The demo always
+// creates a fresh admin token named "demo".
+func bootstrapTokens(ctx context.Context, e *env, st store.Store, configured []config.Token, demoMode bool) error {
+	for _, t := range configured {
+		role, err := auth.ParseRole(t.Role)
+		if err != nil {
+			return usageError("token %q: %v", t.Name, err)
+		}
+		if err := st.PutToken(ctx, store.Token{Name: t.Name, Role: string(role), Hash: t.SHA256, CreatedAt: time.Now().UTC()}); err != nil {
+			return fmt.Errorf("storing token %q: %w", t.Name, err)
+		}
+	}
+	existing, err := st.Tokens(ctx)
+	if err != nil {
+		return fmt.Errorf("reading API tokens: %w", err)
+	}
+	name := "admin"
+	switch {
+	case demoMode:
+		name = "demo"
+	case len(existing) > 0:
+		return nil
+	}
+	secret, hash, err := auth.Generate()
+	if err != nil {
+		return err
+	}
+	if err := st.PutToken(ctx, store.Token{Name: name, Role: string(auth.RoleAdmin), Hash: hash, CreatedAt: time.Now().UTC()}); err != nil {
+		return fmt.Errorf("storing the %s token: %w", name, err)
+	}
+	fmt.Fprintf(e.stderr, "\nCreated API token %q with role admin. It is shown only now; keep it:\n\n    export PALISADE_TOKEN=%s\n\n", name, secret)
+	return nil
+}
+
+func serve(ctx context.Context, e *env, cfg *config.Server, handler http.Handler, demoMode bool) error {
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w (choose another address with --listen)", cfg.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
+	}
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		scheme = "https"
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("loading the TLS certificate: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	} else if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
+		e.log.Warn("serving plain HTTP on a non-loopback address: API tokens cross the network unencrypted; set --tls-cert and --tls-key")
+	}
+	url := fmt.Sprintf("%s://%s", scheme, ln.Addr())
+	e.log.Info("serving", "url", url)
+	printWelcome(e, url, demoMode)
+
+	errc := make(chan error, 1)
+	go func() {
+		if srv.TLSConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	e.log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	return nil
+}
+
+func printWelcome(e *env, url string, demoMode bool) {
+	if demoMode {
+		fmt.Fprintf(e.stderr, "\n%s\n", demo.Notice)
+	}
+	fmt.Fprintf(e.stderr, `
+Palisade is serving at %[1]s  (Ctrl-C stops it)
+Ask it, with the token printed above in PALISADE_TOKEN:
+
+    palisade ask image-sources --server %[1]s
+    palisade ask privileged    --server %[1]s
+    palisade ask exposed       --server %[1]s
+    palisade ask owners        --server %[1]s
+    curl -H "Authorization: Bearer $PALISADE_TOKEN" %[1]s/api/v1/questions/exposed
+
+`, url)
+}
