@@ -1,0 +1,224 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+// syncBuffer is a bytes.Buffer safe for a server goroutine and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func run(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Main(t.Context(), args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+const demoDir = "../demo/environment"
+
+func TestAskManifestsJSON(t *testing.T) {
+	for _, q := range []string{"image-sources", "privileged", "exposed", "owners"} {
+		t.Run(q, func(t *testing.T) {
+			code, out, stderr := run(t, "", "ask", q, "--manifests", demoDir, "-o", "json")
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			var a struct {
+				Question string            `json:"question"`
+				Items    []json.RawMessage `json:"items"`
+			}
+			if err := json.Unmarshal([]byte(out), &a); err != nil {
+				t.Fatalf("output is not JSON: %v\n%s", err, out)
+			}
+			if a.Question != q || len(a.Items) == 0 {
+				t.Errorf("question %q with %d items", a.Question, len(a.Items))
+			}
+		})
+	}
+}
+
+func TestAskStdinAndTable(t *testing.T) {
+	in := "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: x}\nspec:\n  hostPID: true\n  containers: [{name: c, image: nginx}]\n"
+	code, out, stderr := run(t, in, "ask", "privileged", "--manifests", "-")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"Pod/x/p", "hostPID", "summary:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestAskErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("kind: [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{"unknown question", []string{"ask", "everything", "--manifests", demoDir}, ExitUsage, `unknown question "everything"`},
+		{"bad output", []string{"ask", "owners", "--manifests", demoDir, "-o", "xml"}, ExitUsage, "output format"},
+		{"nothing loadable", []string{"ask", "owners", "--manifests", bad}, ExitError, "bad.yaml: document 1"},
+		{"missing file", []string{"ask", "owners", "--manifests", filepath.Join(dir, "nope")}, ExitError, "no such file"},
+		{"no local database", []string{"ask", "owners", "--database", filepath.Join(dir, "none.db")}, ExitError, "no Palisade database"},
+		{"wrong database URL", []string{"ask", "owners", "--database", "postgres://u:secret@127.0.0.1:1/x?connect_timeout=2"}, ExitError, "127.0.0.1:1"},
+		{"server without token", []string{"ask", "owners", "--server", "http://127.0.0.1:1"}, ExitUsage, "PALISADE_TOKEN"},
+		{"unknown flag", []string{"ask", "owners", "--bogus"}, ExitUsage, "unknown flag"},
+		{"bad trusted registry", []string{"ask", "owners", "--manifests", demoDir, "--trusted-registry", "https://x"}, ExitUsage, "trusted registry"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("PALISADE_TOKEN", "")
+			code, _, stderr := run(t, "", tt.args...)
+			if code != tt.wantCode || !strings.Contains(stderr, tt.wantErr) {
+				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, stderr, tt.wantCode, tt.wantErr)
+			}
+			if strings.Contains(stderr, "secret") {
+				t.Errorf("stderr leaks the database password: %s", stderr)
+			}
+			if strings.Contains(stderr, "panic") {
+				t.Errorf("panicked: %s", stderr)
+			}
+		})
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestServerAnswersLikeOffline starts a real server on the example
+// manifests and checks that every answer through the API equals the
+// offline answer for the same files: one code path.
+func TestServerAnswersLikeOffline(t *testing.T) {
+	addr := freeAddr(t)
+	db := filepath.Join(t.TempDir(), "p.db")
+	ctx, cancel := context.WithCancel(t.Context())
+	var stderr syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- Main(ctx, []string{"server", "--listen", addr, "--database", db, "--manifests", demoDir, "--cluster", "default"}, strings.NewReader(""), &bytes.Buffer{}, &stderr)
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("server exited %d: %s", code, stderr.String())
+		}
+	}()
+	tokenRE := regexp.MustCompile(`PALISADE_TOKEN=(pls_\S+)`)
+	var token string
+	for deadline := time.Now().Add(30 * time.Second); token == "" || !ready(addr); {
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not start: %s", stderr.String())
+		}
+		if m := tokenRE.FindStringSubmatch(stderr.String()); m != nil {
+			token = m[1]
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if strings.Count(stderr.String(), token) != 1 {
+		t.Errorf("the token is printed more than once or logged")
+	}
+	for _, q := range []string{"image-sources", "privileged", "exposed", "owners"} {
+		t.Run(q, func(t *testing.T) {
+			code, viaServer, errOut := run(t, "", "ask", q, "--server", "http://"+addr, "--token", token, "-o", "json")
+			if code != 0 {
+				t.Fatalf("ask --server exit %d: %s", code, errOut)
+			}
+			code, offline, errOut := run(t, "", "ask", q, "--manifests", demoDir, "-o", "json")
+			if code != 0 {
+				t.Fatalf("ask --manifests exit %d: %s", code, errOut)
+			}
+			var a, b map[string]any
+			if err := json.Unmarshal([]byte(viaServer), &a); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal([]byte(offline), &b); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(b, a, cmpopts.IgnoreMapEntries(func(k string, _ any) bool { return k == "generatedAt" })); diff != "" {
+				t.Errorf("server and offline answers differ (-offline +server):\n%s", diff)
+			}
+		})
+	}
+	code, _, errOut := run(t, "", "ask", "owners", "--server", "http://"+addr, "--token", "pls_wrong")
+	if code != ExitError || !strings.Contains(errOut, "401") {
+		t.Errorf("wrong token: exit %d, %q", code, errOut)
+	}
+	// The local database answers too, with the server still running.
+	code, out, errOut := run(t, "", "ask", "exposed", "--database", db)
+	if code != 0 || !strings.Contains(out, "payment-api") {
+		t.Errorf("ask from the local database: exit %d %s %s", code, out, errOut)
+	}
+}
+
+func ready(addr string) bool {
+	resp, err := http.Get(fmt.Sprintf("http://%s/readyz", addr))
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func TestServerBadConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(cfg, []byte("listen: nowhere\nunknownField: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run(t, "", "server", "--config", cfg)
+	if code == 0 || !strings.Contains(stderr, "unknownField") {
+		t.Errorf("exit %d, %q", code, stderr)
+	}
+	code, _, stderr = run(t, "", "server", "--listen", "nowhere", "--database", filepath.Join(dir, "x.db"))
+	if code != ExitUsage || !strings.Contains(stderr, "host:port") {
+		t.Errorf("exit %d, %q", code, stderr)
+	}
+	code, _, stderr = run(t, "", "server", "--database", "mysql://x", "--listen", "127.0.0.1:0")
+	if code != ExitUsage || !strings.Contains(stderr, "unsupported URL scheme") {
+		t.Errorf("exit %d, %q", code, stderr)
+	}
+}
