@@ -169,7 +169,9 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 
 	ready := func(ctx context.Context) error {
 		if err := st.Ping(ctx); err != nil {
-			return fmt.Errorf("database: %w", err)
+			// /readyz is unauthenticated: log the detail, say little.
+			e.log.Warn("readiness: database unavailable", "err", err)
+			return errors.New("database unavailable")
 		}
 		if sens != nil && !sens.Synced() {
 			return errors.New("the cluster inventory has not synced yet")

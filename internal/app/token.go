@@ -21,11 +21,14 @@ func newTokenCmd(e *env) *cobra.Command {
 	var role string
 	create := &cobra.Command{
 		Use:   "create NAME",
-		Short: "Create (or replace) a token and print its secret once",
+		Short: "Create a token and print its secret once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			r, err := auth.ParseRole(role)
 			if err != nil {
+				return usageError("%v", err)
+			}
+			if err := auth.ValidateName(args[0]); err != nil {
 				return usageError("%v", err)
 			}
 			st, err := openStore(cmd.Context(), e, database, false)
@@ -33,6 +36,15 @@ func newTokenCmd(e *env) *cobra.Command {
 				return err
 			}
 			defer st.Close()
+			existing, err := st.Tokens(cmd.Context())
+			if err != nil {
+				return err
+			}
+			for _, t := range existing {
+				if t.Name == args[0] {
+					return usageError("a token named %q exists; delete it first (palisade token delete %s)", t.Name, t.Name)
+				}
+			}
 			secret, hash, err := auth.Generate()
 			if err != nil {
 				return err

@@ -3,6 +3,7 @@
 package config
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -127,9 +128,11 @@ func (s *Server) Validate() error {
 	if strings.Contains(s.Database, "://") && !IsPostgres(s.Database) {
 		errs = append(errs, fmt.Errorf("database: unsupported URL scheme in %q: use a SQLite file path or postgres://", redact(s.Database)))
 	}
-	for i, t := range s.Tokens {
-		if t.Name == "" || len(t.SHA256) != 64 {
-			errs = append(errs, fmt.Errorf("tokens[%d]: want name and the 64-hex-digit sha256 of the secret", i))
+	for i := range s.Tokens {
+		t := &s.Tokens[i]
+		t.SHA256 = strings.ToLower(t.SHA256)
+		if _, err := hex.DecodeString(t.SHA256); t.Name == "" || len(t.SHA256) != 64 || err != nil {
+			errs = append(errs, fmt.Errorf("tokens[%d]: want a name and the 64-hex-digit sha256 of the secret (palisade token hash prints it)", i))
 		}
 	}
 	return errors.Join(errs...)
