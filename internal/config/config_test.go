@@ -1,0 +1,74 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestValidate(t *testing.T) {
+	hash := strings.Repeat("AB", 32)
+	tests := []struct {
+		name    string
+		cfg     Server
+		wantErr string
+	}{
+		{"defaults are valid", Server{}, ""},
+		{"bad listen", Server{Listen: "8080"}, "host:port"},
+		{"half TLS", Server{TLSCert: "c.pem"}, "tlsCert and tlsKey"},
+		{"mysql", Server{Database: "mysql://u:pw@h/db"}, "unsupported URL scheme"},
+		{"short token hash", Server{Tokens: []Token{{Name: "ci", Role: "viewer", SHA256: "abc"}}}, "tokens[0]"},
+		{"non-hex token hash", Server{Tokens: []Token{{Name: "ci", Role: "viewer", SHA256: strings.Repeat("zz", 32)}}}, "tokens[0]"},
+		{"upper-case hash accepted", Server{Tokens: []Token{{Name: "ci", Role: "viewer", SHA256: hash}}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("XDG_DATA_HOME", t.TempDir())
+			c := tt.cfg
+			if err := c.SetDefaults(); err != nil {
+				t.Fatal(err)
+			}
+			err := c.Validate()
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("Validate() = %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("Validate() = %v, want %q", err, tt.wantErr)
+			case err != nil && strings.Contains(err.Error(), "pw@"):
+				t.Errorf("error leaks a password: %v", err)
+			}
+			for _, tok := range c.Tokens {
+				if tok.SHA256 != strings.ToLower(tok.SHA256) {
+					t.Errorf("hash not lower-cased: %s", tok.SHA256)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadFileStrict(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(p, []byte("listen: 127.0.0.1:1\ntrustedRegistries: [ghcr.io/acme]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var s Server
+	if err := LoadFile(p, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Listen != "127.0.0.1:1" || len(s.TrustedRegistries) != 1 {
+		t.Errorf("loaded %+v", s)
+	}
+	if err := os.WriteFile(p, []byte("listn: x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := LoadFile(p, &s); err == nil || !strings.Contains(err.Error(), "listn") {
+		t.Errorf("unknown field accepted: %v", err)
+	}
+}
+
+func TestRedact(t *testing.T) {
+	if got := Redact("postgres://u:secret@h:5432/db"); strings.Contains(got, "secret") {
+		t.Errorf("Redact = %q", got)
+	}
+}
