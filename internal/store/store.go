@@ -21,11 +21,15 @@ type Store interface {
 	// Apply upserts and deletes objects in one transaction. Upserting an
 	// object that is already stored replaces it; deleting a missing key is
 	// not an error. Both make Apply idempotent, so a sensor may replay
-	// events after a restart without duplicating anything.
+	// events after a restart without duplicating anything. Upserts are
+	// applied before deletes, so a key in both ends up deleted. An error
+	// does not prove that nothing was written (the commit may have
+	// succeeded and its acknowledgement been lost); retrying is safe.
 	Apply(ctx context.Context, upserts []model.Object, deletes []model.Key) error
 	// Replace makes the stored objects of cluster whose kind is in kinds
 	// exactly objs, in one transaction: what a sensor does after a relist.
-	// Objects of other clusters and other kinds are untouched.
+	// Objects of other clusters and other kinds are untouched; passing
+	// such an object is an error and writes nothing.
 	Replace(ctx context.Context, cluster string, kinds []model.Kind, objs []model.Object) error
 	// Snapshot loads every stored object of cluster, or of all clusters when
 	// cluster is empty, ordered by key.
@@ -54,6 +58,7 @@ type Token struct {
 	// Role is admin, analyst or viewer.
 	Role string `json:"role"`
 	// Hash is the hex SHA-256 of the secret token.
-	Hash      string    `json:"-"`
+	Hash string `json:"-"`
+	// CreatedAt is kept to the microsecond (PostgreSQL's precision).
 	CreatedAt time.Time `json:"createdAt"`
 }
