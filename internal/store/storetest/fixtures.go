@@ -83,6 +83,7 @@ func FullWorkload(cluster string, kind model.Kind, namespace, name string) *mode
 			HostPID:          true,
 			HostIPC:          true,
 			NodeName:         "node-1",
+			OS:               "linux",
 			ImagePullSecrets: []string{"regcred"},
 			Containers: []model.Container{
 				container("init", model.ContainerInit),
