@@ -1,0 +1,85 @@
+package bench
+
+import (
+	"bufio"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+)
+
+// maxProcFile bounds what is read of a /proc file.
+const maxProcFile = 1 << 20
+
+// procLines calls fn with each line of a /proc file, until fn returns
+// false. A missing file (not Linux) calls fn never.
+func procLines(path string, fn func(line string) bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(io.LimitReader(f, maxProcFile))
+	for sc.Scan() {
+		if !fn(sc.Text()) {
+			return
+		}
+	}
+}
+
+func machine() Machine {
+	m := Machine{
+		CPUs:       runtime.NumCPU(),
+		GOMAXPROCS: runtime.GOMAXPROCS(0),
+		GoVersion:  runtime.Version(),
+		OS:         runtime.GOOS,
+		Arch:       runtime.GOARCH,
+		CPUModel:   "unknown",
+	}
+	procLines("/proc/cpuinfo", func(line string) bool {
+		k, v, ok := strings.Cut(line, ":")
+		if ok && strings.TrimSpace(k) == "model name" {
+			m.CPUModel = strings.TrimSpace(v)
+			return false
+		}
+		return true
+	})
+	procLines("/proc/loadavg", func(line string) bool {
+		if f := strings.Fields(line); len(f) > 0 {
+			m.LoadAverage, _ = strconv.ParseFloat(f[0], 64)
+		}
+		return false
+	})
+	return m
+}
+
+// memNow reads the process's resident memory from /proc/self/status and
+// the Go heap in use.
+func memNow() MemSample {
+	var s MemSample
+	procLines("/proc/self/status", func(line string) bool {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			return true
+		}
+		var dst *uint64
+		switch k {
+		case "VmRSS":
+			dst = &s.RSS
+		case "VmHWM":
+			dst = &s.PeakRSS
+		default:
+			return true
+		}
+		// "    123456 kB"
+		if kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64); err == nil {
+			*dst = kb << 10
+		}
+		return true
+	})
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	s.Heap = ms.HeapAlloc
+	return s
+}
