@@ -351,38 +351,42 @@ type client struct {
 	secret string
 }
 
-// get requests one answer, reads it whole and returns how long that took
-// and its size.
-func (c *client) get(ctx context.Context, question string) (time.Duration, int64, error) {
+// get requests one answer, reads it whole and returns how long that took,
+// its size and its Content-Encoding.
+func (c *client) get(ctx context.Context, question string) (time.Duration, int64, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/v1/questions/"+question, nil)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, "", err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.secret)
+	// Offer gzip as browsers and curl --compressed do. Set by hand, the
+	// transport leaves the body as sent, so Bytes is what crossed the
+	// wire.
+	req.Header.Set("Accept-Encoding", "gzip")
 	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, "", err
 	}
 	defer resp.Body.Close()
 	n, err := io.Copy(io.Discard, resp.Body)
 	d := time.Since(start)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, "", err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return 0, 0, fmt.Errorf("status %s", resp.Status)
+		return 0, 0, "", fmt.Errorf("status %s", resp.Status)
 	}
-	return d, n, nil
+	return d, n, resp.Header.Get("Content-Encoding"), nil
 }
 
 func (c *client) measure(ctx context.Context, question string, requests, clients int) (APIResult, error) {
 	res := APIResult{Question: question, Requests: requests}
-	cold, n, err := c.get(ctx, question)
+	cold, n, enc, err := c.get(ctx, question)
 	if err != nil {
 		return res, fmt.Errorf("cold request: %w", err)
 	}
-	res.Cold, res.Bytes = Duration(cold), n
+	res.Cold, res.Bytes, res.Encoding = Duration(cold), n, enc
 	lat := make([]time.Duration, requests)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -395,7 +399,7 @@ func (c *client) measure(ctx context.Context, question string, requests, clients
 				if i >= requests {
 					return
 				}
-				d, _, err := c.get(ctx, question)
+				d, _, _, err := c.get(ctx, question)
 				if err != nil {
 					errs[w] = fmt.Errorf("request %d: %w", i+1, err)
 					return

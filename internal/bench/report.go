@@ -104,7 +104,10 @@ type APIResult struct {
 	P99       Duration `json:"p99Ms"`
 	Max       Duration `json:"maxMs"`
 	PerSecond float64  `json:"perSecond"`
-	Bytes     int64    `json:"bytes"`
+	// Bytes is the size of the response body as sent, in Encoding (its
+	// Content-Encoding; empty for none). The client offers gzip.
+	Bytes    int64  `json:"bytes"`
+	Encoding string `json:"encoding,omitempty"`
 }
 
 // Memory has the process's memory after each stage. PeakRSS, the high-water
@@ -240,10 +243,14 @@ func (r *Report) WriteText(w io.Writer) error {
 
 	fmt.Fprintf(&b, "\nAPI, %d requests per question from %d clients after one cold request:\n", r.Requests, r.Clients)
 	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "question\tcold\tp50\tp95\tp99\tmax\treq/s\t\t\n")
+	fmt.Fprintf(tw, "question\tcold\tp50\tp95\tp99\tmax\treq/s\tsent\t\t\n")
 	for _, a := range r.API {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.0f\tp99 < %s: %s\t\n", a.Question, a.Cold, a.P50, a.P95, a.P99, a.Max, a.PerSecond,
-			r.Targets.P99, verdict(a.P99 < r.Targets.P99))
+		sent := fmt.Sprintf("%.1f MB", float64(a.Bytes)/1e6)
+		if a.Encoding != "" {
+			sent += " " + a.Encoding
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%s\tp99 < %s: %s\t\n", a.Question, a.Cold, a.P50, a.P95, a.P99, a.Max, a.PerSecond,
+			sent, r.Targets.P99, verdict(a.P99 < r.Targets.P99))
 	}
 	tw.Flush()
 
