@@ -132,6 +132,9 @@ type Sensor struct {
 	// covered by the Replace and dropped.
 	live atomic.Bool
 
+	// connected mirrors Status.Connected, cheap to read for every event.
+	connected atomic.Bool
+
 	mu      sync.Mutex
 	pending map[model.Key]model.Object // nil value: delete
 	status  Status
@@ -267,6 +270,7 @@ func (s *Sensor) Status() Status {
 	s.mu.Lock()
 	st := s.status
 	s.mu.Unlock()
+	st.Connected = s.connected.Load()
 	st.Waiting = nil
 	for _, k := range s.kinds {
 		if !k.informer.HasSynced() {
@@ -278,12 +282,9 @@ func (s *Sensor) Status() Status {
 }
 
 func (s *Sensor) setConnected(ok bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if ok && !s.status.Connected {
+	if s.connected.Swap(ok) != ok && ok {
 		s.log.Info("connected to the API server", "server", s.cfg.Rest.Host)
 	}
-	s.status.Connected = ok
 }
 
 func (s *Sensor) recordError(err error) {
@@ -415,6 +416,10 @@ func (s *Sensor) delete(k *kindInformer, obj any) {
 }
 
 func (s *Sensor) enqueue(key model.Key, obj model.Object) {
+	if !s.connected.Load() {
+		// An event: the watch works again.
+		s.setConnected(true)
+	}
 	s.mu.Lock()
 	s.pending[key] = obj
 	n := len(s.pending)

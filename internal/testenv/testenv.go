@@ -351,6 +351,9 @@ func (cp *ControlPlane) apiServerArgs() []string {
 		"--service-cluster-ip-range=" + ServiceCIDR,
 		"--cert-dir=" + cp.path("apiserver-certs"),
 		"--profiling=false",
+		// Close watches at shutdown within a second: by default kube-apiserver
+		// waits for them until it is killed.
+		"--shutdown-watch-termination-grace-period=1s",
 	}
 }
 
