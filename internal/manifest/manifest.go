@@ -16,8 +16,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -103,18 +105,65 @@ var ErrLimit = errors.New("input exceeds limit")
 // documents are collected in Result.Errors.
 func Load(ctx context.Context, paths []string, opts Options) (*Result, error) {
 	opts.setDefaults()
-	l := newLoader(opts)
-	for _, p := range paths {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	return load(ctx, opts, func(l *loader) error {
+		for _, p := range paths {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if p == "-" {
+				l.readFile(ctx, "<stdin>", opts.Stdin)
+				continue
+			}
+			if err := l.walk(ctx, p); err != nil {
+				return err
+			}
 		}
-		if p == "-" {
-			l.readFile(ctx, "<stdin>", opts.Stdin)
-			continue
+		return nil
+	})
+}
+
+// load runs read, which splits the input into documents in order, while a
+// pool of workers decodes them; results are applied in input order, so the
+// outcome does not depend on scheduling.
+func load(ctx context.Context, opts Options, read func(l *loader) error) (*Result, error) {
+	l := &loader{
+		opts:  opts,
+		res:   &Result{Ignored: map[string]int{}},
+		seen:  map[model.Key]string{},
+		work:  make(chan *pending, 64),
+		order: make(chan *pending, 256),
+	}
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range l.work {
+				p.res = decodeDoc(opts.Cluster, p.file, p.doc, p.data)
+				p.data = nil
+				close(p.done)
+			}
+		}()
+	}
+	applied := make(chan struct{})
+	go func() {
+		defer close(applied)
+		for p := range l.order {
+			<-p.done
+			l.apply(p)
 		}
-		if err := l.walk(ctx, p); err != nil {
-			return nil, err
-		}
+	}()
+	err := read(l)
+	close(l.work)
+	close(l.order)
+	wg.Wait()
+	<-applied
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	return l.res, nil
 }
@@ -122,13 +171,60 @@ func Load(ctx context.Context, paths []string, opts Options) (*Result, error) {
 type loader struct {
 	opts Options
 	res  *Result
-	// seen maps each loaded object's key to its index in the snapshot
-	// and its source, to replace duplicates.
-	seen map[model.Key]string
+	// seen maps each loaded object's key to its source, to replace
+	// duplicates. Only the applying goroutine touches res and seen.
+	seen  map[model.Key]string
+	work  chan *pending
+	order chan *pending
 }
 
-func newLoader(opts Options) *loader {
-	return &loader{opts: opts, res: &Result{Ignored: map[string]int{}}, seen: map[model.Key]string{}}
+// pending is one document (or one file-level error) in input order.
+type pending struct {
+	file string
+	doc  int
+	data []byte
+	done chan struct{}
+	res  docResult
+}
+
+// docResult is what decoding one document produced.
+type docResult struct {
+	objs    []model.Object
+	ignored []string
+	err     error
+}
+
+// submit queues a document for decoding.
+func (l *loader) submit(file string, doc int, data []byte) {
+	p := &pending{file: file, doc: doc, data: data, done: make(chan struct{})}
+	l.order <- p
+	l.work <- p
+}
+
+// fail queues an error for a file (doc 0) or a document.
+func (l *loader) fail(file string, doc int, err error) {
+	p := &pending{file: file, doc: doc, done: make(chan struct{}), res: docResult{err: err}}
+	close(p.done)
+	l.order <- p
+}
+
+func (l *loader) apply(p *pending) {
+	for _, k := range p.res.ignored {
+		l.res.Ignored[k]++
+	}
+	for _, m := range p.res.objs {
+		key := m.ObjectKey()
+		source := m.ObjectMeta().Source
+		if prev, ok := l.seen[key]; ok {
+			l.res.Duplicates = append(l.res.Duplicates, fmt.Sprintf("%s is defined in %s and again in %s; the later definition is used", key, prev, source))
+			l.res.Snapshot.Remove(key)
+		}
+		l.seen[key] = source
+		l.res.Snapshot.Add(m)
+	}
+	if p.res.err != nil {
+		l.res.Errors = append(l.res.Errors, &DocError{File: p.file, Doc: p.doc, Err: p.res.err})
+	}
 }
 
 func (l *loader) walk(ctx context.Context, root string) error {
@@ -178,10 +274,8 @@ func (l *loader) open(ctx context.Context, path string) {
 	l.readFile(ctx, path, f)
 }
 
-func (l *loader) fail(file string, doc int, err error) {
-	l.res.Errors = append(l.res.Errors, &DocError{File: file, Doc: doc, Err: err})
-}
-
+// readFile splits one input into documents and submits them. It runs on
+// the reading goroutine, so Files and Documents need no lock.
 func (l *loader) readFile(ctx context.Context, name string, r io.Reader) {
 	l.res.Files++
 	lr := &io.LimitedReader{R: r, N: l.opts.MaxFileBytes + 1}
@@ -214,9 +308,7 @@ func (l *loader) readFile(ctx context.Context, name string, r io.Reader) {
 			return
 		}
 		l.res.Documents++
-		if err := l.decode(name, doc, data); err != nil {
-			l.fail(name, doc, err)
-		}
+		l.submit(name, doc, data)
 	}
 }
 
@@ -231,24 +323,36 @@ func isBlank(data []byte) bool {
 	return true
 }
 
+// typeMeta probes a document's kind without decoding the rest.
 type typeMeta struct {
-	APIVersion string            `json:"apiVersion"`
-	Kind       string            `json:"kind"`
-	Items      []json.RawMessage `json:"items"`
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
 }
 
-func (l *loader) decode(file string, doc int, data []byte) error {
-	js, err := yaml.YAMLToJSON(data)
-	if err != nil {
-		return fmt.Errorf("invalid YAML: %w", err)
+type list struct {
+	Items []json.RawMessage `json:"items"`
+}
+
+// decodeDoc decodes one YAML or JSON document. It is safe to call from
+// several goroutines.
+func decodeDoc(cluster, file string, doc int, data []byte) docResult {
+	js := bytes.TrimSpace(data)
+	if len(js) == 0 || js[0] != '{' || !json.Valid(js) {
+		var err error
+		if js, err = yaml.YAMLToJSON(data); err != nil {
+			return docResult{err: fmt.Errorf("invalid YAML: %w", err)}
+		}
 	}
 	if bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
-		return nil
+		return docResult{}
 	}
-	return l.decodeJSON(file, doc, js, 0)
+	var res docResult
+	source := fmt.Sprintf("%s#%d", file, doc)
+	res.err = decodeJSON(cluster, source, js, 0, &res)
+	return res
 }
 
-func (l *loader) decodeJSON(file string, doc int, js []byte, depth int) error {
+func decodeJSON(cluster, source string, js []byte, depth int, res *docResult) error {
 	var tm typeMeta
 	if err := json.Unmarshal(js, &tm); err != nil {
 		return fmt.Errorf("not a Kubernetes object: %w", err)
@@ -256,28 +360,33 @@ func (l *loader) decodeJSON(file string, doc int, js []byte, depth int) error {
 	if tm.Kind == "" || tm.APIVersion == "" {
 		return errors.New("not a Kubernetes object: apiVersion and kind are required")
 	}
-	if strings.HasSuffix(tm.Kind, "List") && tm.Items != nil {
-		if depth > 0 {
-			return errors.New("nested List is not allowed")
+	if strings.HasSuffix(tm.Kind, "List") {
+		var l list
+		if err := json.Unmarshal(js, &l); err != nil {
+			return fmt.Errorf("%s: %w", tm.Kind, err)
 		}
-		var errs []error
-		for i, item := range tm.Items {
-			if err := l.decodeJSON(file, doc, item, depth+1); err != nil {
-				errs = append(errs, fmt.Errorf("item %d: %w", i, err))
+		if l.Items != nil {
+			if depth > 0 {
+				return errors.New("nested List is not allowed")
 			}
+			var errs []error
+			for i, item := range l.Items {
+				if err := decodeJSON(cluster, source, item, depth+1, res); err != nil {
+					errs = append(errs, fmt.Errorf("item %d: %w", i, err))
+				}
+			}
+			return errors.Join(errs...)
 		}
-		return errors.Join(errs...)
 	}
 	obj, err := typed(tm.APIVersion, tm.Kind, js)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", tm.APIVersion, tm.Kind, err)
 	}
 	if obj == nil {
-		l.res.Ignored[tm.Kind]++
+		res.ignored = append(res.ignored, tm.Kind)
 		return nil
 	}
-	source := fmt.Sprintf("%s#%d", file, doc)
-	m, err := kubemodel.Convert(l.opts.Cluster, source, obj)
+	m, err := kubemodel.Convert(cluster, source, obj)
 	if err != nil {
 		return err
 	}
@@ -291,13 +400,7 @@ func (l *loader) decodeJSON(file string, doc int, js []byte, depth int) error {
 	if meta.Namespace == "" && m.ObjectKey().Kind != model.KindNamespace && m.ObjectKey().Kind != model.KindNode {
 		meta.Namespace = "default"
 	}
-	key := m.ObjectKey()
-	if prev, ok := l.seen[key]; ok {
-		l.res.Duplicates = append(l.res.Duplicates, fmt.Sprintf("%s is defined in %s and again in %s; the later definition is used", key, prev, source))
-		l.res.Snapshot.Remove(key)
-	}
-	l.seen[key] = source
-	l.res.Snapshot.Add(m)
+	res.objs = append(res.objs, m)
 	return nil
 }
 
@@ -380,27 +483,24 @@ func typed(apiVersion, kind string, js []byte) (any, error) {
 // directory. The demo's embedded environment is loaded this way.
 func LoadFS(ctx context.Context, fsys fs.FS, opts Options) (*Result, error) {
 	opts.setDefaults()
-	l := newLoader(opts)
-	err := fs.WalkDir(fsys, ".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() || !isManifestFile(path) {
+	return load(ctx, opts, func(l *loader) error {
+		return fs.WalkDir(fsys, ".", func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() || !isManifestFile(path) {
+				return ctx.Err()
+			}
+			f, err := fsys.Open(path)
+			if err != nil {
+				l.fail(path, 0, err)
+				return nil
+			}
+			defer f.Close()
+			l.readFile(ctx, path, f)
 			return ctx.Err()
-		}
-		f, err := fsys.Open(path)
-		if err != nil {
-			l.fail(path, 0, err)
-			return nil
-		}
-		defer f.Close()
-		l.readFile(ctx, path, f)
-		return ctx.Err()
+		})
 	})
-	if err != nil {
-		return nil, err
-	}
-	return l.res, nil
 }
 
 func isManifestFile(path string) bool {
