@@ -36,6 +36,8 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
+var errTargetsMissed = errors.New("benchmark targets missed")
+
 func usageError(format string, args ...any) error {
 	return &exitError{code: ExitUsage, err: fmt.Errorf(format, args...)}
 }
@@ -113,6 +115,7 @@ Start with "palisade demo" to see the answers on example data.`,
 		newServerCmd(e),
 		newDemoCmd(e),
 		newTokenCmd(e),
+		newBenchCmd(e),
 		newVersionCmd(e),
 	)
 	return root

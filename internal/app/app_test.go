@@ -222,3 +222,16 @@ func TestServerBadConfig(t *testing.T) {
 		t.Errorf("exit %d, %q", code, stderr)
 	}
 }
+
+func TestBenchSmall(t *testing.T) {
+	code, out, stderr := run(t, "", "bench", "--workloads", "50", "--services", "20", "--ingresses", "5", "--network-policies", "5", "--namespaces", "3", "--requests", "5", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var r struct {
+		Verdicts []json.RawMessage `json:"verdicts"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil || len(r.Verdicts) == 0 {
+		t.Fatalf("bench -o json: %v, %d verdicts\n%s", err, len(r.Verdicts), out)
+	}
+}
