@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +30,7 @@ import (
 	"github.com/palisade-project/palisade/internal/manifest"
 	"github.com/palisade-project/palisade/internal/model"
 	"github.com/palisade-project/palisade/internal/sensor"
+	"github.com/palisade-project/palisade/internal/state"
 	"github.com/palisade-project/palisade/internal/testenv"
 )
 
@@ -398,4 +401,86 @@ func grantPods(ctx context.Context, t *testing.T, cs kubernetes.Interface, user 
 		_, err := userCS.CoreV1().Pods("").List(ctx, metav1.ListOptions{Limit: 1})
 		return err == nil, fmt.Sprint(err)
 	})
+}
+
+// flakySink drops the first writes it is given, as a remote server that is
+// briefly unavailable would: unlike *state.State, it keeps nothing of a
+// failed write.
+type flakySink struct {
+	next sensor.Sink
+
+	mu           sync.Mutex
+	failReplaces int
+	failApplies  int
+	replaces     int
+}
+
+func (f *flakySink) Apply(ctx context.Context, upserts []model.Object, deletes []model.Key) error {
+	f.mu.Lock()
+	fail := f.failApplies > 0
+	if fail {
+		f.failApplies--
+	}
+	f.mu.Unlock()
+	if fail {
+		return errors.New("sink unavailable")
+	}
+	return f.next.Apply(ctx, upserts, deletes)
+}
+
+func (f *flakySink) Replace(ctx context.Context, cluster string, kinds []model.Kind, objs []model.Object) error {
+	f.mu.Lock()
+	fail := f.failReplaces > 0
+	if fail {
+		f.failReplaces--
+	} else {
+		f.replaces++
+	}
+	f.mu.Unlock()
+	if fail {
+		return errors.New("sink unavailable")
+	}
+	return f.next.Replace(ctx, cluster, kinds, objs)
+}
+
+// TestSinkFailuresHeal checks that writes a sink refused are made good: the
+// sensor writes the whole cluster again once the sink answers.
+func TestSinkFailuresHeal(t *testing.T) {
+	t.Parallel()
+	cp := sharedControlPlane(t)
+	ctx := t.Context()
+	cs := clientset(t, cp.RestConfig())
+	env := newEnvironment(t, "flaky", 30400)
+	env.create(ctx, t, cs)
+
+	st := state.New(openStore(t, filepath.Join(t.TempDir(), "palisade.db")), testLogger(t))
+	sink := &flakySink{next: st, failReplaces: 1}
+	s, err := sensor.New(sensor.Config{Cluster: cluster, Rest: cp.RestConfig(), Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(runCtx, sink) }()
+	t.Cleanup(func() { cancel(); <-done })
+	l := &live{sensor: s, state: st}
+	sc := scope{namespace: env.NS}
+	waitInSync(t, cs, l, sc, false, "inventory arrives after a refused first Replace")
+
+	sink.mu.Lock()
+	sink.failApplies = 2
+	sink.mu.Unlock()
+	deletePod(ctx, t, cs, env.NS, "debug")
+	if err := cs.CoreV1().Services(env.NS).Delete(ctx, "web-lb", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitInSync(t, cs, l, sc, false, "changes arrive after refused Applies")
+	if st := s.Status(); !strings.Contains(st.LastError, "sink unavailable") {
+		t.Errorf("Status().LastError = %q, want the sink's error", st.LastError)
+	}
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if sink.replaces < 2 {
+		t.Errorf("%d successful Replaces, want at least 2 (the first, and one after the refused Apply)", sink.replaces)
+	}
 }
