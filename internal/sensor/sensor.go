@@ -68,7 +68,8 @@ type Config struct {
 	// BatchWait is how long changes are collected before one Apply
 	// (default 100 ms).
 	BatchWait time.Duration
-	// BatchSize caps the objects of one Apply (default 500).
+	// BatchSize is how many pending changes make an Apply at once, before
+	// BatchWait is over (default 500).
 	BatchSize int
 	// ProbeInterval is how often the sensor checks that the API server
 	// answers, for Status (default 15 s).
@@ -228,17 +229,14 @@ func (s *Sensor) Run(ctx context.Context, sink Sink) error {
 	}
 	s.log.Info("sensor starting", "server", s.cfg.Rest.Host)
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	s.factory.Start(ctx.Done())
-	defer s.factory.Shutdown()
-
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s.probe(ctx)
+	defer func() {
+		cancel()
+		wg.Wait()
+		s.factory.Shutdown()
 	}()
-	defer wg.Wait()
+	s.factory.Start(ctx.Done())
+	wg.Go(func() { s.probe(ctx) })
 
 	synced := make([]cache.InformerSynced, len(s.kinds))
 	for i, k := range s.kinds {
@@ -453,8 +451,8 @@ func (s *Sensor) take() (upserts []model.Object, deletes []model.Key) {
 }
 
 // write is the only goroutine that writes to the sink: one Replace, then
-// batches of changes, and a Replace again after a failed write and every
-// Resync.
+// batches of changes, and a Replace again every Resync and after a failed
+// write (with backoff, retried until it succeeds).
 func (s *Sensor) write(ctx context.Context, sink Sink) {
 	const maxBackoff = time.Minute
 	backoff := time.Second
@@ -498,11 +496,13 @@ func (s *Sensor) write(ctx context.Context, sink Sink) {
 		case <-s.full:
 		}
 		wait.Stop()
-		if needReplace {
-			// The Replace that follows covers these changes.
-			continue
+		if ctx.Err() != nil {
+			s.flush(context.WithoutCancel(ctx), sink, true)
+			return
 		}
-		if err := s.flush(ctx, sink, false); err != nil && ctx.Err() == nil {
+		// Changes keep flowing while a Replace is due: a sink like
+		// *state.State takes them in memory even when its store fails.
+		if err := s.flush(ctx, sink, false); err != nil && ctx.Err() == nil && !needReplace {
 			needReplace = true
 			retry = time.After(backoff)
 			backoff = min(2*backoff, maxBackoff)
