@@ -246,7 +246,11 @@ func ptrs[T any, PT interface {
 // server's resource version: nothing lost, nothing stale, nothing extra.
 func waitInSync(t *testing.T, cs kubernetes.Interface, l *live, sc scope, checkStore bool, what string) {
 	t.Helper()
-	eventually(t, 30*time.Second, what, func() (bool, string) {
+	// Generous: after an API server outage, client-go's reflectors retry
+	// with exponential backoff (0.8 s doubling up to 30 s, reset after two
+	// quiet minutes), so a second outage soon after the first can keep
+	// the sensor away for tens of seconds. The usual wait is under 3 s.
+	eventually(t, 90*time.Second, what, func() (bool, string) {
 		want, err := apiVersions(t.Context(), cs, sc)
 		if err != nil {
 			return false, err.Error()
