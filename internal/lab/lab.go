@@ -429,31 +429,90 @@ func readBounded(path string) ([]byte, error) {
 	return data, nil
 }
 
-// waitForPods waits, at most timeout, until no pod is Pending: kwok runs
-// pods within seconds once the scheduler has placed them.
+// waitForPods waits, at most timeout, until the cluster has settled: every
+// node Ready, every Deployment, StatefulSet and DaemonSet with all its
+// replicas ready, and no pod Pending. kwok runs pods within seconds once
+// the scheduler has placed them.
 func waitForPods(ctx context.Context, cs kubernetes.Interface, timeout time.Duration, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	why := ""
 	for {
-		pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
-		if err == nil {
-			pending := 0
-			for _, p := range pods.Items {
-				if p.Status.Phase == corev1.PodPending || p.Status.Phase == "" {
-					pending++
-				}
-			}
-			if pending == 0 {
-				return
-			}
+		if why = unsettled(ctx, cs); why == "" {
+			return
 		}
 		select {
 		case <-ctx.Done():
-			log.Warn("some pods are still pending", "after", timeout)
+			log.Warn("the lab has not settled", "after", timeout, "waiting for", why)
 			return
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// unsettled says what the cluster is still doing, or "" when it is done.
+func unsettled(ctx context.Context, cs kubernetes.Interface) string {
+	opts := metav1.ListOptions{}
+	nodes, err := cs.CoreV1().Nodes().List(ctx, opts)
+	if err != nil {
+		return err.Error()
+	}
+	for _, n := range nodes.Items {
+		ready := false
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+				ready = true
+			}
+		}
+		if !ready {
+			return "node " + n.Name + " to be Ready"
+		}
+	}
+	deps, err := cs.AppsV1().Deployments("").List(ctx, opts)
+	if err != nil {
+		return err.Error()
+	}
+	for _, d := range deps.Items {
+		want := int32(1)
+		if d.Spec.Replicas != nil {
+			want = *d.Spec.Replicas
+		}
+		if d.Status.ObservedGeneration < d.Generation || d.Status.ReadyReplicas != want {
+			return "Deployment " + d.Namespace + "/" + d.Name
+		}
+	}
+	sets, err := cs.AppsV1().StatefulSets("").List(ctx, opts)
+	if err != nil {
+		return err.Error()
+	}
+	for _, s := range sets.Items {
+		want := int32(1)
+		if s.Spec.Replicas != nil {
+			want = *s.Spec.Replicas
+		}
+		if s.Status.ObservedGeneration < s.Generation || s.Status.ReadyReplicas != want {
+			return "StatefulSet " + s.Namespace + "/" + s.Name
+		}
+	}
+	daemons, err := cs.AppsV1().DaemonSets("").List(ctx, opts)
+	if err != nil {
+		return err.Error()
+	}
+	for _, d := range daemons.Items {
+		if d.Status.ObservedGeneration < d.Generation || d.Status.DesiredNumberScheduled == 0 || d.Status.NumberReady != d.Status.DesiredNumberScheduled {
+			return "DaemonSet " + d.Namespace + "/" + d.Name
+		}
+	}
+	pods, err := cs.CoreV1().Pods("").List(ctx, opts)
+	if err != nil {
+		return err.Error()
+	}
+	for _, p := range pods.Items {
+		if p.Status.Phase == corev1.PodPending || p.Status.Phase == "" {
+			return "pod " + p.Namespace + "/" + p.Name
+		}
+	}
+	return ""
 }
 
 func count(ctx context.Context, cs kubernetes.Interface) (nodes, pods, running int) {

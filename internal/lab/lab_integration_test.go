@@ -49,7 +49,7 @@ func TestUpStatusDown(t *testing.T) {
 	if !strings.Contains(info.Instructions(), "palisade server --kubeconfig "+filepath.Join(dir, "kubeconfig")) {
 		t.Errorf("instructions do not say how to run the server:\n%s", info.Instructions())
 	}
-	again, err := Up(t.Context(), Options{Dir: dir, Environment: "-", Logger: log})
+	again, err := Up(t.Context(), Options{Dir: dir, Environment: "-", Nodes: 2, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
