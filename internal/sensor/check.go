@@ -59,6 +59,7 @@ func Check(ctx context.Context, cfg *rest.Config) error {
 	rc := rest.CopyConfig(cfg)
 	rc.UserAgent = UserAgent
 	rc.Timeout = CheckTimeout
+	rc.WarningHandler = rest.NoWarnings{}
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return fmt.Errorf("configuring the Kubernetes client for %s: %w", cfg.Host, err)

@@ -157,6 +157,7 @@ func New(cfg Config) (*Sensor, error) {
 	}
 	rc := rest.CopyConfig(cfg.Rest)
 	rc.UserAgent = UserAgent
+	rc.WarningHandler = warningLogger{cfg.Logger}
 	if rc.QPS == 0 {
 		// Thirteen informers list at start: the client default (5/s,
 		// burst 10) would queue them.
@@ -203,6 +204,14 @@ func New(cfg Config) (*Sensor, error) {
 		}
 	}
 	return s, nil
+}
+
+// warningLogger sends the API server's warnings (a deprecated API, for
+// example) to the sensor's logger instead of client-go's klog.
+type warningLogger struct{ log *slog.Logger }
+
+func (w warningLogger) HandleWarningHeader(code int, agent, text string) {
+	w.log.Warn("API server warning", "warning", text)
 }
 
 // stripObject drops what the sensor never reads before an object enters an
