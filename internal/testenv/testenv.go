@@ -156,11 +156,12 @@ type State struct {
 	URL        string    `json:"url"`
 	EtcdURL    string    `json:"etcdURL"`
 	Components []string  `json:"components"`
-	Ports      ports     `json:"ports"`
+	Ports      Ports     `json:"ports"`
 	StartedAt  time.Time `json:"startedAt"`
 }
 
-type ports struct {
+// Ports are the loopback ports a control plane listens on.
+type Ports struct {
 	EtcdClient int `json:"etcdClient"`
 	EtcdPeer   int `json:"etcdPeer"`
 	APIServer  int `json:"apiServer"`
@@ -183,7 +184,7 @@ type ControlPlane struct {
 	ca     *ca
 	pki    string
 	admin  keyPair
-	ports  ports
+	ports  Ports
 	ownDir bool
 
 	mu    sync.Mutex
@@ -255,7 +256,7 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	return cp, nil
 }
 
-func pickPorts(prev ports, fresh bool) ports {
+func pickPorts(prev Ports, fresh bool) Ports {
 	pick := func(p int) int {
 		if p != 0 && !fresh {
 			if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p)); err == nil {
@@ -265,7 +266,7 @@ func pickPorts(prev ports, fresh bool) ports {
 		}
 		return freePort()
 	}
-	return ports{EtcdClient: pick(prev.EtcdClient), EtcdPeer: pick(prev.EtcdPeer), APIServer: pick(prev.APIServer)}
+	return Ports{EtcdClient: pick(prev.EtcdClient), EtcdPeer: pick(prev.EtcdPeer), APIServer: pick(prev.APIServer)}
 }
 
 func freePort() int {
