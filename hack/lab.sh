@@ -12,4 +12,4 @@
 # about 10 minutes; cached afterwards).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec go run ./internal/lab/cmd/labctl "$@"
+exec go run ./cmd/palisade lab "$@"

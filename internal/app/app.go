@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
 )
 
 // Version is set at build time with -ldflags "-X .../internal/app.Version=…".
@@ -54,6 +55,8 @@ type env struct {
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
 	e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel(os.Getenv("PALISADE_LOG_LEVEL"))}))
+	// client-go logs through klog; send it to the same structured logger.
+	klog.SetSlogLogger(e.log)
 	root := newRootCmd(e)
 	root.SetArgs(args)
 	root.SetIn(stdin)
@@ -116,6 +119,7 @@ Start with "palisade demo" to see the answers on example data.`,
 		newDemoCmd(e),
 		newTokenCmd(e),
 		newBenchCmd(e),
+		newLabCmd(e),
 		newVersionCmd(e),
 	)
 	return root
