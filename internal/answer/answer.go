@@ -6,7 +6,6 @@ package answer
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -81,7 +80,7 @@ type Filter struct {
 
 // Match reports whether a workload passes the filter.
 func (f Filter) Match(r model.WorkloadRef) bool {
-	return (f.Cluster == "" || f.Cluster == r.Cluster) && (f.Namespace == "" || f.Namespace == r.Namespace)
+	return f.keeps(r.Cluster, r.Namespace)
 }
 
 // Config configures the analyses behind the answers.
@@ -154,16 +153,39 @@ func newAnswer[T any](e *Engine, name string, f Filter, items []T) *Answer[T] {
 	return &Answer[T]{Question: name, Title: q.Title, GeneratedAt: e.now().UTC(), Filter: f, Summary: map[string]int{}, Items: items}
 }
 
-func filter[T any](items []T, f Filter, ref func(T) model.WorkloadRef) []T {
-	if f == (Filter{}) {
-		return items
+// workloads returns the top-level workloads of ix that pass f, in index
+// order, so that each analysis looks only at what it reports.
+func (f Filter) workloads(ix *inventory.Index) []*model.Workload {
+	switch {
+	case f == Filter{}:
+		return ix.Workloads()
+	case f.Cluster != "" && f.Namespace != "":
+		return ix.WorkloadsInNamespace(f.Cluster, f.Namespace)
+	case f.Namespace != "":
+		// The index is sorted by cluster first, and Clusters is sorted.
+		var out []*model.Workload
+		for _, c := range ix.Clusters() {
+			out = append(out, ix.WorkloadsInNamespace(c, f.Namespace)...)
+		}
+		return out
 	}
-	return slices.DeleteFunc(items, func(t T) bool { return !f.Match(ref(t)) })
+	var out []*model.Workload
+	for _, w := range ix.Workloads() {
+		if f.Match(w.Ref()) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// keeps reports whether f passes a cluster and namespace.
+func (f Filter) keeps(cluster, namespace string) bool {
+	return (f.Cluster == "" || f.Cluster == cluster) && (f.Namespace == "" || f.Namespace == namespace)
 }
 
 // ImageSources answers question 1.
 func (e *Engine) ImageSources(ix *inventory.Index, f Filter) *Answer[imagetrust.Item] {
-	items := filter(imagetrust.Answer(ix, e.trust), f, func(i imagetrust.Item) model.WorkloadRef { return i.Workload })
+	items := imagetrust.AnswerWorkloads(ix, f.workloads(ix), e.trust)
 	a := newAnswer(e, ImageSources, f, items)
 	if !e.trust.Configured() {
 		a.Notes = append(a.Notes, "no trusted registries are configured (--trusted-registry or trustedRegistries in the config file): every image is reported as unverified, not trusted")
@@ -180,7 +202,7 @@ func (e *Engine) ImageSources(ix *inventory.Index, f Filter) *Answer[imagetrust.
 
 // Privileged answers question 6.
 func (e *Engine) Privileged(ix *inventory.Index, f Filter) *Answer[privilege.Item] {
-	items := filter(privilege.Answer(ix), f, func(i privilege.Item) model.WorkloadRef { return i.Workload })
+	items := privilege.AnswerWorkloads(f.workloads(ix))
 	a := newAnswer(e, Privileged, f, items)
 	a.Summary["workloads"] = len(items)
 	for _, it := range items {
@@ -193,16 +215,15 @@ func (e *Engine) Privileged(ix *inventory.Index, f Filter) *Answer[privilege.Ite
 
 // Exposed answers question 7.
 func (e *Engine) Exposed(ix *inventory.Index, f Filter) *Answer[exposure.Item] {
-	res := exposure.Answer(ix)
-	items := filter(res.Items, f, func(i exposure.Item) model.WorkloadRef { return i.Workload })
-	a := newAnswer(e, Exposed, f, items)
-	for _, u := range res.Unmatched {
-		if f.Match(model.WorkloadRef{Cluster: u.Cluster, Namespace: u.Namespace}) {
-			a.Unmatched = append(a.Unmatched, u)
-		}
+	var keep func(cluster, namespace string) bool
+	if f != (Filter{}) {
+		keep = f.keeps
 	}
-	a.Summary["workloads"] = len(items)
-	for _, it := range items {
+	res := exposure.AnswerWhere(ix, keep)
+	a := newAnswer(e, Exposed, f, res.Items)
+	a.Unmatched = res.Unmatched
+	a.Summary["workloads"] = len(res.Items)
+	for _, it := range res.Items {
 		a.Summary[it.Level]++
 	}
 	a.Summary["unmatched"] = len(a.Unmatched)
@@ -211,7 +232,7 @@ func (e *Engine) Exposed(ix *inventory.Index, f Filter) *Answer[exposure.Item] {
 
 // Owners answers question 10.
 func (e *Engine) Owners(ix *inventory.Index, f Filter) *Answer[ownership.Item] {
-	items := filter(e.owners.Answer(ix), f, func(i ownership.Item) model.WorkloadRef { return i.Workload })
+	items := e.owners.AnswerWorkloads(ix, f.workloads(ix))
 	a := newAnswer(e, Owners, f, items)
 	a.Notes = append(a.Notes, "owner keys, in order, on the workload then its namespace: "+strings.Join(e.owners.Keys(), ", "))
 	a.Summary["workloads"] = len(items)

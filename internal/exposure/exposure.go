@@ -112,33 +112,50 @@ func internalLB(s *model.Service) bool {
 
 // Answer computes the exposure of every workload in the index.
 func Answer(ix *inventory.Index) Result {
+	return AnswerWhere(ix, nil)
+}
+
+// AnswerWhere computes the exposure of the workloads of the namespaces
+// keep accepts, and lists what exposes nothing there; a nil keep accepts
+// every namespace. The result is Answer's less what is outside those
+// namespaces. Services and Ingresses reach only workloads of their own
+// namespace, so those of other namespaces are not even looked at.
+func AnswerWhere(ix *inventory.Index, keep func(cluster, namespace string) bool) Result {
+	if keep == nil {
+		keep = func(string, string) bool { return true }
+	}
 	acc := map[model.WorkloadRef]*Item{}
 	var res Result
 	add := func(w *model.Workload, v Via) {
-		it := acc[w.Ref()]
+		ref := w.Ref()
+		it := acc[ref]
 		if it == nil {
-			it = &Item{Workload: w.Ref()}
-			acc[w.Ref()] = it
+			it = &Item{Workload: ref}
+			acc[ref] = it
 		}
 		it.Via = append(it.Via, v)
 		if levelRank(v.Level) > levelRank(it.Level) {
 			it.Level = v.Level
 		}
 	}
+	sel := newSelection(ix)
 	snap := ix.Snapshot()
 	for _, s := range snap.Services {
+		if !keep(s.Cluster, s.Namespace) {
+			continue
+		}
 		vias := serviceVias(s)
 		if len(vias) == 0 {
 			continue
 		}
-		targets := ix.Selected(s.Cluster, s.Namespace, s.Selector)
+		targets := sel.selected(s.Cluster, s.Namespace, s.Selector)
 		if len(targets) == 0 {
 			detail := "selector matches no workload"
 			if len(s.Selector) == 0 {
 				detail = "no selector: endpoints are managed outside Kubernetes"
 			}
 			res.Unmatched = append(res.Unmatched, Unmatched{Cluster: s.Cluster, Kind: ViaService, Namespace: s.Namespace, Name: s.Name, Type: vias[0].Type,
-				Detail: fmt.Sprintf("%s Service exposes nothing in the inventory: %s", vias[0].Type, detail)})
+				Detail: vias[0].Type + " Service exposes nothing in the inventory: " + detail})
 			continue
 		}
 		for _, w := range targets {
@@ -148,11 +165,14 @@ func Answer(ix *inventory.Index) Result {
 		}
 	}
 	for _, in := range snap.Ingresses {
+		if !keep(in.Cluster, in.Namespace) {
+			continue
+		}
 		for _, r := range ingressRoutes(in) {
 			s := ix.Service(in.Cluster, in.Namespace, r.service)
 			var targets []*model.Workload
 			if s != nil {
-				targets = ix.Selected(s.Cluster, s.Namespace, s.Selector)
+				targets = sel.selected(s.Cluster, s.Namespace, s.Selector)
 			}
 			if len(targets) == 0 {
 				why := "its selector matches no workload"
@@ -161,11 +181,11 @@ func Answer(ix *inventory.Index) Result {
 				}
 				res.Unmatched = append(res.Unmatched, Unmatched{Cluster: in.Cluster, Kind: ViaIngress, Namespace: in.Namespace, Name: in.Name,
 					Type: in.ClassName, Hosts: r.hosts, Backend: r.service,
-					Detail: fmt.Sprintf("routes %s to Service %s, but %s", strings.Join(r.hosts, ", "), r.service, why)})
+					Detail: "routes " + strings.Join(r.hosts, ", ") + " to Service " + r.service + ", but " + why})
 				continue
 			}
 			v := Via{Kind: ViaIngress, Name: in.Name, Type: in.ClassName, Hosts: r.hosts, Level: LevelInternet,
-				Detail: fmt.Sprintf("Ingress routes %s to Service %s", strings.Join(r.hosts, ", "), r.service)}
+				Detail: "Ingress routes " + strings.Join(r.hosts, ", ") + " to Service " + r.service}
 			if r.port != "" {
 				v.Ports = []string{r.port}
 			}
@@ -174,23 +194,118 @@ func Answer(ix *inventory.Index) Result {
 			}
 		}
 	}
-	for _, w := range ix.Workloads() {
+	ws := ix.Workloads()
+	for _, w := range ws {
+		if !keep(w.Cluster, w.Namespace) {
+			continue
+		}
 		for _, v := range hostVias(w) {
 			add(w, v)
 		}
 	}
-	for _, w := range ix.Workloads() {
+	if len(acc) > 0 {
+		res.Items = make([]Item, 0, len(acc))
+	}
+	for _, w := range ws {
+		if !keep(w.Cluster, w.Namespace) {
+			continue
+		}
 		if it := acc[w.Ref()]; it != nil {
-			slices.SortStableFunc(it.Via, func(a, b Via) int {
-				return strings.Compare(a.Kind+"\x00"+a.Name+"\x00"+a.Type, b.Kind+"\x00"+b.Name+"\x00"+b.Type)
-			})
+			if len(it.Via) > 1 {
+				slices.SortStableFunc(it.Via, func(a, b Via) int {
+					return strings.Compare(a.Kind+"\x00"+a.Name+"\x00"+a.Type, b.Kind+"\x00"+b.Name+"\x00"+b.Type)
+				})
+			}
 			res.Items = append(res.Items, *it)
 		}
 	}
-	slices.SortFunc(res.Unmatched, func(a, b Unmatched) int {
-		return strings.Compare(a.Cluster+"/"+a.Namespace+"/"+a.Kind+"/"+a.Name, b.Cluster+"/"+b.Namespace+"/"+b.Kind+"/"+b.Name)
-	})
+	// Sorted on a key computed once per entry; stable, so that entries
+	// with the same key (routes of one Ingress) keep their order whatever
+	// else is in the list.
+	keys := make([]string, len(res.Unmatched))
+	for i, u := range res.Unmatched {
+		keys[i] = u.Cluster + "/" + u.Namespace + "/" + u.Kind + "/" + u.Name
+	}
+	order := make([]int, len(keys))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(keys[a], keys[b]) })
+	sorted := make([]Unmatched, len(order))
+	for i, j := range order {
+		sorted[i] = res.Unmatched[j]
+	}
+	if len(sorted) > 0 {
+		res.Unmatched = sorted
+	}
 	return res
+}
+
+// selection answers inventory.Index.Selected, the same workloads in the
+// same order, from an index of pod template labels built for each
+// namespace the first time it is asked about. Selected compares a
+// selector with every workload of the namespace; here it costs about the
+// workloads that carry the selector's rarest label. Only labels whose key
+// some Service selects on are indexed.
+type selection struct {
+	ix    *inventory.Index
+	keys  []string
+	pairs map[labelPair][]*model.Workload
+	done  map[[2]string]bool
+}
+
+type labelPair struct{ cluster, namespace, key, value string }
+
+func newSelection(ix *inventory.Index) *selection {
+	s := &selection{ix: ix, pairs: map[labelPair][]*model.Workload{}, done: map[[2]string]bool{}}
+	seen := map[string]bool{}
+	for _, svc := range ix.Snapshot().Services {
+		for k := range svc.Selector {
+			if !seen[k] {
+				seen[k] = true
+				s.keys = append(s.keys, k)
+			}
+		}
+	}
+	return s
+}
+
+func (s *selection) selected(cluster, namespace string, selector map[string]string) []*model.Workload {
+	if len(selector) == 0 {
+		return nil
+	}
+	if ns := [2]string{cluster, namespace}; !s.done[ns] {
+		s.done[ns] = true
+		for _, w := range s.ix.WorkloadsInNamespace(cluster, namespace) {
+			for _, k := range s.keys {
+				if v, ok := w.Template.Labels[k]; ok {
+					p := labelPair{cluster, namespace, k, v}
+					s.pairs[p] = append(s.pairs[p], w)
+				}
+			}
+		}
+	}
+	// Every match carries every pair of the selector: check the
+	// workloads of the rarest pair against the rest. The lists are in
+	// index order, and so is the result.
+	var candidates []*model.Workload
+	first := true
+	for k, v := range selector {
+		ws := s.pairs[labelPair{cluster, namespace, k, v}]
+		if len(ws) == 0 {
+			return nil
+		}
+		if first || len(ws) < len(candidates) {
+			candidates, first = ws, false
+		}
+	}
+	var out []*model.Workload
+	for _, w := range candidates {
+		if model.MatchesMap(selector, w.Template.Labels) {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 func serviceVias(s *model.Service) []Via {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/palisade-project/palisade/internal/inventory"
 	"github.com/palisade-project/palisade/internal/manifest"
+	"github.com/palisade-project/palisade/internal/synth"
 )
 
 func load(t *testing.T, path string) *inventory.Index {
@@ -66,5 +67,31 @@ func TestAnswer(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// selection answers exactly what inventory.Index.Selected answers.
+func TestSelectionMatchesIndex(t *testing.T) {
+	snap := synth.Generate(synth.Spec{Workloads: 500, ContainersPerWorkload: 2, Services: 400, Ingresses: 50, Namespaces: 6, Seed: 3})
+	// Selectors of several labels, and of none.
+	snap.Services[0].Selector = nil
+	snap.Services[1].Selector = map[string]string{}
+	for k, v := range snap.Workloads[1].Template.Labels {
+		snap.Services[1].Selector[k] = v
+	}
+	snap.Services[1].Namespace = snap.Workloads[1].Namespace
+	ix := inventory.New(snap)
+	sel := newSelection(ix)
+	matched := 0
+	for _, s := range snap.Services {
+		want := ix.Selected(s.Cluster, s.Namespace, s.Selector)
+		got := sel.selected(s.Cluster, s.Namespace, s.Selector)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("Service %s/%s (-Selected +selection):\n%s", s.Namespace, s.Name, diff)
+		}
+		matched += len(got)
+	}
+	if matched == 0 {
+		t.Error("no selector matched: the test checks too little")
 	}
 }

@@ -38,8 +38,14 @@ func (r *Resolver) Keys() []string { return r.keys }
 
 // Answer resolves the owner of every workload in the index.
 func (r *Resolver) Answer(ix *inventory.Index) []Item {
-	out := make([]Item, 0, len(ix.Workloads()))
-	for _, w := range ix.Workloads() {
+	return r.AnswerWorkloads(ix, ix.Workloads())
+}
+
+// AnswerWorkloads resolves the owner of each workload of ws, top-level
+// workloads of ix, in the order of ws.
+func (r *Resolver) AnswerWorkloads(ix *inventory.Index, ws []*model.Workload) []Item {
+	out := make([]Item, 0, len(ws))
+	for _, w := range ws {
 		out = append(out, r.Resolve(w, ix.Namespace(w.Cluster, w.Namespace)))
 	}
 	return out

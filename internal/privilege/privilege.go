@@ -4,8 +4,8 @@
 package privilege
 
 import (
-	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/palisade-project/palisade/internal/inventory"
@@ -78,17 +78,30 @@ func NormalizeCapability(c string) string {
 
 // Answer lists every workload with at least one finding.
 func Answer(ix *inventory.Index) []Item {
+	return AnswerWorkloads(ix.Workloads())
+}
+
+// AnswerWorkloads lists the workloads of ws with at least one finding, in
+// the order of ws.
+func AnswerWorkloads(ws []*model.Workload) []Item {
 	var out []Item
-	for _, w := range ix.Workloads() {
-		if f := Check(w); len(f) > 0 {
-			it := Item{Workload: w.Ref(), Findings: f, MaxSeverity: model.SeverityInfo}
-			for _, x := range f {
-				if x.Severity.Rank() > it.MaxSeverity.Rank() {
-					it.MaxSeverity = x.Severity
-				}
-			}
-			out = append(out, it)
+	for _, w := range ws {
+		f := Check(w)
+		if len(f) == 0 {
+			continue
 		}
+		if out == nil {
+			// Most workloads have a finding (allowPrivilegeEscalation
+			// unset is one): size for all of them once.
+			out = make([]Item, 0, len(ws))
+		}
+		it := Item{Workload: w.Ref(), Findings: f, MaxSeverity: model.SeverityInfo}
+		for _, x := range f {
+			if x.Severity.Rank() > it.MaxSeverity.Rank() {
+				it.MaxSeverity = x.Severity
+			}
+		}
+		out = append(out, it)
 	}
 	return out
 }
@@ -98,8 +111,16 @@ func Answer(ix *inventory.Index) []Item {
 func Check(w *model.Workload) []Finding {
 	t := &w.Template
 	var out []Finding
-	add := func(check, container string, sev model.Severity, format string, args ...any) {
-		out = append(out, Finding{Check: check, Container: container, Severity: sev, Detail: fmt.Sprintf(format, args...)})
+	// Details are built by concatenation, not fmt: Check runs for every
+	// workload of every answer.
+	add := func(check, container string, sev model.Severity, detail string) *Finding {
+		if out == nil {
+			// Typically two findings per container (privilege escalation
+			// and root), plus a few at pod level.
+			out = make([]Finding, 0, 2*len(t.Containers)+2)
+		}
+		out = append(out, Finding{Check: check, Container: container, Severity: sev, Detail: detail})
+		return &out[len(out)-1]
 	}
 	if t.HostPID {
 		add(CheckHostPID, "", model.SeverityHigh, "shares the node's process namespace: can see and signal every process on the node")
@@ -115,19 +136,22 @@ func Check(w *model.Workload) []Finding {
 			continue
 		}
 		sev, why := hostPathSeverity(v.HostPath)
-		mounts := mountedBy(t, v.Name)
-		if len(mounts) == 0 {
-			add(CheckHostPath, "", sev, "hostPath volume %q mounts %s from the node%s (not mounted by any container)", v.Name, v.HostPath, why)
-			out[len(out)-1].HostPath = v.HostPath
-			continue
-		}
-		for _, m := range mounts {
-			mode := "read-write"
-			if m.readOnly {
-				mode = "read-only"
+		mounted := false
+		for _, c := range t.Containers {
+			for _, m := range c.VolumeMounts {
+				if m.Name != v.Name {
+					continue
+				}
+				mounted = true
+				mode := "read-write"
+				if m.ReadOnly {
+					mode = "read-only"
+				}
+				add(CheckHostPath, c.Name, sev, "hostPath volume "+strconv.Quote(v.Name)+" mounts "+v.HostPath+" from the node"+why+" at "+m.MountPath+", "+mode).HostPath = v.HostPath
 			}
-			add(CheckHostPath, m.container, sev, "hostPath volume %q mounts %s from the node%s at %s, %s", v.Name, v.HostPath, why, m.path, mode)
-			out[len(out)-1].HostPath = v.HostPath
+		}
+		if !mounted {
+			add(CheckHostPath, "", sev, "hostPath volume "+strconv.Quote(v.Name)+" mounts "+v.HostPath+" from the node"+why+" (not mounted by any container)").HostPath = v.HostPath
 		}
 	}
 	for _, c := range t.Containers {
@@ -140,22 +164,22 @@ func Check(w *model.Workload) []Finding {
 		}
 		for _, raw := range sc.CapAdd {
 			capName := NormalizeCapability(raw)
-			n := len(out)
+			var f *Finding
 			switch {
 			case slices.Contains(criticalCaps, capName):
-				add(CheckCapabilities, c.Name, model.SeverityCritical, "adds capability %s", capName)
+				f = add(CheckCapabilities, c.Name, model.SeverityCritical, "adds capability "+capName)
 			case slices.Contains(highCaps, capName):
-				add(CheckCapabilities, c.Name, model.SeverityHigh, "adds capability %s", capName)
+				f = add(CheckCapabilities, c.Name, model.SeverityHigh, "adds capability "+capName)
 			case !slices.Contains(baselineCaps, capName):
-				add(CheckCapabilities, c.Name, model.SeverityMedium, "adds capability %s, outside the Pod Security baseline set", capName)
+				f = add(CheckCapabilities, c.Name, model.SeverityMedium, "adds capability "+capName+", outside the Pod Security baseline set")
 			case raw != capName:
 				// Pod Security admission compares names exactly and
 				// rejects "chown" or "CAP_CHOWN"; runtimes differ in how
 				// they read them.
-				add(CheckCapabilities, c.Name, model.SeverityLow, "adds capability %q, which is not the canonical name %s: Pod Security admission rejects it and runtimes may read it differently", raw, capName)
+				f = add(CheckCapabilities, c.Name, model.SeverityLow, "adds capability "+strconv.Quote(raw)+", which is not the canonical name "+capName+": Pod Security admission rejects it and runtimes may read it differently")
 			}
-			if len(out) > n {
-				out[n].Capability = raw
+			if f != nil {
+				f.Capability = raw
 			}
 		}
 		if t.OS == "windows" {
@@ -180,24 +204,6 @@ func Check(w *model.Workload) []Finding {
 			// The kubelet refuses to start the container as root.
 		default:
 			add(CheckRunAsRoot, c.Name, model.SeverityMedium, "may run as root: neither runAsNonRoot nor runAsUser is set, so the image's user decides")
-		}
-	}
-	return out
-}
-
-type mount struct {
-	container string
-	path      string
-	readOnly  bool
-}
-
-func mountedBy(t *model.PodTemplate, volume string) []mount {
-	var out []mount
-	for _, c := range t.Containers {
-		for _, m := range c.VolumeMounts {
-			if m.Name == volume {
-				out = append(out, mount{c.Name, m.MountPath, m.ReadOnly})
-			}
 		}
 	}
 	return out
