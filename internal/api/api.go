@@ -7,13 +7,20 @@
 // Every response is JSON except /metrics; every error has the shape
 // {"error":{"code":"...","message":"..."}}. Answers are cached as encoded
 // JSON per inventory generation, so repeated requests between two changes
-// only copy bytes. docs/api.md and docs/openapi.yaml describe the endpoints.
+// only copy bytes. While Server.Run runs, the cache also serves an answer
+// of the previous generation for a bounded time after a change (marked
+// stale) while it recomputes the answer in the background, and recomputes
+// the unfiltered answers shortly after changes, so that requests seldom
+// wait for a computation. docs/api.md and docs/openapi.yaml describe the
+// endpoints.
 package api
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"sync"
 	"time"
 
@@ -27,6 +34,14 @@ import (
 // that grows with every change. *state.State implements it.
 type Inventory interface {
 	Index() (*inventory.Index, uint64)
+	// Changed returns a channel that is closed at the next change, after
+	// which Index returns a newer generation. The handler takes it before
+	// reading the index: while it is open, a cached answer of that
+	// generation is current and requests do not need to read the index at
+	// all. An implementation that never changes may return a channel that
+	// is never closed; nil means changes are not signalled, and every
+	// request reads the index.
+	Changed() <-chan struct{}
 }
 
 // Answerer answers a question over an index. *answer.Engine implements it.
@@ -64,10 +79,29 @@ type Options struct {
 	Version string
 	// MaxBodyBytes caps request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// MaxStale bounds how stale an answer may be while Server.Run runs:
+	// for that long after the inventory changes, a request gets the
+	// answer of the generation before, at once and marked with
+	// X-Palisade-Stale, while one recomputation runs in the background;
+	// later, requests wait for the answer of the current generation.
+	// 0 means DefaultMaxStale; a negative value disables stale answers.
+	// Without Run nothing is served stale.
+	MaxStale time.Duration
 }
 
 // DefaultMaxBodyBytes is the default cap on request bodies.
 const DefaultMaxBodyBytes = 1 << 20
+
+// DefaultMaxStale is the default of Options.MaxStale.
+const DefaultMaxStale = 2 * time.Second
+
+// Warm-up after changes: the unfiltered answers are recomputed once the
+// inventory has been quiet for warmQuiet, or warmMaxDelay after the first
+// change of a burst if it keeps changing.
+const (
+	warmQuiet    = 250 * time.Millisecond
+	warmMaxDelay = time.Second
+)
 
 // readyTimeout bounds one call of Options.Ready.
 const readyTimeout = 5 * time.Second
@@ -90,10 +124,14 @@ func (o Options) withDefaults() Options {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if o.MaxStale == 0 {
+		o.MaxStale = DefaultMaxStale
+	}
 	return o
 }
 
-type server struct {
+// Server is the API handler.
+type Server struct {
 	opts    Options
 	log     *slog.Logger
 	mux     *http.ServeMux
@@ -104,19 +142,33 @@ type server struct {
 	// that two requests cannot both create the same name or both delete
 	// the last two admin tokens.
 	tokenMu sync.Mutex
+	bg      background
+	// warmQuiet and warmMaxDelay are the warm-up delays (tests shorten
+	// them).
+	warmQuiet, warmMaxDelay time.Duration
 }
 
 // New returns the API handler. It panics if a required option is missing.
-func New(opts Options) http.Handler {
+// It serves requests at once; Run adds the background work that keeps
+// answers fresh.
+func New(opts Options) *Server {
 	opts = opts.withDefaults()
-	s := &server{
-		opts:    opts,
-		log:     opts.Logger,
-		mux:     http.NewServeMux(),
-		metrics: newMetrics(),
-		cache:   newAnswerCache(cacheMaxEntries, cacheMaxBytes),
-		now:     time.Now,
+	s := &Server{
+		opts:         opts,
+		log:          opts.Logger,
+		mux:          http.NewServeMux(),
+		metrics:      newMetrics(),
+		cache:        newAnswerCache(cacheMaxEntries, cacheMaxBytes),
+		now:          time.Now,
+		warmQuiet:    warmQuiet,
+		warmMaxDelay: warmMaxDelay,
 	}
+	s.cache.maxStale = max(opts.MaxStale, 0)
+	s.cache.load = s.view
+	s.cache.spawn = s.bg.spawn
+	s.cache.active = s.bg.running
+	s.bg.log = s.log
+	s.bg.sem = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))
 	s.handle("GET /healthz", "", s.healthz)
 	s.handle("GET /readyz", "", s.readyz)
 	s.handle("GET /metrics", auth.RoleViewer, s.serveMetrics)
@@ -129,13 +181,195 @@ func New(opts Options) http.Handler {
 	return s
 }
 
+// ErrRunning is returned by Run when it is already running.
+var ErrRunning = errors.New("api: Server.Run is already running")
+
+// Run does the handler's background work until ctx ends: it recomputes
+// the unfiltered answer of every question shortly after the inventory
+// changes (warmQuiet after the last change of a burst, at most
+// warmMaxDelay after its first), and it runs the recomputations that stale
+// answers start. Without Run the handler serves nothing stale and computes
+// answers in the requests that need them. Run returns nil once ctx has
+// ended and every background computation has returned; computations are
+// not interrupted, so that takes at most the time of one.
+func (s *Server) Run(ctx context.Context) error {
+	if !s.bg.start(ctx.Done()) {
+		return ErrRunning
+	}
+	defer s.bg.stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	changes := make(chan struct{}, 1)
+	wg.Go(func() { s.warmAfter(ctx, changes) })
+	// This loop only watches, so that the cache learns of every change
+	// as it happens: staleness counts from then.
+	inv := s.opts.Inventory
+	changed := inv.Changed()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		}
+		s.cache.notice()
+		// Changed waits while the inventory rebuilds its index, and a
+		// change may slip in meanwhile: look again once it returns.
+		changed = inv.Changed()
+		s.cache.notice()
+		select {
+		case changes <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// warmAfter warms the cache now, then after each burst of changes:
+// warmQuiet after the last change, or warmMaxDelay after the first if the
+// inventory keeps changing.
+func (s *Server) warmAfter(ctx context.Context, changes <-chan struct{}) {
+	s.warm(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changes:
+		}
+		first := time.Now()
+		timer := time.NewTimer(s.warmQuiet)
+	burst:
+		for {
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return
+			case <-changes:
+				timer.Reset(max(0, min(s.warmQuiet, s.warmMaxDelay-time.Since(first))))
+			case <-timer.C:
+				break burst
+			}
+		}
+		s.warm(ctx)
+	}
+}
+
+// warm computes the unfiltered answers that are not current, one at a
+// time, each after taking a background slot.
+func (s *Server) warm(ctx context.Context) {
+	for _, q := range answer.Questions {
+		if !s.bg.acquire(ctx) {
+			return
+		}
+		func() {
+			defer s.bg.release()
+			defer s.bg.recover()
+			s.cache.warm(cacheKey{kind: kindQuestion, name: q.Name}, s.computeQuestion(q.Name, answer.Filter{}))
+		}()
+	}
+}
+
+// view reads the inventory: the change channel first, then the index.
+func (s *Server) view() view {
+	changed := s.opts.Inventory.Changed()
+	ix, gen := s.opts.Inventory.Index()
+	return view{ix: ix, gen: gen, changed: changed}
+}
+
+// background runs computations off the request path while Run runs. sem
+// bounds how many run at once, so that recomputing after changes never
+// takes every CPU from requests.
+type background struct {
+	log *slog.Logger
+	sem chan struct{}
+
+	mu sync.Mutex
+	// done is Run's ctx.Done() while Run runs, nil otherwise.
+	done <-chan struct{}
+	wg   sync.WaitGroup
+}
+
+func (b *background) start(done <-chan struct{}) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.done != nil {
+		return false
+	}
+	b.done = done
+	return true
+}
+
+// running reports whether Run runs.
+func (b *background) running() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.done != nil
+}
+
+// stop refuses new work and waits for the work started.
+func (b *background) stop() {
+	b.mu.Lock()
+	b.done = nil
+	b.mu.Unlock()
+	b.wg.Wait()
+}
+
+// spawn runs f in a new goroutine once a slot is free, with run true, or
+// with run false if Run ends first. It returns false, without calling f,
+// when Run is not running.
+func (b *background) spawn(f func(run bool)) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	done := b.done
+	if done == nil {
+		return false
+	}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		defer b.recover()
+		select {
+		case b.sem <- struct{}{}:
+		case <-done:
+			f(false)
+			return
+		}
+		defer b.release()
+		select {
+		case <-done:
+			f(false)
+		default:
+			f(true)
+		}
+	}()
+	return true
+}
+
+// acquire takes a slot, or returns false when ctx ends first.
+func (b *background) acquire(ctx context.Context) bool {
+	select {
+	case b.sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (b *background) release() { <-b.sem }
+
+// recover logs a panic of a background computation instead of crashing
+// the server; the cache has already dropped the computation.
+func (b *background) recover() {
+	if p := recover(); p != nil {
+		b.log.Error("panic computing an answer in the background", "panic", p)
+	}
+}
+
 // handlerFunc is an endpoint: it writes a response, or returns an error
 // that writeError turns into one.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 // handle registers an endpoint that needs a token of at least role, or no
 // token when role is empty.
-func (s *server) handle(pattern string, role auth.Role, h handlerFunc) {
+func (s *Server) handle(pattern string, role auth.Role, h handlerFunc) {
 	s.metrics.register(pattern)
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if role != "" {
@@ -170,7 +404,7 @@ func infoFrom(ctx context.Context) *requestInfo {
 
 // ServeHTTP sets the security headers, routes the request, and records its
 // log line and metrics.
-func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	info := &requestInfo{}
 	r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
@@ -220,7 +454,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // noRoute answers a request no endpoint matches with a JSON 404, or 405
 // when the path exists for other methods. handler is the mux's own answer,
 // run against a scratch writer to learn which of the two it is.
-func (s *server) noRoute(w http.ResponseWriter, r *http.Request, handler http.Handler) {
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request, handler http.Handler) {
 	probe := &discardWriter{header: http.Header{}}
 	handler.ServeHTTP(probe, r)
 	if probe.status == http.StatusMethodNotAllowed {

@@ -14,7 +14,7 @@ const maxSecretLen = 512
 
 // authorize checks the request's bearer token and that its role allows
 // need. On success the token's name is recorded for the request log.
-func (s *server) authorize(r *http.Request, need auth.Role) error {
+func (s *Server) authorize(r *http.Request, need auth.Role) error {
 	secret, err := auth.ParseBearer(r.Header.Get("Authorization"))
 	if err != nil {
 		return errorf(http.StatusUnauthorized, codeMissingToken, "missing bearer token: send the header Authorization: Bearer <token>")

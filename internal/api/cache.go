@@ -5,8 +5,10 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/palisade-project/palisade/internal/answer"
+	"github.com/palisade-project/palisade/internal/inventory"
 )
 
 // cacheKey names one cached response.
@@ -16,94 +18,426 @@ type cacheKey struct {
 	filter answer.Filter
 }
 
+// view is the inventory as one computation sees it. changed was taken
+// before the index was read, so while it is open gen is the current
+// generation; nil means the inventory does not say.
+type view struct {
+	ix      *inventory.Index
+	gen     uint64
+	changed <-chan struct{}
+}
+
+// computeFunc computes a response from a view.
+type computeFunc func(v view) ([]byte, error)
+
 // cacheEntry is one response, being computed until done is closed.
 type cacheEntry struct {
 	done chan struct{}
 	body []byte
 	err  error
+	// gen is the generation the response is computed from, and changed
+	// the view's channel: the response is current while changed is open.
+	// Both are zero for a refresh that has not read the inventory yet.
+	gen     uint64
+	changed <-chan struct{}
+	// endedAt is when the cache noticed that changed was closed, the
+	// moment the response became stale; zero until then.
+	endedAt time.Time
+}
+
+// current reports whether e's generation is known to be the inventory's
+// current one.
+func (e *cacheEntry) current() bool {
+	if e.changed == nil {
+		return false
+	}
+	select {
+	case <-e.changed:
+		return false
+	default:
+		return true
+	}
+}
+
+// cacheSlot holds what the cache has for one key.
+type cacheSlot struct {
+	// ready is the newest response computed, of whatever generation.
+	ready *cacheEntry
+	// pending is the newest computation in progress.
+	pending *cacheEntry
 }
 
 // errComputeAborted is what waiters see when the computation they waited
-// for panicked.
+// for panicked or was abandoned.
 var errComputeAborted = errors.New("computing the response failed")
 
-// answerCache keeps encoded responses for one inventory generation: every
-// entry is dropped when a newer generation is seen, so the cache never
-// serves stale data and never holds more than one generation. Concurrent
-// requests for the same missing key wait for one computation.
+// result is a response served from the cache.
+type result struct {
+	body []byte
+	gen  uint64
+	// stale is set when gen is not the current generation.
+	stale bool
+}
+
+// answerCache keeps encoded responses. Concurrent requests for a missing
+// response wait for one computation.
+//
+// With maxStale 0 it holds one inventory generation: every response is
+// dropped when a newer generation is seen, so it never serves stale data.
+// With maxStale > 0 it keeps the newest response of each key across
+// generations. A request whose response was superseded less than maxStale
+// ago gets it at once, marked stale, and starts one background
+// recomputation through spawn; older ones wait for a fresh computation.
+// Stale responses are served only while spawn accepts work, so that each
+// one is followed by a refresh.
 type answerCache struct {
 	maxEntries int
 	maxBytes   int
+	maxStale   time.Duration
+	now        func() time.Time
+	// load reads the inventory for a background computation.
+	load func() view
+	// spawn runs f in the background; run is false when the background
+	// ended before f could start. It returns false, without calling f,
+	// when no background work may start. A nil spawn never accepts.
+	spawn func(f func(run bool)) bool
+	// active reports whether background work may start; nil means never.
+	active func() bool
 
 	mu      sync.Mutex
-	gen     uint64
-	entries map[cacheKey]*cacheEntry
-	bytes   int // size of the completed entries
+	gen     uint64 // newest generation seen
+	entries map[cacheKey]*cacheSlot
+	bytes   int // size of the ready responses
 
-	hits, misses atomic.Uint64
+	hits, misses, stale, refreshes atomic.Uint64
 }
 
 func newAnswerCache(maxEntries, maxBytes int) *answerCache {
-	return &answerCache{maxEntries: maxEntries, maxBytes: maxBytes, entries: map[cacheKey]*cacheEntry{}}
+	return &answerCache{maxEntries: maxEntries, maxBytes: maxBytes, now: time.Now, entries: map[cacheKey]*cacheSlot{}}
+}
+
+// serve returns the response for key: from the cache when it is current
+// (or, if allowStale, stale within maxStale), else computed from the
+// current inventory. The returned bytes are shared: callers must not
+// modify them.
+func (c *answerCache) serve(ctx context.Context, key cacheKey, allowStale bool, compute computeFunc) (result, error) {
+	if r, ok, err := c.lookup(ctx, key, allowStale, compute); ok || err != nil {
+		return r, err
+	}
+	return c.getView(ctx, c.load(), key, compute)
+}
+
+// lookup answers key without reading the inventory when it can. ok is
+// false when the caller must read the inventory and call getView.
+func (c *answerCache) lookup(ctx context.Context, key cacheKey, allowStale bool, compute computeFunc) (r result, ok bool, err error) {
+	c.mu.Lock()
+	slot := c.entries[key]
+	if slot == nil {
+		c.mu.Unlock()
+		return result{}, false, nil
+	}
+	if e := slot.ready; e != nil && e.changed != nil {
+		if e.current() {
+			c.mu.Unlock()
+			c.hits.Add(1)
+			return result{body: e.body, gen: e.gen}, true, nil
+		}
+		now := c.now()
+		if e.endedAt.IsZero() {
+			e.endedAt = now
+		}
+		if allowStale && c.maxStale > 0 && now.Sub(e.endedAt) <= c.maxStale && c.refresh(key, slot, compute) {
+			c.mu.Unlock()
+			c.hits.Add(1)
+			c.stale.Add(1)
+			return result{body: e.body, gen: e.gen, stale: true}, true, nil
+		}
+	}
+	if p := slot.pending; p != nil && p.current() {
+		c.mu.Unlock()
+		c.hits.Add(1)
+		r, err := wait(ctx, p)
+		return r, true, err
+	}
+	c.mu.Unlock()
+	return result{}, false, nil
+}
+
+// refresh makes sure a computation of key is in progress, starting one in
+// the background if none is. It reports false when the background does
+// not run, or when none is in progress and none could start. c.mu is
+// held.
+func (c *answerCache) refresh(key cacheKey, slot *cacheSlot, compute computeFunc) bool {
+	if c.active == nil || !c.active() || c.spawn == nil {
+		return false
+	}
+	if slot.pending != nil {
+		return true
+	}
+	p := &cacheEntry{done: make(chan struct{})}
+	if !c.spawn(func(run bool) { c.recompute(key, p, run, compute) }) {
+		return false
+	}
+	slot.pending = p
+	c.refreshes.Add(1)
+	return true
+}
+
+// warm computes key from the current inventory unless the cache has it
+// current or a computation of it is in progress. It runs in the caller's
+// goroutine.
+func (c *answerCache) warm(key cacheKey, compute computeFunc) {
+	c.mu.Lock()
+	slot := c.entries[key]
+	if slot == nil {
+		if len(c.entries) >= c.maxEntries && !c.evictOne(key) {
+			c.mu.Unlock()
+			return
+		}
+		slot = &cacheSlot{}
+		c.entries[key] = slot
+	}
+	if slot.pending != nil || slot.ready != nil && slot.ready.current() {
+		c.mu.Unlock()
+		return
+	}
+	p := &cacheEntry{done: make(chan struct{})}
+	slot.pending = p
+	c.mu.Unlock()
+	c.refreshes.Add(1)
+	c.recompute(key, p, true, compute)
+}
+
+// recompute fills p, the pending entry of key, from the current inventory,
+// or abandons it when run is false.
+func (c *answerCache) recompute(key cacheKey, p *cacheEntry, run bool, compute computeFunc) {
+	if !run {
+		c.abandon(key, p)
+		return
+	}
+	v := c.load()
+	c.mu.Lock()
+	c.advance(v.gen)
+	if slot := c.entries[key]; slot != nil && slot.ready != nil && slot.ready.gen >= v.gen {
+		// Computed meanwhile, by a request that did not wait for p.
+		r := slot.ready
+		p.body, p.gen, p.changed = r.body, r.gen, r.changed
+		if slot.pending == p {
+			slot.pending = nil
+		}
+		c.mu.Unlock()
+		close(p.done)
+		return
+	}
+	p.gen, p.changed = v.gen, v.changed
+	c.mu.Unlock()
+	c.fill(key, p, compute, v)
+}
+
+// abandon drops p, a refresh that never ran.
+func (c *answerCache) abandon(key cacheKey, p *cacheEntry) {
+	p.err = errComputeAborted
+	close(p.done)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if slot := c.entries[key]; slot != nil && slot.pending == p {
+		slot.pending = nil
+		if slot.ready == nil {
+			delete(c.entries, key)
+		}
+	}
+}
+
+func wait(ctx context.Context, e *cacheEntry) (result, error) {
+	select {
+	case <-e.done:
+		return result{body: e.body, gen: e.gen}, e.err
+	case <-ctx.Done():
+		return result{}, ctx.Err()
+	}
 }
 
 // get returns the response for key at generation gen, from the cache or
 // from compute. The returned bytes are shared: callers must not modify
 // them.
 func (c *answerCache) get(ctx context.Context, gen uint64, key cacheKey, compute func() ([]byte, error)) ([]byte, error) {
+	r, err := c.getView(ctx, view{gen: gen}, key, func(view) ([]byte, error) { return compute() })
+	return r.body, err
+}
+
+// getView returns the response for key as of v: one of v's generation or
+// newer from the cache, or one computed from v.
+func (c *answerCache) getView(ctx context.Context, v view, key cacheKey, compute computeFunc) (result, error) {
 	c.mu.Lock()
-	if gen > c.gen {
-		c.gen = gen
-		clear(c.entries)
-		c.bytes = 0
-	}
-	if gen < c.gen {
+	c.advance(v.gen)
+	if v.gen < c.gen && c.maxStale <= 0 {
 		// The caller read an older index than the cache has moved on to:
 		// answer from its index without caching.
 		c.mu.Unlock()
 		c.misses.Add(1)
-		return compute()
+		return uncached(v, compute)
 	}
-	if e, ok := c.entries[key]; ok {
-		c.mu.Unlock()
-		c.hits.Add(1)
-		select {
-		case <-e.done:
-			return e.body, e.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
+	slot := c.entries[key]
+	if slot != nil {
+		if e := slot.ready; e != nil && e.gen >= v.gen {
+			if e.gen == v.gen && !e.current() && v.changed != nil {
+				// e's channel closed at a change before v was read: v
+				// shows that e is current.
+				e.changed, e.endedAt = v.changed, time.Time{}
+			}
+			c.mu.Unlock()
+			c.hits.Add(1)
+			return result{body: e.body, gen: e.gen}, nil
+		}
+		if p := slot.pending; p != nil && p.gen >= v.gen {
+			c.mu.Unlock()
+			c.hits.Add(1)
+			return wait(ctx, p)
 		}
 	}
 	c.misses.Add(1)
-	if len(c.entries) >= c.maxEntries {
-		c.mu.Unlock()
-		return compute()
+	if slot == nil {
+		if len(c.entries) >= c.maxEntries && !c.evictOne(key) {
+			c.mu.Unlock()
+			return uncached(v, compute)
+		}
+		slot = &cacheSlot{}
+		c.entries[key] = slot
 	}
-	e := &cacheEntry{done: make(chan struct{})}
-	c.entries[key] = e
+	p := &cacheEntry{done: make(chan struct{}), gen: v.gen, changed: v.changed}
+	slot.pending = p
 	c.mu.Unlock()
-	c.fill(gen, key, e, compute)
-	return e.body, e.err
+	c.fill(key, p, compute, v)
+	return result{body: p.body, gen: p.gen}, p.err
 }
 
-// fill computes e and then keeps it, or drops it when it failed, when it
-// does not fit, or when the generation moved on meanwhile.
-func (c *answerCache) fill(gen uint64, key cacheKey, e *cacheEntry, compute func() ([]byte, error)) {
-	e.err = errComputeAborted
+func uncached(v view, compute computeFunc) (result, error) {
+	b, err := compute(v)
+	return result{body: b, gen: v.gen}, err
+}
+
+// fill computes p from v and then keeps it as key's response, unless it
+// failed, a newer response is kept already, or it does not fit.
+func (c *answerCache) fill(key cacheKey, p *cacheEntry, compute computeFunc, v view) {
+	p.err = errComputeAborted
 	defer func() {
-		close(e.done)
+		close(p.done)
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if c.gen != gen || c.entries[key] != e {
+		slot := c.entries[key]
+		if slot == nil {
 			return
 		}
-		if e.err != nil || c.bytes+len(e.body) > c.maxBytes {
+		if slot.pending == p {
+			slot.pending = nil
+		}
+		if p.err == nil && (c.maxStale > 0 || p.gen == c.gen) && (slot.ready == nil || p.gen > slot.ready.gen) {
+			c.keep(key, slot, p)
+		}
+		if slot.ready == nil && slot.pending == nil {
 			delete(c.entries, key)
+		}
+	}()
+	p.body, p.err = compute(v)
+}
+
+// keep makes p the ready response of key's slot in place of the one it
+// has, if p fits, evicting superseded responses of other keys to make
+// room. c.mu is held.
+func (c *answerCache) keep(key cacheKey, slot *cacheSlot, p *cacheEntry) {
+	if slot.ready != nil {
+		c.bytes -= len(slot.ready.body)
+		slot.ready = nil
+	}
+	if len(p.body) > c.maxBytes {
+		return
+	}
+	for c.bytes+len(p.body) > c.maxBytes {
+		if !c.evictOne(key) {
 			return
 		}
-		c.bytes += len(e.body)
-	}()
-	e.body, e.err = compute()
+	}
+	slot.ready = p
+	c.bytes += len(p.body)
+}
+
+// advance records that generation gen exists. With maxStale 0 a newer
+// generation drops every entry. c.mu is held.
+func (c *answerCache) advance(gen uint64) {
+	if gen <= c.gen {
+		return
+	}
+	c.gen = gen
+	if c.maxStale <= 0 {
+		clear(c.entries)
+		c.bytes = 0
+		return
+	}
+	c.prune(c.now())
+}
+
+// superseded reports whether e is no longer current. c.mu is held.
+func (c *answerCache) superseded(e *cacheEntry) bool {
+	return e.gen < c.gen || e.changed != nil && !e.current()
+}
+
+// notice records when ready responses became stale and drops those that
+// can no longer be served. The handler calls it at every change.
+func (c *answerCache) notice() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.prune(c.now())
+}
+
+// prune stamps the ready responses whose generation ended with now, and
+// drops those superseded more than maxStale ago, or at an unknown time.
+// c.mu is held.
+func (c *answerCache) prune(now time.Time) {
+	for k, slot := range c.entries {
+		e := slot.ready
+		if e == nil || !c.superseded(e) {
+			continue
+		}
+		if e.endedAt.IsZero() && e.changed != nil && !e.current() {
+			e.endedAt = now
+		}
+		if e.endedAt.IsZero() || now.Sub(e.endedAt) > c.maxStale {
+			c.bytes -= len(e.body)
+			slot.ready = nil
+			if slot.pending == nil {
+				delete(c.entries, k)
+			}
+		}
+	}
+}
+
+// evictOne drops the superseded response, of another key than except,
+// that became stale first, and its slot when nothing is computing it. It
+// reports false when there is none. c.mu is held.
+func (c *answerCache) evictOne(except cacheKey) bool {
+	var (
+		victim cacheKey
+		oldest *cacheEntry
+	)
+	for k, slot := range c.entries {
+		e := slot.ready
+		if k == except || e == nil || !c.superseded(e) {
+			continue
+		}
+		if oldest == nil || e.endedAt.Before(oldest.endedAt) {
+			victim, oldest = k, e
+		}
+	}
+	if oldest == nil {
+		return false
+	}
+	slot := c.entries[victim]
+	c.bytes -= len(oldest.body)
+	slot.ready = nil
+	if slot.pending == nil {
+		delete(c.entries, victim)
+	}
+	return true
 }
 
 // stats returns the cache's size for metrics.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -119,5 +120,282 @@ func TestAnswerCacheWaiterGivesUp(t *testing.T) {
 	close(release)
 	if b := <-done; string(b) != "slow" {
 		t.Errorf("leader got %q", b)
+	}
+}
+
+// staleInventory is a view source for cache tests: a generation and the
+// channel that closes when it ends.
+type staleInventory struct {
+	mu      sync.Mutex
+	gen     uint64
+	changed chan struct{}
+	loads   int
+}
+
+func newStaleInventory() *staleInventory {
+	return &staleInventory{gen: 1, changed: make(chan struct{})}
+}
+
+func (s *staleInventory) load() view {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.loads++
+	return view{gen: s.gen, changed: s.changed}
+}
+
+func (s *staleInventory) change() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gen++
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func (s *staleInventory) loaded() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.loads
+}
+
+// staleFixture is a cache with a fake clock whose background work waits
+// in spawned until the test runs it.
+type staleFixture struct {
+	c       *answerCache
+	inv     *staleInventory
+	clock   time.Time
+	refuse  bool
+	spawned []func(run bool)
+	// computed counts computations by generation.
+	computed map[uint64]int
+}
+
+func newStaleFixture(maxStale time.Duration) *staleFixture {
+	fx := &staleFixture{inv: newStaleInventory(), clock: time.Unix(1000, 0), computed: map[uint64]int{}}
+	fx.c = newAnswerCache(4, 1<<20)
+	fx.c.maxStale = maxStale
+	fx.c.now = func() time.Time { return fx.clock }
+	fx.c.load = fx.inv.load
+	fx.c.active = func() bool { return !fx.refuse }
+	fx.c.spawn = func(f func(run bool)) bool {
+		if fx.refuse {
+			return false
+		}
+		fx.spawned = append(fx.spawned, f)
+		return true
+	}
+	return fx
+}
+
+func (fx *staleFixture) compute(v view) ([]byte, error) {
+	fx.computed[v.gen]++
+	return []byte("gen" + strconv.FormatUint(v.gen, 10)), nil
+}
+
+func (fx *staleFixture) serve(t *testing.T, key cacheKey) result {
+	t.Helper()
+	r, err := fx.c.serve(t.Context(), key, true, fx.compute)
+	if err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	return r
+}
+
+// runSpawned runs the background work started so far.
+func (fx *staleFixture) runSpawned(run bool) {
+	fs := fx.spawned
+	fx.spawned = nil
+	for _, f := range fs {
+		f(run)
+	}
+}
+
+func TestAnswerCacheStale(t *testing.T) {
+	const maxStale = 2 * time.Second
+	key := cacheKey{kind: kindQuestion, name: "q"}
+	type want struct {
+		body  string
+		gen   uint64
+		stale bool
+	}
+	check := func(t *testing.T, r result, w want) {
+		t.Helper()
+		if got := (want{string(r.body), r.gen, r.stale}); got != w {
+			t.Errorf("served %+v, want %+v", got, w)
+		}
+	}
+	tests := []struct {
+		name string
+		run  func(t *testing.T, fx *staleFixture)
+	}{
+		{"a current answer is served without reading the inventory", func(t *testing.T, fx *staleFixture) {
+			check(t, fx.serve(t, key), want{"gen1", 1, false})
+			loads := fx.inv.loaded()
+			for range 3 {
+				check(t, fx.serve(t, key), want{"gen1", 1, false})
+			}
+			if got := fx.inv.loaded(); got != loads {
+				t.Errorf("the inventory was read %d more times", got-loads)
+			}
+		}},
+		{"after a change the old answer is served stale and refreshed once", func(t *testing.T, fx *staleFixture) {
+			fx.serve(t, key)
+			fx.inv.change()
+			fx.clock = fx.clock.Add(time.Second)
+			for range 3 {
+				check(t, fx.serve(t, key), want{"gen1", 1, true})
+			}
+			if len(fx.spawned) != 1 {
+				t.Fatalf("%d refreshes started, want 1", len(fx.spawned))
+			}
+			fx.runSpawned(true)
+			check(t, fx.serve(t, key), want{"gen2", 2, false})
+			if fx.computed[2] != 1 {
+				t.Errorf("generation 2 computed %d times, want 1", fx.computed[2])
+			}
+			if got := fx.c.stale.Load(); got != 3 {
+				t.Errorf("stale count = %d, want 3", got)
+			}
+		}},
+		{"staleness counts from the change, not from the computation", func(t *testing.T, fx *staleFixture) {
+			fx.serve(t, key)
+			fx.clock = fx.clock.Add(time.Hour)
+			fx.inv.change()
+			fx.c.notice()
+			fx.clock = fx.clock.Add(maxStale)
+			check(t, fx.serve(t, key), want{"gen1", 1, true})
+		}},
+		{"an answer stale for longer than maxStale waits for the fresh one", func(t *testing.T, fx *staleFixture) {
+			fx.serve(t, key)
+			fx.inv.change()
+			fx.c.notice()
+			fx.clock = fx.clock.Add(maxStale + time.Millisecond)
+			check(t, fx.serve(t, key), want{"gen2", 2, false})
+			if len(fx.spawned) != 0 {
+				t.Errorf("%d refreshes started, want none", len(fx.spawned))
+			}
+		}},
+		{"nothing is served stale when no background work may start", func(t *testing.T, fx *staleFixture) {
+			fx.serve(t, key)
+			fx.refuse = true
+			fx.inv.change()
+			check(t, fx.serve(t, key), want{"gen2", 2, false})
+		}},
+		{"an abandoned refresh is started again by the next request", func(t *testing.T, fx *staleFixture) {
+			fx.serve(t, key)
+			fx.inv.change()
+			check(t, fx.serve(t, key), want{"gen1", 1, true})
+			fx.runSpawned(false)
+			check(t, fx.serve(t, key), want{"gen1", 1, true})
+			if len(fx.spawned) != 1 {
+				t.Fatalf("%d refreshes started after the abandoned one, want 1", len(fx.spawned))
+			}
+			fx.runSpawned(true)
+			check(t, fx.serve(t, key), want{"gen2", 2, false})
+		}},
+		{"a refresh reads the inventory when it runs", func(t *testing.T, fx *staleFixture) {
+			fx.serve(t, key)
+			fx.inv.change()
+			fx.serve(t, key)
+			fx.inv.change()
+			fx.runSpawned(true)
+			check(t, fx.serve(t, key), want{"gen3", 3, false})
+			if fx.computed[2] != 0 {
+				t.Errorf("generation 2 computed %d times, want 0", fx.computed[2])
+			}
+		}},
+		{"the inventory summary is never stale", func(t *testing.T, fx *staleFixture) {
+			inv := cacheKey{kind: kindInventory}
+			fx.c.serve(t.Context(), inv, false, fx.compute)
+			fx.inv.change()
+			r, err := fx.c.serve(t.Context(), inv, false, fx.compute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, r, want{"gen2", 2, false})
+		}},
+		{"with maxStale 0 nothing is stale", func(t *testing.T, fx *staleFixture) {
+			fx.c.maxStale = 0
+			fx.serve(t, key)
+			fx.inv.change()
+			check(t, fx.serve(t, key), want{"gen2", 2, false})
+			if _, n, _ := fx.c.stats(); n != 1 {
+				t.Errorf("entries = %d, want 1", n)
+			}
+		}},
+		{"stale answers are dropped once they cannot be served", func(t *testing.T, fx *staleFixture) {
+			other := cacheKey{kind: kindQuestion, name: "other"}
+			fx.serve(t, key)
+			fx.serve(t, other)
+			fx.inv.change()
+			fx.c.notice()
+			if _, n, _ := fx.c.stats(); n != 2 {
+				t.Fatalf("entries = %d right after the change, want 2", n)
+			}
+			fx.clock = fx.clock.Add(maxStale + time.Millisecond)
+			fx.c.notice()
+			if _, n, bytes := fx.c.stats(); n != 0 || bytes != 0 {
+				t.Errorf("entries = %d, bytes = %d; want none", n, bytes)
+			}
+		}},
+		{"stale answers make room for current ones", func(t *testing.T, fx *staleFixture) {
+			for i := range 4 {
+				fx.serve(t, cacheKey{kind: kindQuestion, name: strconv.Itoa(i)})
+			}
+			fx.inv.change()
+			fx.c.notice()
+			r := fx.serve(t, cacheKey{kind: kindQuestion, name: "new"})
+			check(t, r, want{"gen2", 2, false})
+			if _, n, _ := fx.c.stats(); n != 4 {
+				t.Errorf("entries = %d, want 4", n)
+			}
+			if fx.serve(t, cacheKey{kind: kindQuestion, name: "new"}); fx.computed[2] != 1 {
+				t.Errorf("the new answer was not kept")
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.run(t, newStaleFixture(maxStale))
+		})
+	}
+}
+
+// A request whose answer is too stale joins the refresh in progress.
+func TestAnswerCacheJoinsRefresh(t *testing.T) {
+	fx := newStaleFixture(time.Second)
+	key := cacheKey{kind: kindQuestion, name: "q"}
+	fx.serve(t, key)
+	fx.inv.change()
+	release := make(chan struct{})
+	slow := func(v view) ([]byte, error) { <-release; return fx.compute(v) }
+	if r, err := fx.c.serve(t.Context(), key, true, slow); err != nil || !r.stale {
+		t.Fatalf("serve = %+v, %v; want a stale answer", r, err)
+	}
+	fx.clock = fx.clock.Add(time.Hour) // from now on the old answer is too stale
+	go fx.runSpawned(true)
+	for {
+		fx.c.mu.Lock()
+		started := fx.c.entries[key].pending.gen != 0
+		fx.c.mu.Unlock()
+		if started {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	got := make(chan result)
+	go func() {
+		r, _ := fx.c.serve(t.Context(), key, true, fx.compute)
+		got <- r
+	}()
+	// One hit was the stale answer, the next is the request joining.
+	for fx.c.hits.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	if r := <-got; string(r.body) != "gen2" || r.stale {
+		t.Errorf("served %q stale=%v, want gen2 fresh", r.body, r.stale)
+	}
+	if fx.computed[2] != 1 {
+		t.Errorf("generation 2 computed %d times, want 1", fx.computed[2])
 	}
 }

@@ -68,7 +68,7 @@ type errorDetail struct {
 
 // writeError sends err as a JSON error response. Errors that are not
 // *apiError become a 500 whose cause is only logged.
-func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *apiError
 	if !errors.As(err, &ae) {
 		switch {

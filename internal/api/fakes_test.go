@@ -23,13 +23,14 @@ import (
 
 // fakeInventory is an Inventory whose generation grows with every set.
 type fakeInventory struct {
-	mu  sync.Mutex
-	ix  *inventory.Index
-	gen uint64
+	mu      sync.Mutex
+	ix      *inventory.Index
+	gen     uint64
+	changed chan struct{}
 }
 
 func newFakeInventory(snap *model.Snapshot) *fakeInventory {
-	return &fakeInventory{ix: inventory.New(snap), gen: 1}
+	return &fakeInventory{ix: inventory.New(snap), gen: 1, changed: make(chan struct{})}
 }
 
 func (f *fakeInventory) Index() (*inventory.Index, uint64) {
@@ -38,18 +39,30 @@ func (f *fakeInventory) Index() (*inventory.Index, uint64) {
 	return f.ix, f.gen
 }
 
+func (f *fakeInventory) Changed() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.changed
+}
+
 func (f *fakeInventory) set(snap *model.Snapshot) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.ix = inventory.New(snap)
-	f.gen++
+	f.bumpLocked()
 }
 
 // bump starts a new generation over the same index.
 func (f *fakeInventory) bump() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.bumpLocked()
+}
+
+func (f *fakeInventory) bumpLocked() {
 	f.gen++
+	close(f.changed)
+	f.changed = make(chan struct{})
 }
 
 // fakeTokens is an in-memory Tokens. When err is set every call fails.
@@ -150,7 +163,7 @@ func (s *syncBuffer) String() string {
 // role.
 type harness struct {
 	t       *testing.T
-	srv     *server
+	srv     *Server
 	inv     *fakeInventory
 	tokens  *fakeTokens
 	logs    *syncBuffer
@@ -177,7 +190,7 @@ func newHarness(t *testing.T, edit ...func(*Options)) *harness {
 	for _, e := range edit {
 		e(&opts)
 	}
-	h.srv = New(opts).(*server)
+	h.srv = New(opts)
 	return h
 }
 
@@ -265,4 +278,4 @@ func smallSnapshot() *model.Snapshot {
 // errStore stands in for a store that is down.
 var errStore = errors.New("dial tcp 10.0.0.5:5432: connection refused")
 
-var _ http.Handler = (*server)(nil)
+var _ http.Handler = (*Server)(nil)

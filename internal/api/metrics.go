@@ -75,14 +75,14 @@ func (m *metrics) observe(route string, status int, d time.Duration) {
 
 // serveMetrics writes the metrics in the Prometheus text exposition format
 // (version 0.0.4).
-func (s *server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	bw := bufio.NewWriter(w)
 	s.writeMetrics(bw)
 	return bw.Flush()
 }
 
-func (s *server) writeMetrics(w io.Writer) {
+func (s *Server) writeMetrics(w io.Writer) {
 	m := s.metrics
 	m.mu.Lock()
 	reqs := make([]routeStatus, 0, len(m.requests))
@@ -135,11 +135,15 @@ func (s *server) writeMetrics(w io.Writer) {
 	fmt.Fprintf(w, "palisade_api_cache_hits_total %d\n", s.cache.hits.Load())
 	header(w, "palisade_api_cache_misses_total", "counter", "Answer requests that computed their answer.")
 	fmt.Fprintf(w, "palisade_api_cache_misses_total %d\n", s.cache.misses.Load())
+	header(w, "palisade_api_cache_stale_total", "counter", "Answer requests served a stale answer (X-Palisade-Stale) while it was recomputed.")
+	fmt.Fprintf(w, "palisade_api_cache_stale_total %d\n", s.cache.stale.Load())
+	header(w, "palisade_api_cache_refreshes_total", "counter", "Answers recomputed in the background: after a stale answer, or to warm the cache after changes.")
+	fmt.Fprintf(w, "palisade_api_cache_refreshes_total %d\n", s.cache.refreshes.Load())
 	header(w, "palisade_api_cache_entries", "gauge", "Responses in the answer cache.")
 	fmt.Fprintf(w, "palisade_api_cache_entries %d\n", entries)
 	header(w, "palisade_api_cache_bytes", "gauge", "Size of the completed responses in the answer cache.")
 	fmt.Fprintf(w, "palisade_api_cache_bytes %d\n", bytes)
-	header(w, "palisade_api_cache_generation", "gauge", "Inventory generation the answer cache holds.")
+	header(w, "palisade_api_cache_generation", "gauge", "Newest inventory generation the answer cache has seen.")
 	fmt.Fprintf(w, "palisade_api_cache_generation %d\n", gen)
 	header(w, "palisade_build_info", "gauge", "Always 1; the version label names the running build.")
 	fmt.Fprintf(w, "palisade_build_info{version=%s} 1\n", label(s.opts.Version))

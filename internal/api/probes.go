@@ -11,13 +11,13 @@ type statusBody struct {
 
 // healthz answers while the process runs: it checks nothing else, so that
 // an orchestrator restarts the server only when it is wedged.
-func (s *server) healthz(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, statusBody{Status: "ok"})
 	return nil
 }
 
 // readyz reports whether the server should receive traffic.
-func (s *server) readyz(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	if s.opts.Ready != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 		defer cancel()

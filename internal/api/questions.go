@@ -19,6 +19,16 @@ import (
 // from, so clients can tell whether two answers saw the same data.
 const generationHeader = "X-Palisade-Generation"
 
+// staleHeader is "true" on an answer of a generation the inventory has
+// moved on from (see Options.MaxStale); it is absent otherwise.
+const staleHeader = "X-Palisade-Stale"
+
+// Kinds of cached response.
+const (
+	kindQuestion  = "question"
+	kindInventory = "inventory"
+)
+
 // maxFilterLen bounds a filter value: Kubernetes names are at most 253
 // characters.
 const maxFilterLen = 253
@@ -33,7 +43,7 @@ type listBody[T any] struct {
 	Items []T `json:"items"`
 }
 
-func (s *server) listQuestions(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) listQuestions(w http.ResponseWriter, r *http.Request) error {
 	out := make([]questionView, len(answer.Questions))
 	for i, q := range answer.Questions {
 		out[i] = questionView{Question: q, Path: "/api/v1/questions/" + url.PathEscape(q.Name)}
@@ -77,29 +87,36 @@ func truncate(s string, n int) string {
 
 // question serves one answer from the cache, computing it at most once per
 // inventory generation and filter.
-func (s *server) question(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) question(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
 	f, err := parseFilter(r.URL.Query())
 	if err != nil {
 		return err
 	}
-	ix, gen := s.opts.Inventory.Index()
-	body, err := s.cache.get(r.Context(), gen, cacheKey{kind: "question", name: name, filter: f}, func() ([]byte, error) {
-		a, err := s.opts.Answers.Ask(ix, name, f)
-		if err != nil {
-			return nil, err
-		}
-		return encode(a)
-	})
+	res, err := s.cache.serve(r.Context(), cacheKey{kind: kindQuestion, name: name, filter: f}, true, s.computeQuestion(name, f))
 	if errors.Is(err, answer.ErrUnknownQuestion) {
 		return &apiError{status: http.StatusNotFound, code: codeUnknownQuestion, message: truncate(err.Error(), 512)}
 	}
 	if err != nil {
 		return err
 	}
-	w.Header().Set(generationHeader, strconv.FormatUint(gen, 10))
-	writeRaw(w, http.StatusOK, body)
+	w.Header().Set(generationHeader, strconv.FormatUint(res.gen, 10))
+	if res.stale {
+		w.Header().Set(staleHeader, "true")
+	}
+	writeRaw(w, http.StatusOK, res.body)
 	return nil
+}
+
+// computeQuestion returns the computation of one answer.
+func (s *Server) computeQuestion(name string, f answer.Filter) computeFunc {
+	return func(v view) ([]byte, error) {
+		a, err := s.opts.Answers.Ask(v.ix, name, f)
+		if err != nil {
+			return nil, err
+		}
+		return encode(a)
+	}
 }
 
 func encode(v any) ([]byte, error) {
@@ -128,16 +145,15 @@ type clusterSummary struct {
 	Kinds     map[model.Kind]int `json:"kinds"`
 }
 
-func (s *server) inventory(w http.ResponseWriter, r *http.Request) error {
-	ix, gen := s.opts.Inventory.Index()
-	body, err := s.cache.get(r.Context(), gen, cacheKey{kind: "inventory"}, func() ([]byte, error) {
-		return encode(summarize(ix, gen))
+func (s *Server) inventory(w http.ResponseWriter, r *http.Request) error {
+	res, err := s.cache.serve(r.Context(), cacheKey{kind: kindInventory}, false, func(v view) ([]byte, error) {
+		return encode(summarize(v.ix, v.gen))
 	})
 	if err != nil {
 		return err
 	}
-	w.Header().Set(generationHeader, strconv.FormatUint(gen, 10))
-	writeRaw(w, http.StatusOK, body)
+	w.Header().Set(generationHeader, strconv.FormatUint(res.gen, 10))
+	writeRaw(w, http.StatusOK, res.body)
 	return nil
 }
 

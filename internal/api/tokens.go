@@ -25,7 +25,7 @@ func viewOf(t store.Token) tokenView {
 	return tokenView{Name: t.Name, Role: t.Role, CreatedAt: t.CreatedAt}
 }
 
-func (s *server) listTokens(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) error {
 	ts, err := s.opts.Tokens.Tokens(r.Context())
 	if err != nil {
 		return unavailable("cannot list tokens: the token store is unavailable", err)
@@ -50,7 +50,7 @@ type createdToken struct {
 	Token string `json:"token"`
 }
 
-func (s *server) createToken(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 	var req createTokenRequest
 	if err := s.decodeJSON(w, r, &req); err != nil {
 		return err
@@ -88,7 +88,7 @@ func (s *server) createToken(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *server) deleteToken(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) deleteToken(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
 	// The name is not validated: tokens created outside the API (the
 	// palisade token command, the config file) may have any name, and
@@ -126,7 +126,7 @@ func (s *server) deleteToken(w http.ResponseWriter, r *http.Request) error {
 
 // decodeJSON reads a JSON object of exactly v's fields from a body of at
 // most MaxBodyBytes.
-func (s *server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
 		return errorf(http.StatusUnsupportedMediaType, codeUnsupportedMediaType, "send the body as JSON with the header Content-Type: application/json")
@@ -161,7 +161,7 @@ func (s *server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error
 
 // logTokenChange records who created or deleted which token; never the
 // secret or its hash.
-func (s *server) logTokenChange(r *http.Request, msg string, t store.Token) {
+func (s *Server) logTokenChange(r *http.Request, msg string, t store.Token) {
 	s.log.LogAttrs(r.Context(), slog.LevelInfo, msg,
 		slog.String("name", t.Name), slog.String("role", t.Role), slog.String("by", infoFrom(r.Context()).token))
 }
