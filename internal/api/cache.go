@@ -440,6 +440,17 @@ func (c *answerCache) evictOne(except cacheKey) bool {
 	return true
 }
 
+// sizeOf returns the size of key's ready response, or 0: a hint for
+// encoding the next one.
+func (c *answerCache) sizeOf(key cacheKey) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if slot := c.entries[key]; slot != nil && slot.ready != nil {
+		return len(slot.ready.body)
+	}
+	return 0
+}
+
 // stats returns the cache's size for metrics.
 func (c *answerCache) stats() (gen uint64, entries, bytes int) {
 	c.mu.Lock()

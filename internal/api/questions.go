@@ -115,11 +115,26 @@ func (s *Server) computeQuestion(name string, f answer.Filter) computeFunc {
 		if err != nil {
 			return nil, err
 		}
-		return encode(a)
+		return encode(a, s.cache.sizeOf(cacheKey{kind: kindQuestion, name: name, filter: f}))
 	}
 }
 
-func encode(v any) ([]byte, error) {
+// jsonAppender is a value that writes its own JSON, as json.Marshal would
+// but faster: the answers (answer.Answer.AppendJSON).
+type jsonAppender interface {
+	AppendJSON(dst []byte) ([]byte, error)
+}
+
+// encode returns the JSON of v and a newline. sizeHint is the size it
+// probably has (the size of the previous answer), or 0.
+func encode(v any, sizeHint int) ([]byte, error) {
+	if a, ok := v.(jsonAppender); ok {
+		b, err := a.AppendJSON(make([]byte, 0, sizeHint+sizeHint/16+1))
+		if err != nil {
+			return nil, fmt.Errorf("encoding answer: %w", err)
+		}
+		return append(b, '\n'), nil
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("encoding answer: %w", err)
@@ -147,7 +162,7 @@ type clusterSummary struct {
 
 func (s *Server) inventory(w http.ResponseWriter, r *http.Request) error {
 	res, err := s.cache.serve(r.Context(), cacheKey{kind: kindInventory}, false, func(v view) ([]byte, error) {
-		return encode(summarize(v.ix, v.gen))
+		return encode(summarize(v.ix, v.gen), 0)
 	})
 	if err != nil {
 		return err
