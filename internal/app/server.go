@@ -183,6 +183,17 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go live.RunResync(ctx, 10*time.Second)
+	// The API refreshes answers in the background after changes and may
+	// serve an answer up to 2 s stale meanwhile; no computation outlives
+	// the server.
+	apiDone := make(chan struct{})
+	go func() {
+		defer close(apiDone)
+		if err := handler.Run(ctx); err != nil && ctx.Err() == nil {
+			e.log.Error("API background work stopped", "err", err)
+		}
+	}()
+	defer func() { cancel(); <-apiDone }()
 	if sens != nil {
 		go func() {
 			if err := sens.Run(ctx, live); err != nil && ctx.Err() == nil {

@@ -314,6 +314,11 @@ func (r *Report) serve(ctx context.Context, live *state.State, eng *answer.Engin
 		Logger:    slog.New(slog.DiscardHandler),
 		Version:   "bench",
 	})
+	// Run the API's background refresh as palisade server does.
+	runCtx, stopRun := context.WithCancel(ctx)
+	runDone := make(chan struct{})
+	go func() { defer close(runDone); _ = handler.Run(runCtx) }()
+	defer func() { stopRun(); <-runDone }()
 	var lc net.ListenConfig
 	l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {

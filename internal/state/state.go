@@ -29,6 +29,8 @@ type State struct {
 	store Store
 	log   *slog.Logger
 
+	// buildMu serialises index builds; mu guards everything else.
+	buildMu sync.Mutex
 	mu      sync.Mutex
 	objects map[model.Key]model.Object
 	gen     uint64
@@ -181,24 +183,37 @@ func (s *State) RunResync(ctx context.Context, interval time.Duration) {
 
 // Index returns an index of the current objects and its generation, which
 // grows with every change. The index is rebuilt only when something changed
-// since the last call.
+// since the last build, and outside the state's lock, so writers are not
+// held up by a rebuild (objects are replaced, never mutated, once stored).
 func (s *State) Index() (*inventory.Index, uint64) {
+	s.buildMu.Lock()
+	defer s.buildMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.index != nil && s.indexGen == s.gen {
-		return s.index, s.gen
+		ix, gen := s.index, s.gen
+		s.mu.Unlock()
+		return ix, gen
 	}
+	gen := s.gen
+	objs := make([]model.Object, 0, len(s.objects))
+	for _, o := range s.objects {
+		objs = append(objs, o)
+	}
+	s.mu.Unlock()
+
+	slices.SortFunc(objs, func(a, b model.Object) int { return compareKeys(a.ObjectKey(), b.ObjectKey()) })
 	snap := &model.Snapshot{}
-	keys := make([]model.Key, 0, len(s.objects))
-	for k := range s.objects {
-		keys = append(keys, k)
+	for _, o := range objs {
+		snap.Add(o)
 	}
-	slices.SortFunc(keys, compareKeys)
-	for _, k := range keys {
-		snap.Add(s.objects[k])
+	ix := inventory.New(snap)
+
+	s.mu.Lock()
+	if gen > s.indexGen {
+		s.index, s.indexGen = ix, gen
 	}
-	s.index, s.indexGen = inventory.New(snap), s.gen
-	return s.index, s.gen
+	s.mu.Unlock()
+	return ix, gen
 }
 
 // Changed returns a channel closed at the next change.
