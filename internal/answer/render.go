@@ -44,8 +44,11 @@ func decode[T any](data []byte) (*Answer[T], error) {
 	return &a, nil
 }
 
-// WriteTable renders an answer for people.
+// WriteTable renders an answer for people. Names and details come from
+// cluster objects that anyone able to create a pod controls, so control
+// characters are replaced before they reach a terminal.
 func WriteTable(w io.Writer, a any) error {
+	w = printable{w}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	var notes []string
 	var summary map[string]int
@@ -129,4 +132,24 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// printable replaces C0 control characters other than tab and newline, and
+// DEL, with '?', so terminal escape sequences in object names are inert.
+type printable struct{ w io.Writer }
+
+func (p printable) Write(b []byte) (int, error) {
+	clean := b
+	for i, c := range b {
+		if (c < 0x20 && c != '\t' && c != '\n') || c == 0x7f {
+			if &clean[0] == &b[0] {
+				clean = append([]byte(nil), b...)
+			}
+			clean[i] = '?'
+		}
+	}
+	if _, err := p.w.Write(clean); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }

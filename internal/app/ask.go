@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -34,6 +35,7 @@ type askOptions struct {
 	namespace  string
 	output     string
 	configFile string
+	maxFileMB  int64
 	analysis   config.Analysis
 }
 
@@ -78,6 +80,7 @@ Where the answer comes from:
 	f.StringVarP(&o.namespace, "namespace", "n", "", "only this namespace")
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table, json or yaml")
 	f.StringVar(&o.configFile, "config", "", "config file (trustedRegistries, ownerKeys)")
+	f.Int64Var(&o.maxFileMB, "max-file-mb", 64, "largest manifest file or stdin to read, in MiB")
 	addAnalysisFlags(cmd, &o.analysis)
 	return cmd
 }
@@ -108,6 +111,9 @@ func runAsk(cmd *cobra.Command, e *env, o *askOptions, question string) error {
 	case "table", "json", "yaml":
 	default:
 		return usageError("output format %q: want table, json or yaml", o.output)
+	}
+	if o.maxFileMB <= 0 {
+		return usageError("--max-file-mb must be positive")
 	}
 	if len(o.manifests) > 0 && o.server != "" {
 		return usageError("--manifests and --server exclude each other")
@@ -149,15 +155,24 @@ func askLocal(ctx context.Context, e *env, o *askOptions, question string, filte
 	}
 	var snap *model.Snapshot
 	if len(o.manifests) > 0 {
-		res, err := manifest.Load(ctx, o.manifests, manifest.Options{Cluster: firstNonEmpty(o.cluster, model.DefaultCluster), Stdin: e.stdin})
+		res, err := manifest.Load(ctx, o.manifests, manifest.Options{Cluster: firstNonEmpty(o.cluster, model.DefaultCluster), Stdin: e.stdin, MaxFileBytes: o.maxFileMB << 20})
 		if err != nil {
 			return nil, err
 		}
 		for _, de := range res.Errors {
 			fmt.Fprintf(e.stderr, "warning: %v\n", de)
 		}
-		if res.Snapshot.Len() == 0 && len(res.Errors) > 0 {
-			return nil, fmt.Errorf("no Kubernetes objects could be loaded from %s (%d errors above)", strings.Join(o.manifests, ", "), len(res.Errors))
+		for _, d := range res.Duplicates {
+			fmt.Fprintf(e.stderr, "note: %s\n", d)
+		}
+		if len(res.Ignored) > 0 {
+			fmt.Fprintf(e.stderr, "note: kinds not analysed: %s\n", countList(res.Ignored))
+		}
+		if res.Snapshot.Len() == 0 {
+			if len(res.Errors) > 0 {
+				return nil, fmt.Errorf("no Kubernetes objects could be loaded from %s (%d errors above)", strings.Join(o.manifests, ", "), len(res.Errors))
+			}
+			fmt.Fprintf(e.stderr, "note: %s holds no Kubernetes objects that Palisade analyses (%d files, %d documents read)\n", strings.Join(o.manifests, ", "), res.Files, res.Documents)
 		}
 		snap = &res.Snapshot
 	} else {
@@ -260,6 +275,20 @@ func writeOutput(w io.Writer, format string, v any) error {
 		return err
 	}
 	return answer.WriteTable(w, v)
+}
+
+// countList renders counts by name, sorted: "ConfigMap=2, Secret=1".
+func countList(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
 }
 
 func firstNonEmpty(s ...string) string {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -135,6 +136,20 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
+	// Everything that can fail on configuration fails before anything is
+	// written, so a bad flag never leaves a token nobody saw.
+	ln, tlsCfg, err := listen(e, cfg)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	var sens *sensor.Sensor
+	if !o.demo && len(cfg.Manifests) == 0 {
+		if sens, err = startSensor(ctx, e, cfg); err != nil {
+			return err
+		}
+	}
+
 	st, err := openStore(ctx, e, cfg.Database, false)
 	if err != nil {
 		return err
@@ -146,11 +161,6 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 	if err := live.Load(ctx); err != nil {
 		return fmt.Errorf("loading the stored inventory: %w", err)
 	}
-	if err := bootstrapTokens(ctx, e, st, cfg.Tokens, o.demo); err != nil {
-		return err
-	}
-
-	var sens *sensor.Sensor
 	switch {
 	case o.demo:
 		if err := loadDemo(ctx, live); err != nil {
@@ -160,11 +170,13 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 		if err := loadManifests(ctx, e, live, cfg.Cluster, cfg.Manifests); err != nil {
 			return err
 		}
-	default:
-		sens, err = startSensor(ctx, e, cfg)
-		if err != nil {
-			return err
-		}
+	}
+	if err := bootstrapTokens(ctx, e, st, cfg.Tokens, o.demo); err != nil {
+		return err
+	}
+	if o.demo {
+		// The demo's token opens only the demo's run.
+		defer st.DeleteToken(context.WithoutCancel(ctx), "demo") //nolint:errcheck // best effort on the way out
 	}
 
 	ready := func(ctx context.Context) error {
@@ -180,28 +192,35 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 	}
 	handler := api.New(api.Options{Inventory: live, Answers: eng, Tokens: st, Ready: ready, Logger: e.log, Version: Version})
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go live.RunResync(ctx, 10*time.Second)
-	// The API refreshes answers in the background after changes and may
-	// serve an answer up to 2 s stale meanwhile; no computation outlives
-	// the server.
-	apiDone := make(chan struct{})
-	go func() {
-		defer close(apiDone)
-		if err := handler.Run(ctx); err != nil && ctx.Err() == nil {
+	// Background work: the state's store catch-up, the API's answer
+	// refresh, the sensor. All of it ends, and is waited for, before the
+	// store closes, so nothing writes to a closed database.
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var bg sync.WaitGroup
+	bg.Go(func() { live.RunResync(bgCtx, 10*time.Second) })
+	bg.Go(func() {
+		if err := handler.Run(bgCtx); err != nil && bgCtx.Err() == nil {
 			e.log.Error("API background work stopped", "err", err)
 		}
-	}()
-	defer func() { cancel(); <-apiDone }()
+	})
 	if sens != nil {
-		go func() {
-			if err := sens.Run(ctx, live); err != nil && ctx.Err() == nil {
+		bg.Go(func() {
+			if err := sens.Run(bgCtx, live); err != nil && bgCtx.Err() == nil {
 				e.log.Error("sensor stopped", "err", err)
 			}
-		}()
+		})
 	}
-	return serve(ctx, e, cfg, handler, o.demo)
+	serveErr := serve(ctx, e, ln, tlsCfg, handler, o.demo)
+	stopBackground()
+	bg.Wait()
+	if len(live.Unsynced()) > 0 {
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if err := live.Resync(flushCtx); err != nil {
+			e.log.Error("changes not written to the database before exit; they will be read again from the cluster at the next start", "err", err)
+		}
+		cancel()
+	}
+	return serveErr
 }
 
 func startSensor(ctx context.Context, e *env, cfg *config.Server) (*sensor.Sensor, error) {
@@ -214,8 +233,12 @@ func startSensor(ctx context.Context, e *env, cfg *config.Server) (*sensor.Senso
 		return nil, nil
 	}
 	if err := sensor.Check(ctx, rc); err != nil {
-		// The server still answers from what it stored; the sensor keeps
-		// retrying in the background.
+		if errors.Is(err, sensor.ErrUnauthorized) || errors.Is(err, sensor.ErrForbidden) {
+			// Credentials do not fix themselves: stop and say so.
+			return nil, fmt.Errorf("cluster %q (%s): %w", cfg.Cluster, where, err)
+		}
+		// Unreachable: the server still answers from what it stored; the
+		// sensor keeps retrying in the background.
 		e.log.Error("cluster unavailable; serving the stored inventory and retrying", "cluster", cfg.Cluster, "kubeconfig", where, "err", err)
 	}
 	return sensor.New(sensor.Config{Cluster: cfg.Cluster, Rest: rc, Logger: e.log})
@@ -288,13 +311,30 @@ func bootstrapTokens(ctx context.Context, e *env, st store.Store, configured []c
 	return nil
 }
 
-func serve(ctx context.Context, e *env, cfg *config.Server, handler http.Handler, demoMode bool) error {
+// listen opens the API's listener and loads its TLS certificate.
+func listen(e *env, cfg *config.Server) (net.Listener, *tls.Config, error) {
+	var tlsCfg *tls.Config
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, nil, fmt.Errorf("loading the TLS certificate: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %w (choose another address with --listen)", cfg.Listen, err)
+		return nil, nil, fmt.Errorf("listening on %s: %w (choose another address with --listen)", cfg.Listen, err)
 	}
+	if host, _, _ := net.SplitHostPort(ln.Addr().String()); tlsCfg == nil && !net.ParseIP(host).IsLoopback() {
+		e.log.Warn("serving plain HTTP on a non-loopback address: API tokens cross the network unencrypted; set --tls-cert and --tls-key")
+	}
+	return ln, tlsCfg, nil
+}
+
+func serve(ctx context.Context, e *env, ln net.Listener, tlsCfg *tls.Config, handler http.Handler, demoMode bool) error {
 	srv := &http.Server{
 		Handler:           handler,
+		TLSConfig:         tlsCfg,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      2 * time.Minute,
@@ -303,16 +343,8 @@ func serve(ctx context.Context, e *env, cfg *config.Server, handler http.Handler
 		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
 	}
 	scheme := "http"
-	if cfg.TLSCert != "" {
+	if tlsCfg != nil {
 		scheme = "https"
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("loading the TLS certificate: %w", err)
-		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	} else if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
-		e.log.Warn("serving plain HTTP on a non-loopback address: API tokens cross the network unencrypted; set --tls-cert and --tls-key")
 	}
 	url := fmt.Sprintf("%s://%s", scheme, ln.Addr())
 	e.log.Info("serving", "url", url)
@@ -320,7 +352,7 @@ func serve(ctx context.Context, e *env, cfg *config.Server, handler http.Handler
 
 	errc := make(chan error, 1)
 	go func() {
-		if srv.TLSConfig != nil {
+		if tlsCfg != nil {
 			errc <- srv.ServeTLS(ln, "", "")
 		} else {
 			errc <- srv.Serve(ln)

@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -88,6 +89,13 @@ func newTokenCmd(e *env) *cobra.Command {
 				return err
 			}
 			defer st.Close()
+			ts, err := st.Tokens(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if !slices.ContainsFunc(ts, func(t store.Token) bool { return t.Name == args[0] }) {
+				return fmt.Errorf("no token named %q (palisade token list shows them)", args[0])
+			}
 			return st.DeleteToken(cmd.Context(), args[0])
 		},
 	}

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -93,9 +95,14 @@ func DefaultDatabase() (string, error) {
 	return filepath.Join(d, "palisade.db"), nil
 }
 
-// IsPostgres reports whether a database setting names PostgreSQL.
+// keywordDSN matches PostgreSQL's key=value connection strings
+// ("host=db user=palisade dbname=palisade").
+var keywordDSN = regexp.MustCompile(`^\s*[a-z_]+\s*=`)
+
+// IsPostgres reports whether a database setting names PostgreSQL: a
+// postgres:// URL or a key=value connection string.
 func IsPostgres(db string) bool {
-	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") || keywordDSN.MatchString(db)
 }
 
 // SetDefaults fills unset fields.
@@ -138,18 +145,20 @@ func (s *Server) Validate() error {
 	return errors.Join(errs...)
 }
 
-// redact hides the password of a URL-style setting.
+var keywordPassword = regexp.MustCompile(`(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
+
+// redact hides the password of a URL or key=value database setting.
 func redact(s string) string {
-	scheme, rest, ok := strings.Cut(s, "://")
-	if !ok {
-		return s
+	if strings.Contains(s, "://") {
+		u, err := url.Parse(s)
+		if err != nil {
+			// Never echo what could not be parsed: it may hold a password.
+			scheme, _, _ := strings.Cut(s, "://")
+			return scheme + "://(unparsable URL)"
+		}
+		return u.Redacted()
 	}
-	userinfo, host, ok := strings.Cut(rest, "@")
-	if !ok {
-		return s
-	}
-	user, _, _ := strings.Cut(userinfo, ":")
-	return scheme + "://" + user + ":***@" + host
+	return keywordPassword.ReplaceAllString(s, "${1}xxxxx")
 }
 
 // Redact hides the password in a database URL, for messages.

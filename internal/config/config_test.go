@@ -68,7 +68,30 @@ func TestLoadFileStrict(t *testing.T) {
 }
 
 func TestRedact(t *testing.T) {
-	if got := Redact("postgres://u:secret@h:5432/db"); strings.Contains(got, "secret") {
-		t.Errorf("Redact = %q", got)
+	for _, in := range []string{
+		"postgres://u:secret@h:5432/db",
+		"postgres://u:se@cret@h:5432/db",
+		"host=db user=u password=secret dbname=x",
+		"host=db password = 'sec ret' dbname=x",
+		"postgres://u:secret@h:bad port/db",
+	} {
+		if got := Redact(in); strings.Contains(got, "secret") || strings.Contains(got, "sec ret") || strings.Contains(got, "cret") {
+			t.Errorf("Redact(%q) = %q", in, got)
+		}
+	}
+}
+
+func TestIsPostgres(t *testing.T) {
+	for in, want := range map[string]bool{
+		"postgres://h/db":         true,
+		"postgresql://h/db":       true,
+		"host=db user=u dbname=x": true,
+		"/var/lib/palisade/p.db":  false,
+		"palisade.db":             false,
+		"./data/team=blue/p.db":   false,
+	} {
+		if got := IsPostgres(in); got != want {
+			t.Errorf("IsPostgres(%q) = %v, want %v", in, got, want)
+		}
 	}
 }

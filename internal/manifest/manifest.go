@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strings"
@@ -39,7 +40,9 @@ type Options struct {
 	Cluster string
 	// MaxFileBytes caps one file or standard input (default 64 MiB).
 	MaxFileBytes int64
-	// MaxDocumentBytes caps one YAML or JSON document (default 4 MiB).
+	// MaxDocumentBytes caps one YAML or JSON document (default 4 MiB). A
+	// List document (kubectl get -o yaml) may be as large as its file; the
+	// cap then applies to each of its items.
 	MaxDocumentBytes int
 	// MaxDocuments caps the documents of the whole input (default 200,000).
 	MaxDocuments int
@@ -74,10 +77,19 @@ type DocError struct {
 }
 
 func (e *DocError) Error() string {
+	var s string
 	if e.Doc == 0 {
-		return fmt.Sprintf("%s: %v", e.File, e.Err)
+		s = fmt.Sprintf("%s: %v", e.File, e.Err)
+	} else {
+		s = fmt.Sprintf("%s: document %d: %v", e.File, e.Doc, e.Err)
 	}
-	return fmt.Sprintf("%s: document %d: %v", e.File, e.Doc, e.Err)
+	// Parser errors quote the input, which may hold terminal escapes.
+	return strings.Map(func(r rune) rune {
+		if (r < 0x20 && r != '\t' && r != '\n') || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 func (e *DocError) Unwrap() error { return e.Err }
@@ -140,7 +152,7 @@ func load(ctx context.Context, opts Options, read func(l *loader) error) (*Resul
 		go func() {
 			defer wg.Done()
 			for p := range l.work {
-				p.res = decodeDoc(opts.Cluster, p.file, p.doc, p.data)
+				p.res = decodeDoc(opts, p.file, p.doc, p.data)
 				p.data = nil
 				close(p.done)
 			}
@@ -296,7 +308,7 @@ func (l *loader) readFile(ctx context.Context, name string, r io.Reader) {
 			l.fail(name, doc, fmt.Errorf("reading: %w", err))
 			return
 		}
-		if len(data) > l.opts.MaxDocumentBytes {
+		if len(data) > l.opts.MaxDocumentBytes && !looksLikeList(data) {
 			l.fail(name, doc, fmt.Errorf("document of %d bytes is larger than %d: %w", len(data), l.opts.MaxDocumentBytes, ErrLimit))
 			continue
 		}
@@ -323,6 +335,20 @@ func isBlank(data []byte) bool {
 	return true
 }
 
+// listKind matches a top-level List kind line in YAML or JSON.
+var listKind = regexp.MustCompile(`(?m)^(kind:\s*["']?\w*List["']?\s*$|\s*"kind"\s*:\s*"\w*List")`)
+
+// looksLikeList reports whether an oversized document is a List, whose items
+// are then capped one by one. Only the first and last 4 KiB are searched,
+// where kubectl puts the kind.
+func looksLikeList(data []byte) bool {
+	const edge = 4 << 10
+	if len(data) <= 2*edge {
+		return listKind.Match(data)
+	}
+	return listKind.Match(data[:edge]) || listKind.Match(data[len(data)-edge:])
+}
+
 // typeMeta probes a document's kind without decoding the rest.
 type typeMeta struct {
 	APIVersion string `json:"apiVersion"`
@@ -335,7 +361,7 @@ type list struct {
 
 // decodeDoc decodes one YAML or JSON document. It is safe to call from
 // several goroutines.
-func decodeDoc(cluster, file string, doc int, data []byte) docResult {
+func decodeDoc(opts Options, file string, doc int, data []byte) docResult {
 	js := bytes.TrimSpace(data)
 	if len(js) == 0 || js[0] != '{' || !json.Valid(js) {
 		var err error
@@ -348,11 +374,11 @@ func decodeDoc(cluster, file string, doc int, data []byte) docResult {
 	}
 	var res docResult
 	source := fmt.Sprintf("%s#%d", file, doc)
-	res.err = decodeJSON(cluster, source, js, 0, &res)
+	res.err = decodeJSON(opts, source, js, 0, &res)
 	return res
 }
 
-func decodeJSON(cluster, source string, js []byte, depth int, res *docResult) error {
+func decodeJSON(opts Options, source string, js []byte, depth int, res *docResult) error {
 	var tm typeMeta
 	if err := json.Unmarshal(js, &tm); err != nil {
 		return fmt.Errorf("not a Kubernetes object: %w", err)
@@ -371,7 +397,11 @@ func decodeJSON(cluster, source string, js []byte, depth int, res *docResult) er
 			}
 			var errs []error
 			for i, item := range l.Items {
-				if err := decodeJSON(cluster, source, item, depth+1, res); err != nil {
+				if len(item) > opts.MaxDocumentBytes {
+					errs = append(errs, fmt.Errorf("item %d: %d bytes is larger than %d: %w", i, len(item), opts.MaxDocumentBytes, ErrLimit))
+					continue
+				}
+				if err := decodeJSON(opts, source, item, depth+1, res); err != nil {
 					errs = append(errs, fmt.Errorf("item %d: %w", i, err))
 				}
 			}
@@ -386,7 +416,7 @@ func decodeJSON(cluster, source string, js []byte, depth int, res *docResult) er
 		res.ignored = append(res.ignored, tm.Kind)
 		return nil
 	}
-	m, err := kubemodel.Convert(cluster, source, obj)
+	m, err := kubemodel.Convert(opts.Cluster, source, obj)
 	if err != nil {
 		return err
 	}

@@ -183,3 +183,25 @@ metadata: {name: a, labels: {v: "2"}}
 		t.Errorf("Errors = %v, want the template rejected", res.Errors)
 	}
 }
+
+func TestLoadLargeList(t *testing.T) {
+	// kubectl get -o yaml of a busy cluster is one List document far larger
+	// than the per-document cap; each item is capped instead.
+	var b strings.Builder
+	b.WriteString("apiVersion: v1\nkind: List\nitems:\n")
+	for i := range 3000 {
+		fmt.Fprintf(&b, "- apiVersion: v1\n  kind: Namespace\n  metadata:\n    name: ns-%d\n    annotations: {pad: %q}\n", i, strings.Repeat("x", 300))
+	}
+	fmt.Fprintf(&b, "- apiVersion: v1\n  kind: Namespace\n  metadata:\n    name: huge\n    annotations: {pad: %q}\n", strings.Repeat("y", 5000))
+	b.WriteString("metadata:\n  resourceVersion: \"\"\n")
+	res, err := Load(t.Context(), []string{"-"}, Options{Stdin: strings.NewReader(b.String()), MaxDocumentBytes: 4000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(res.Snapshot.Namespaces); got != 3000 {
+		t.Errorf("loaded %d namespaces, want 3000", got)
+	}
+	if len(res.Errors) != 1 || !errors.Is(res.Errors[0], ErrLimit) || !strings.Contains(res.Errors[0].Error(), "item 3000") {
+		t.Errorf("errors = %v, want the oversized item 3000 rejected", res.Errors)
+	}
+}

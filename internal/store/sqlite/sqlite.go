@@ -69,7 +69,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 	if err != nil {
 		return nil, fmt.Errorf("opening SQLite database %s: %w", path, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
 		return nil, fmt.Errorf("creating directory for SQLite database %s: %w; check the path and its permissions", abs, err)
 	}
 	// Create the file ourselves so that it is readable by its owner only:
@@ -231,9 +231,19 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback() // the error that matters is fn's
-		return err
+		return ctxErr(ctx, err)
 	}
-	return tx.Commit()
+	return ctxErr(ctx, tx.Commit())
+}
+
+// ctxErr makes a failure caused by a cancelled context say so: database/sql
+// then closes the transaction's statements, and the error it returns ("sql:
+// statement is closed") hides the cause from errors.Is.
+func ctxErr(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		return fmt.Errorf("%w: %v", ctx.Err(), err)
+	}
+	return err
 }
 
 const upsertObject = `INSERT INTO objects (cluster, kind, namespace, name, uid, resource_version, body, updated_at)
