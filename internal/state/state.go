@@ -29,7 +29,10 @@ type State struct {
 	store Store
 	log   *slog.Logger
 
-	// buildMu serialises index builds; mu guards everything else.
+	// writeMu orders writes: a memory change and its store write happen
+	// together, so an older write (a Resync's snapshot) never lands after
+	// a newer one. buildMu serialises index builds; mu guards the fields.
+	writeMu sync.Mutex
 	buildMu sync.Mutex
 	mu      sync.Mutex
 	objects map[model.Key]model.Object
@@ -72,6 +75,8 @@ func (s *State) bump() {
 // an error means only that the store did not, and the state will write the
 // cluster again later (see Resync).
 func (s *State) Apply(ctx context.Context, upserts []model.Object, deletes []model.Key) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	s.mu.Lock()
 	for _, o := range upserts {
 		s.objects[o.ObjectKey()] = o
@@ -102,6 +107,8 @@ func (s *State) markUnsynced(upserts []model.Object, deletes []model.Key) {
 
 // Replace makes the objects of cluster with the given kinds exactly objs.
 func (s *State) Replace(ctx context.Context, cluster string, kinds []model.Kind, objs []model.Object) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	s.mu.Lock()
 	for k := range s.objects {
 		if k.Cluster == cluster && slices.Contains(kinds, k.Kind) {
@@ -126,6 +133,8 @@ func (s *State) Replace(ctx context.Context, cluster string, kinds []model.Kind,
 // Resync writes every cluster whose earlier write failed to the store in
 // full. It returns the first error; clusters that fail stay marked.
 func (s *State) Resync(ctx context.Context) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	s.mu.Lock()
 	clusters := make(map[string][]model.Object, len(s.unsynced))
 	for c := range s.unsynced {
@@ -175,7 +184,9 @@ func (s *State) RunResync(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 			if len(s.Unsynced()) > 0 {
-				_ = s.Resync(ctx)
+				if err := s.Resync(ctx); err != nil {
+					s.log.Warn("store still unavailable; serving from memory", "clusters", s.Unsynced(), "err", err)
+				}
 			}
 		}
 	}
