@@ -6,8 +6,9 @@
 //
 // Every response is JSON except /metrics; every error has the shape
 // {"error":{"code":"...","message":"..."}}. Answers are cached as encoded
-// JSON per inventory generation, so repeated requests between two changes
-// only copy bytes. While Server.Run runs, the cache also serves an answer
+// JSON per inventory generation, and gzip-compressed once for clients that
+// accept gzip, so repeated requests between two changes only copy bytes.
+// While Server.Run runs, the cache also serves an answer
 // of the previous generation for a bounded time after a change (marked
 // stale) while it recomputes the answer in the background, and recomputes
 // the unfiltered answers shortly after changes, so that requests seldom

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"sync"
@@ -35,6 +37,15 @@ type cacheEntry struct {
 	done chan struct{}
 	body []byte
 	err  error
+	// gz is body gzip-compressed, or nil: body is small, no request has
+	// wanted it compressed yet, it is being compressed, or the copy did
+	// not fit the cache. It is set before done is closed or later under
+	// answerCache.mu, so it is read under mu.
+	gz []byte
+	// zipped is set once body has been compressed or a compression has
+	// started, so that each response is compressed at most once. c.mu
+	// guards it once done is closed.
+	zipped bool
 	// gen is the generation the response is computed from, and changed
 	// the view's channel: the response is current while changed is open.
 	// Both are zero for a refresh that has not read the inventory yet.
@@ -44,6 +55,9 @@ type cacheEntry struct {
 	// moment the response became stale; zero until then.
 	endedAt time.Time
 }
+
+// size is what e counts against the cache's byte bound: both copies.
+func (e *cacheEntry) size() int { return len(e.body) + len(e.gz) }
 
 // current reports whether e's generation is known to be the inventory's
 // current one.
@@ -74,13 +88,25 @@ var errComputeAborted = errors.New("computing the response failed")
 // result is a response served from the cache.
 type result struct {
 	body []byte
-	gen  uint64
+	// gz is body gzip-compressed, when the caller asked for it and it is
+	// at hand; nil means send body.
+	gz  []byte
+	gen uint64
 	// stale is set when gen is not the current generation.
 	stale bool
 }
 
 // answerCache keeps encoded responses. Concurrent requests for a missing
 // response wait for one computation.
+//
+// Responses of gzipMin bytes or more are kept gzip-compressed too, both
+// copies counting against maxBytes, and each is compressed at most once:
+// background computations compress what they compute before they publish
+// it, and so does a request that computes a response and wants it
+// compressed. A request that wants a ready response compressed which has
+// no compressed copy gets the plain one, and starts compressing it in the
+// background (through spawn), so that no request waits for the
+// compression of a response it could have had at once.
 //
 // With maxStale 0 it holds one inventory generation: every response is
 // dropped when a newer generation is seen, so it never serves stale data.
@@ -94,7 +120,9 @@ type answerCache struct {
 	maxEntries int
 	maxBytes   int
 	maxStale   time.Duration
-	now        func() time.Time
+	// gzipMin is the smallest response kept compressed.
+	gzipMin int
+	now     func() time.Time
 	// load reads the inventory for a background computation.
 	load func() view
 	// spawn runs f in the background; run is false when the background
@@ -109,27 +137,32 @@ type answerCache struct {
 	entries map[cacheKey]*cacheSlot
 	bytes   int // size of the ready responses
 
-	hits, misses, stale, refreshes atomic.Uint64
+	hits, misses, stale, refreshes, compressions atomic.Uint64
 }
 
+// gzipMinSize is the smallest response worth compressing: below it the
+// gzip header and the work outweigh the bytes saved.
+const gzipMinSize = 1 << 10
+
 func newAnswerCache(maxEntries, maxBytes int) *answerCache {
-	return &answerCache{maxEntries: maxEntries, maxBytes: maxBytes, now: time.Now, entries: map[cacheKey]*cacheSlot{}}
+	return &answerCache{maxEntries: maxEntries, maxBytes: maxBytes, gzipMin: gzipMinSize, now: time.Now, entries: map[cacheKey]*cacheSlot{}}
 }
 
 // serve returns the response for key: from the cache when it is current
 // (or, if allowStale, stale within maxStale), else computed from the
-// current inventory. The returned bytes are shared: callers must not
-// modify them.
-func (c *answerCache) serve(ctx context.Context, key cacheKey, allowStale bool, compute computeFunc) (result, error) {
-	if r, ok, err := c.lookup(ctx, key, allowStale, compute); ok || err != nil {
+// current inventory. With zip, the result carries the gzip copy when
+// there is one (see answerCache). The returned bytes are shared: callers
+// must not modify them.
+func (c *answerCache) serve(ctx context.Context, key cacheKey, allowStale, zip bool, compute computeFunc) (result, error) {
+	if r, ok, err := c.lookup(ctx, key, allowStale, zip, compute); ok || err != nil {
 		return r, err
 	}
-	return c.getView(ctx, c.load(), key, compute)
+	return c.getView(ctx, c.load(), key, zip, compute)
 }
 
 // lookup answers key without reading the inventory when it can. ok is
 // false when the caller must read the inventory and call getView.
-func (c *answerCache) lookup(ctx context.Context, key cacheKey, allowStale bool, compute computeFunc) (r result, ok bool, err error) {
+func (c *answerCache) lookup(ctx context.Context, key cacheKey, allowStale, zip bool, compute computeFunc) (r result, ok bool, err error) {
 	c.mu.Lock()
 	slot := c.entries[key]
 	if slot == nil {
@@ -138,25 +171,27 @@ func (c *answerCache) lookup(ctx context.Context, key cacheKey, allowStale bool,
 	}
 	if e := slot.ready; e != nil && e.changed != nil {
 		if e.current() {
+			r := c.served(key, e, zip, false)
 			c.mu.Unlock()
 			c.hits.Add(1)
-			return result{body: e.body, gen: e.gen}, true, nil
+			return r, true, nil
 		}
 		now := c.now()
 		if e.endedAt.IsZero() {
 			e.endedAt = now
 		}
 		if allowStale && c.maxStale > 0 && now.Sub(e.endedAt) <= c.maxStale && c.refresh(key, slot, compute) {
+			r := c.served(key, e, zip, true)
 			c.mu.Unlock()
 			c.hits.Add(1)
 			c.stale.Add(1)
-			return result{body: e.body, gen: e.gen, stale: true}, true, nil
+			return r, true, nil
 		}
 	}
 	if p := slot.pending; p != nil && p.current() {
 		c.mu.Unlock()
 		c.hits.Add(1)
-		r, err := wait(ctx, p)
+		r, err := c.wait(ctx, key, p, zip)
 		return r, true, err
 	}
 	c.mu.Unlock()
@@ -221,7 +256,7 @@ func (c *answerCache) recompute(key cacheKey, p *cacheEntry, run bool, compute c
 	if slot := c.entries[key]; slot != nil && slot.ready != nil && slot.ready.gen >= v.gen {
 		// Computed meanwhile, by a request that did not wait for p.
 		r := slot.ready
-		p.body, p.gen, p.changed = r.body, r.gen, r.changed
+		p.body, p.gz, p.gen, p.changed = r.body, r.gz, r.gen, r.changed
 		if slot.pending == p {
 			slot.pending = nil
 		}
@@ -231,7 +266,10 @@ func (c *answerCache) recompute(key cacheKey, p *cacheEntry, run bool, compute c
 	}
 	p.gen, p.changed = v.gen, v.changed
 	c.mu.Unlock()
-	c.fill(key, p, compute, v)
+	// Off the request path: compress now, so that the response is
+	// published with its gzip copy and gzip requests never get the plain
+	// one meanwhile.
+	c.fill(key, p, compute, v, true)
 }
 
 // abandon drops p, a refresh that never ran.
@@ -248,26 +286,121 @@ func (c *answerCache) abandon(key cacheKey, p *cacheEntry) {
 	}
 }
 
-func wait(ctx context.Context, e *cacheEntry) (result, error) {
+// wait returns e, key's response, once it is computed, or ctx's error if
+// ctx ends first.
+func (c *answerCache) wait(ctx context.Context, key cacheKey, e *cacheEntry, zip bool) (result, error) {
 	select {
 	case <-e.done:
-		return result{body: e.body, gen: e.gen}, e.err
-	case <-ctx.Done():
-		return result{}, ctx.Err()
+	default:
+		select {
+		case <-e.done:
+		case <-ctx.Done():
+			return result{}, ctx.Err()
+		}
 	}
+	if e.err != nil {
+		return result{gen: e.gen}, e.err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.served(key, e, zip, false), nil
+}
+
+// served returns e, a computed response of key, as a result; with zip,
+// with its gzip copy if it has one, and otherwise it starts compressing e
+// for the next requests. c.mu is held.
+func (c *answerCache) served(key cacheKey, e *cacheEntry, zip, stale bool) result {
+	r := result{body: e.body, gen: e.gen, stale: stale}
+	if zip {
+		r.gz = e.gz
+		if r.gz == nil {
+			c.compressLater(key, e)
+		}
+	}
+	return r
+}
+
+// compressLater starts compressing e, the ready response of key, in the
+// background, unless it is small, has been compressed or is being
+// compressed, is superseded, or no background work may start. c.mu is
+// held.
+func (c *answerCache) compressLater(key cacheKey, e *cacheEntry) {
+	if e.zipped || len(e.body) < c.gzipMin || c.superseded(e) || c.active == nil || !c.active() || c.spawn == nil {
+		return
+	}
+	if slot := c.entries[key]; slot == nil || slot.ready != e {
+		return
+	}
+	e.zipped = true
+	if !c.spawn(func(run bool) { c.attachGzip(key, e, run) }) {
+		e.zipped = false
+	}
+}
+
+// attachGzip compresses e and adds the copy to it if e is still key's
+// ready response and the copy fits; with run false it only lets a later
+// request start the compression again.
+func (c *answerCache) attachGzip(key cacheKey, e *cacheEntry, run bool) {
+	var gz []byte
+	if run {
+		gz = c.compress(e.body)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !run {
+		e.zipped = false
+		return
+	}
+	if slot := c.entries[key]; gz == nil || slot == nil || slot.ready != e || !c.makeRoom(key, len(gz)) {
+		return
+	}
+	e.gz = gz
+	c.bytes += len(gz)
+}
+
+// compress returns body gzip-compressed, or nil when that is no smaller.
+// It uses gzip.BestSpeed: JSON answers shrink eight- to twentyfold at
+// 350 to 500 MB/s on one core, where levels 2 to 4 take up to 2.5 times
+// as long to save another 10 to 30%, and Huffman-only is slower and five
+// to ten times bigger (docs/api.md, Performance).
+func (c *answerCache) compress(body []byte) []byte {
+	c.compressions.Add(1)
+	var buf bytes.Buffer
+	buf.Grow(len(body)/8 + 64)
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	if err != nil {
+		return nil
+	}
+	if _, err := zw.Write(body); err != nil {
+		return nil
+	}
+	if err := zw.Close(); err != nil {
+		return nil
+	}
+	if buf.Len() >= len(body) {
+		return nil
+	}
+	gz := buf.Bytes()
+	if cap(gz)-len(gz) > len(gz)/4 {
+		// The buffer grew past its guess: keep only what the cache counts.
+		gz = bytes.Clone(gz)
+	}
+	return gz
 }
 
 // get returns the response for key at generation gen, from the cache or
 // from compute. The returned bytes are shared: callers must not modify
 // them.
 func (c *answerCache) get(ctx context.Context, gen uint64, key cacheKey, compute func() ([]byte, error)) ([]byte, error) {
-	r, err := c.getView(ctx, view{gen: gen}, key, func(view) ([]byte, error) { return compute() })
+	r, err := c.getView(ctx, view{gen: gen}, key, false, func(view) ([]byte, error) { return compute() })
 	return r.body, err
 }
 
 // getView returns the response for key as of v: one of v's generation or
-// newer from the cache, or one computed from v.
-func (c *answerCache) getView(ctx context.Context, v view, key cacheKey, compute computeFunc) (result, error) {
+// newer from the cache, or one computed from v. A request that computes
+// the response and wants it compressed compresses it before it is
+// published: nothing is cached yet that it could send instead.
+func (c *answerCache) getView(ctx context.Context, v view, key cacheKey, zip bool, compute computeFunc) (result, error) {
 	c.mu.Lock()
 	c.advance(v.gen)
 	if v.gen < c.gen && c.maxStale <= 0 {
@@ -275,7 +408,7 @@ func (c *answerCache) getView(ctx context.Context, v view, key cacheKey, compute
 		// answer from its index without caching.
 		c.mu.Unlock()
 		c.misses.Add(1)
-		return uncached(v, compute)
+		return c.uncached(v, zip, compute)
 	}
 	slot := c.entries[key]
 	if slot != nil {
@@ -285,21 +418,22 @@ func (c *answerCache) getView(ctx context.Context, v view, key cacheKey, compute
 				// shows that e is current.
 				e.changed, e.endedAt = v.changed, time.Time{}
 			}
+			r := c.served(key, e, zip, false)
 			c.mu.Unlock()
 			c.hits.Add(1)
-			return result{body: e.body, gen: e.gen}, nil
+			return r, nil
 		}
 		if p := slot.pending; p != nil && p.gen >= v.gen {
 			c.mu.Unlock()
 			c.hits.Add(1)
-			return wait(ctx, p)
+			return c.wait(ctx, key, p, zip)
 		}
 	}
 	c.misses.Add(1)
 	if slot == nil {
 		if len(c.entries) >= c.maxEntries && !c.evictOne(key) {
 			c.mu.Unlock()
-			return uncached(v, compute)
+			return c.uncached(v, zip, compute)
 		}
 		slot = &cacheSlot{}
 		c.entries[key] = slot
@@ -307,18 +441,30 @@ func (c *answerCache) getView(ctx context.Context, v view, key cacheKey, compute
 	p := &cacheEntry{done: make(chan struct{}), gen: v.gen, changed: v.changed}
 	slot.pending = p
 	c.mu.Unlock()
-	c.fill(key, p, compute, v)
-	return result{body: p.body, gen: p.gen}, p.err
+	gz := c.fill(key, p, compute, v, zip)
+	r, err := c.wait(ctx, key, p, zip)
+	if err == nil && r.gz == nil {
+		// The copy did not fit the cache; this request made it anyway.
+		r.gz = gz
+	}
+	return r, err
 }
 
-func uncached(v view, compute computeFunc) (result, error) {
+// uncached computes a response that is not kept, and with zip compresses
+// it.
+func (c *answerCache) uncached(v view, zip bool, compute computeFunc) (result, error) {
 	b, err := compute(v)
-	return result{body: b, gen: v.gen}, err
+	r := result{body: b, gen: v.gen}
+	if err == nil && zip && len(b) >= c.gzipMin {
+		r.gz = c.compress(b)
+	}
+	return r, err
 }
 
-// fill computes p from v and then keeps it as key's response, unless it
-// failed, a newer response is kept already, or it does not fit.
-func (c *answerCache) fill(key cacheKey, p *cacheEntry, compute computeFunc, v view) {
+// fill computes p from v, with zip also its gzip copy, and then keeps it
+// as key's response, unless it failed, a newer response is kept already,
+// or it does not fit. It returns the gzip copy it made, if any.
+func (c *answerCache) fill(key cacheKey, p *cacheEntry, compute computeFunc, v view, zip bool) (gz []byte) {
 	p.err = errComputeAborted
 	defer func() {
 		close(p.done)
@@ -339,26 +485,44 @@ func (c *answerCache) fill(key cacheKey, p *cacheEntry, compute computeFunc, v v
 		}
 	}()
 	p.body, p.err = compute(v)
+	if zip && p.err == nil && len(p.body) >= c.gzipMin {
+		p.zipped = true
+		p.gz = c.compress(p.body)
+	}
+	return p.gz
 }
 
 // keep makes p the ready response of key's slot in place of the one it
 // has, if p fits, evicting superseded responses of other keys to make
-// room. c.mu is held.
+// room. If p fits only without its gzip copy, it is kept without it.
+// c.mu is held.
 func (c *answerCache) keep(key cacheKey, slot *cacheSlot, p *cacheEntry) {
 	if slot.ready != nil {
-		c.bytes -= len(slot.ready.body)
+		c.bytes -= slot.ready.size()
 		slot.ready = nil
 	}
-	if len(p.body) > c.maxBytes {
+	if p.gz != nil && !c.makeRoom(key, p.size()) {
+		p.gz = nil
+	}
+	if !c.makeRoom(key, p.size()) {
 		return
 	}
-	for c.bytes+len(p.body) > c.maxBytes {
+	slot.ready = p
+	c.bytes += p.size()
+}
+
+// makeRoom evicts superseded responses of other keys than key until n
+// more bytes fit, and reports whether they do. c.mu is held.
+func (c *answerCache) makeRoom(key cacheKey, n int) bool {
+	if n > c.maxBytes {
+		return false
+	}
+	for c.bytes+n > c.maxBytes {
 		if !c.evictOne(key) {
-			return
+			return false
 		}
 	}
-	slot.ready = p
-	c.bytes += len(p.body)
+	return true
 }
 
 // advance records that generation gen exists. With maxStale 0 a newer
@@ -402,7 +566,7 @@ func (c *answerCache) prune(now time.Time) {
 			e.endedAt = now
 		}
 		if e.endedAt.IsZero() || now.Sub(e.endedAt) > c.maxStale {
-			c.bytes -= len(e.body)
+			c.bytes -= e.size()
 			slot.ready = nil
 			if slot.pending == nil {
 				delete(c.entries, k)
@@ -432,7 +596,7 @@ func (c *answerCache) evictOne(except cacheKey) bool {
 		return false
 	}
 	slot := c.entries[victim]
-	c.bytes -= len(oldest.body)
+	c.bytes -= oldest.size()
 	slot.ready = nil
 	if slot.pending == nil {
 		delete(c.entries, victim)

@@ -1,9 +1,13 @@
 package api
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
+	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -193,7 +197,7 @@ func (fx *staleFixture) compute(v view) ([]byte, error) {
 
 func (fx *staleFixture) serve(t *testing.T, key cacheKey) result {
 	t.Helper()
-	r, err := fx.c.serve(t.Context(), key, true, fx.compute)
+	r, err := fx.c.serve(t.Context(), key, true, false, fx.compute)
 	if err != nil {
 		t.Fatalf("serve: %v", err)
 	}
@@ -305,9 +309,9 @@ func TestAnswerCacheStale(t *testing.T) {
 		}},
 		{"the inventory summary is never stale", func(t *testing.T, fx *staleFixture) {
 			inv := cacheKey{kind: kindInventory}
-			fx.c.serve(t.Context(), inv, false, fx.compute)
+			fx.c.serve(t.Context(), inv, false, false, fx.compute)
 			fx.inv.change()
-			r, err := fx.c.serve(t.Context(), inv, false, fx.compute)
+			r, err := fx.c.serve(t.Context(), inv, false, false, fx.compute)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -368,7 +372,7 @@ func TestAnswerCacheJoinsRefresh(t *testing.T) {
 	fx.inv.change()
 	release := make(chan struct{})
 	slow := func(v view) ([]byte, error) { <-release; return fx.compute(v) }
-	if r, err := fx.c.serve(t.Context(), key, true, slow); err != nil || !r.stale {
+	if r, err := fx.c.serve(t.Context(), key, true, false, slow); err != nil || !r.stale {
 		t.Fatalf("serve = %+v, %v; want a stale answer", r, err)
 	}
 	fx.clock = fx.clock.Add(time.Hour) // from now on the old answer is too stale
@@ -384,7 +388,7 @@ func TestAnswerCacheJoinsRefresh(t *testing.T) {
 	}
 	got := make(chan result)
 	go func() {
-		r, _ := fx.c.serve(t.Context(), key, true, fx.compute)
+		r, _ := fx.c.serve(t.Context(), key, true, false, fx.compute)
 		got <- r
 	}()
 	// One hit was the stale answer, the next is the request joining.
@@ -397,5 +401,210 @@ func TestAnswerCacheJoinsRefresh(t *testing.T) {
 	}
 	if fx.computed[2] != 1 {
 		t.Errorf("generation 2 computed %d times, want 1", fx.computed[2])
+	}
+}
+
+// gunzip returns b decompressed.
+func gunzip(t *testing.T, b []byte) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// bigCompute is fx.compute with bodies over gzipMinSize that compress well.
+func (fx *staleFixture) bigCompute(v view) ([]byte, error) {
+	b, err := fx.compute(v)
+	return bytes.Repeat(append(b, ' '), 400), err
+}
+
+func (fx *staleFixture) serveZip(t *testing.T, key cacheKey, zip bool) result {
+	t.Helper()
+	r, err := fx.c.serve(t.Context(), key, true, zip, fx.bigCompute)
+	if err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	return r
+}
+
+func TestAnswerCacheGzip(t *testing.T) {
+	const maxStale = 2 * time.Second
+	key := cacheKey{kind: kindQuestion, name: "q"}
+	// check verifies r: its generation and staleness, whether it has a
+	// gzip copy, and that the copy holds the plain bytes.
+	check := func(t *testing.T, r result, gen uint64, stale, zipped bool) {
+		t.Helper()
+		if r.gen != gen || r.stale != stale || (r.gz != nil) != zipped {
+			t.Errorf("served generation %d, stale %v, gzip %v; want %d, %v, %v", r.gen, r.stale, r.gz != nil, gen, stale, zipped)
+		}
+		if want := "gen" + strconv.FormatUint(gen, 10) + " "; !strings.HasPrefix(string(r.body), want) {
+			t.Errorf("body starts %.10q, want %q", r.body, want)
+		}
+		if r.gz != nil && !bytes.Equal(gunzip(t, r.gz), r.body) {
+			t.Error("the gzip copy does not hold the plain bytes")
+		}
+	}
+	bytesHeld := func(fx *staleFixture) int {
+		_, _, n := fx.c.stats()
+		return n
+	}
+	tests := []struct {
+		name string
+		run  func(t *testing.T, fx *staleFixture)
+	}{
+		{"a request that computes and wants gzip compresses, and both copies count", func(t *testing.T, fx *staleFixture) {
+			r := fx.serveZip(t, key, true)
+			check(t, r, 1, false, true)
+			if got, want := bytesHeld(fx), len(r.body)+len(r.gz); got != want {
+				t.Errorf("cache bytes = %d, want %d (plain %d + gzip %d)", got, want, len(r.body), len(r.gz))
+			}
+			check(t, fx.serveZip(t, key, false), 1, false, false)
+			check(t, fx.serveZip(t, key, true), 1, false, true)
+			if n := fx.c.compressions.Load(); n != 1 {
+				t.Errorf("%d compressions, want 1", n)
+			}
+		}},
+		{"a plain answer is compressed once, in the background, meanwhile served plain", func(t *testing.T, fx *staleFixture) {
+			r := fx.serveZip(t, key, false)
+			plainBytes := bytesHeld(fx)
+			if plainBytes != len(r.body) {
+				t.Errorf("cache bytes = %d, want %d", plainBytes, len(r.body))
+			}
+			for range 3 {
+				check(t, fx.serveZip(t, key, true), 1, false, false)
+			}
+			if len(fx.spawned) != 1 || fx.c.compressions.Load() != 0 {
+				t.Fatalf("%d compressions started, %d done; want 1 started in the background", len(fx.spawned), fx.c.compressions.Load())
+			}
+			fx.runSpawned(true)
+			r = fx.serveZip(t, key, true)
+			check(t, r, 1, false, true)
+			if got, want := bytesHeld(fx), plainBytes+len(r.gz); got != want {
+				t.Errorf("cache bytes = %d, want %d", got, want)
+			}
+			fx.serveZip(t, key, true)
+			if len(fx.spawned) != 0 || fx.c.compressions.Load() != 1 {
+				t.Errorf("%d more compressions started, %d done; want none and 1", len(fx.spawned), fx.c.compressions.Load())
+			}
+		}},
+		{"an abandoned compression is started again", func(t *testing.T, fx *staleFixture) {
+			fx.serveZip(t, key, false)
+			fx.serveZip(t, key, true)
+			fx.runSpawned(false)
+			check(t, fx.serveZip(t, key, true), 1, false, false)
+			if len(fx.spawned) != 1 {
+				t.Fatalf("%d compressions started after the abandoned one, want 1", len(fx.spawned))
+			}
+			fx.runSpawned(true)
+			check(t, fx.serveZip(t, key, true), 1, false, true)
+		}},
+		{"no compression starts without background work", func(t *testing.T, fx *staleFixture) {
+			fx.refuse = true
+			fx.serveZip(t, key, false)
+			check(t, fx.serveZip(t, key, true), 1, false, false)
+			if fx.c.compressions.Load() != 0 {
+				t.Errorf("%d compressions, want none", fx.c.compressions.Load())
+			}
+		}},
+		{"small answers are not compressed", func(t *testing.T, fx *staleFixture) {
+			r, err := fx.c.serve(t.Context(), key, true, true, fx.compute)
+			if err != nil || r.gz != nil || fx.c.compressions.Load() != 0 {
+				t.Errorf("serve = %q, gzip %v, %v; %d compressions; want plain, none", r.body, r.gz != nil, err, fx.c.compressions.Load())
+			}
+			fx.c.serve(t.Context(), key, true, true, fx.compute)
+			if len(fx.spawned) != 0 {
+				t.Errorf("%d compressions started, want none", len(fx.spawned))
+			}
+		}},
+		{"stale answers are served with their gzip copy, and the refresh compresses", func(t *testing.T, fx *staleFixture) {
+			fx.serveZip(t, key, true)
+			fx.inv.change()
+			for range 3 {
+				check(t, fx.serveZip(t, key, true), 1, true, true)
+				check(t, fx.serveZip(t, key, false), 1, true, false)
+			}
+			if len(fx.spawned) != 1 {
+				t.Fatalf("%d background jobs started, want the one refresh", len(fx.spawned))
+			}
+			fx.runSpawned(true)
+			check(t, fx.serveZip(t, key, true), 2, false, true)
+			if n := fx.c.compressions.Load(); n != 2 {
+				t.Errorf("%d compressions, want 2: one per generation", n)
+			}
+			if fx.computed[2] != 1 {
+				t.Errorf("generation 2 computed %d times, want 1", fx.computed[2])
+			}
+		}},
+		{"a stale plain answer is not compressed", func(t *testing.T, fx *staleFixture) {
+			fx.serveZip(t, key, false)
+			fx.inv.change()
+			check(t, fx.serveZip(t, key, true), 1, true, false)
+			fx.runSpawned(true)
+			if n := fx.c.compressions.Load(); n != 1 {
+				t.Errorf("%d compressions, want 1: the refresh only", n)
+			}
+			check(t, fx.serveZip(t, key, true), 2, false, true)
+		}},
+		{"a compression of a replaced answer is dropped", func(t *testing.T, fx *staleFixture) {
+			fx.serveZip(t, key, false)
+			fx.serveZip(t, key, true) // starts compressing generation 1
+			fx.inv.change()
+			fx.c.notice()
+			fx.clock = fx.clock.Add(maxStale + time.Millisecond)
+			r := fx.serveZip(t, key, false) // too stale: computes generation 2
+			fx.runSpawned(true)
+			if got := bytesHeld(fx); got != len(r.body) {
+				t.Errorf("cache bytes = %d, want %d: generation 2 alone", got, len(r.body))
+			}
+		}},
+		{"dropping an answer frees both copies", func(t *testing.T, fx *staleFixture) {
+			fx.serveZip(t, key, true)
+			fx.inv.change()
+			fx.c.notice()
+			fx.clock = fx.clock.Add(maxStale + time.Millisecond)
+			fx.c.notice()
+			if _, n, b := fx.c.stats(); n != 0 || b != 0 {
+				t.Errorf("entries = %d, bytes = %d; want none", n, b)
+			}
+		}},
+		{"an answer that fits only plain is kept plain", func(t *testing.T, fx *staleFixture) {
+			body, _ := fx.bigCompute(view{gen: 1})
+			fx.c.maxBytes = len(body) + 10
+			check(t, fx.serveZip(t, key, true), 1, false, true) // the request gets its copy
+			if got := bytesHeld(fx); got != len(body) {
+				t.Errorf("cache bytes = %d, want %d: the plain answer alone", got, len(body))
+			}
+			check(t, fx.serveZip(t, key, true), 1, false, false)
+			fx.runSpawned(true)
+			check(t, fx.serveZip(t, key, true), 1, false, false)
+			if n := fx.c.compressions.Load(); n != 1 {
+				t.Errorf("%d compressions, want 1", n)
+			}
+		}},
+		{"a lazy gzip copy makes room by evicting stale answers", func(t *testing.T, fx *staleFixture) {
+			other := cacheKey{kind: kindQuestion, name: "other"}
+			fx.serveZip(t, other, false)
+			fx.inv.change()
+			fx.c.notice()
+			r := fx.serveZip(t, key, false)
+			fx.c.maxBytes = 2*len(r.body) + 10 // room for the gzip copy only without other
+			fx.serveZip(t, key, true)
+			fx.runSpawned(true)
+			check(t, fx.serveZip(t, key, true), 2, false, true)
+			if _, n, _ := fx.c.stats(); n != 1 {
+				t.Errorf("entries = %d, want 1", n)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.run(t, newStaleFixture(maxStale))
+		})
 	}
 }

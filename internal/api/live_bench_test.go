@@ -24,6 +24,7 @@ var (
 	liveDuration = flag.Duration("live.duration", 5*time.Second, "how long BenchmarkLiveQuestions sends requests")
 	liveClients  = flag.Int("live.clients", 8, "concurrent clients of BenchmarkLiveQuestions")
 	liveEvery    = flag.Duration("live.every", 100*time.Millisecond, "interval between inventory changes in BenchmarkLiveQuestions")
+	liveGzip     = flag.Bool("live.gzip", false, "BenchmarkLiveQuestions clients send Accept-Encoding: gzip")
 )
 
 // nopStore is a state.Store that keeps nothing: the benchmark measures the
@@ -47,7 +48,8 @@ func (nopStore) Snapshot(context.Context, string) (*model.Snapshot, error) {
 // Requests go through the whole handler, as in BenchmarkQuestion. It
 // reports the p50, p99 and maximum latency of each question in ms, the
 // share of stale answers, and how stale they were: the p99 and maximum
-// time since the change that ended their generation.
+// time since the change that ended their generation. With -live.gzip the
+// clients ask for gzip, and it also reports the share of gzip answers.
 //
 // "run" is the handler with Run: stale-while-revalidate and warm-up.
 // "no-run" is the same handler without Run, which answers like the cache
@@ -71,7 +73,7 @@ func BenchmarkLiveQuestions(b *testing.B) {
 				tokens := newFakeTokens()
 				secret := addToken(b, tokens, "bench", auth.RoleViewer)
 				srv := New(Options{Inventory: live, Answers: engine, Tokens: tokens, Logger: slog.New(slog.DiscardHandler)})
-				lat, stale := liveLoad(b, live, srv, secret, snap.Workloads, mode == "run")
+				lat, stale, zipped := liveLoad(b, live, srv, secret, snap.Workloads, mode == "run")
 				slices.Sort(stale)
 				if len(stale) > 0 {
 					b.ReportMetric(ms(stale[len(stale)*99/100]), "staleness-p99-ms")
@@ -87,6 +89,9 @@ func BenchmarkLiveQuestions(b *testing.B) {
 					b.ReportMetric(ms(l[len(l)-1]), q.Name+"-max-ms")
 				}
 				b.ReportMetric(float64(len(stale))/float64(total), "stale/req")
+				if *liveGzip {
+					b.ReportMetric(float64(zipped)/float64(total), "gzip/req")
+				}
 				b.ReportMetric(float64(total), "requests")
 			}
 		})
@@ -97,8 +102,8 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // liveLoad changes live and sends requests as BenchmarkLiveQuestions
 // describes, and returns the latencies of each question and the staleness
-// of each stale answer.
-func liveLoad(b *testing.B, live *state.State, srv *Server, secret string, workloads []*model.Workload, run bool) (map[string][]time.Duration, []time.Duration) {
+// of each stale answer, and how many answers were gzip-compressed.
+func liveLoad(b *testing.B, live *state.State, srv *Server, secret string, workloads []*model.Workload, run bool) (map[string][]time.Duration, []time.Duration, int) {
 	ctx, cancel := context.WithCancel(b.Context())
 	defer cancel()
 	var wg sync.WaitGroup
@@ -109,6 +114,9 @@ func liveLoad(b *testing.B, live *state.State, srv *Server, secret string, workl
 	request := func(q string, w *discard) {
 		req := httptest.NewRequest("GET", "/api/v1/questions/"+q, nil)
 		req.Header.Set("Authorization", "Bearer "+secret)
+		if *liveGzip {
+			req.Header.Set("Accept-Encoding", "gzip")
+		}
 		w.header, w.n, w.status = http.Header{}, 0, 0
 		srv.ServeHTTP(w, req)
 		if w.status != http.StatusOK {
@@ -159,14 +167,16 @@ func liveLoad(b *testing.B, live *state.State, srv *Server, secret string, workl
 		}
 	})
 	var (
-		lat   = map[string][]time.Duration{}
-		stale []time.Duration
+		lat    = map[string][]time.Duration{}
+		stale  []time.Duration
+		zipped int
 	)
 	var clients sync.WaitGroup
 	for c := range *liveClients {
 		clients.Go(func() {
 			mine := map[string][]time.Duration{}
 			var myStale []time.Duration
+			myZipped := 0
 			w := &discard{}
 			for i := c; time.Now().Before(deadline); i++ {
 				q := answer.Questions[i%len(answer.Questions)].Name
@@ -174,6 +184,9 @@ func liveLoad(b *testing.B, live *state.State, srv *Server, secret string, workl
 				request(q, w)
 				done := time.Now()
 				mine[q] = append(mine[q], done.Sub(start))
+				if w.header.Get("Content-Encoding") == "gzip" {
+					myZipped++
+				}
 				if w.header.Get(staleHeader) == "true" {
 					gen, err := strconv.ParseUint(w.header.Get(generationHeader), 10, 64)
 					if err != nil {
@@ -189,9 +202,10 @@ func liveLoad(b *testing.B, live *state.State, srv *Server, secret string, workl
 				lat[q] = append(lat[q], l...)
 			}
 			stale = append(stale, myStale...)
+			zipped += myZipped
 		})
 	}
 	clients.Wait()
 	cancel()
-	return lat, stale
+	return lat, stale, zipped
 }

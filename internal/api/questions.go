@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/palisade-project/palisade/internal/answer"
@@ -86,25 +85,22 @@ func truncate(s string, n int) string {
 }
 
 // question serves one answer from the cache, computing it at most once per
-// inventory generation and filter.
+// inventory generation and filter, and compressing it at most once.
 func (s *Server) question(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
 	f, err := parseFilter(r.URL.Query())
 	if err != nil {
 		return err
 	}
-	res, err := s.cache.serve(r.Context(), cacheKey{kind: kindQuestion, name: name, filter: f}, true, s.computeQuestion(name, f))
+	key := cacheKey{kind: kindQuestion, name: name, filter: f}
+	res, err := s.cache.serve(r.Context(), key, true, acceptsGzip(r.Header.Values("Accept-Encoding")), s.computeQuestion(name, f))
 	if errors.Is(err, answer.ErrUnknownQuestion) {
 		return &apiError{status: http.StatusNotFound, code: codeUnknownQuestion, message: truncate(err.Error(), 512)}
 	}
 	if err != nil {
 		return err
 	}
-	w.Header().Set(generationHeader, strconv.FormatUint(res.gen, 10))
-	if res.stale {
-		w.Header().Set(staleHeader, "true")
-	}
-	writeRaw(w, http.StatusOK, res.body)
+	writeAnswer(w, r, key, res)
 	return nil
 }
 
@@ -161,14 +157,14 @@ type clusterSummary struct {
 }
 
 func (s *Server) inventory(w http.ResponseWriter, r *http.Request) error {
-	res, err := s.cache.serve(r.Context(), cacheKey{kind: kindInventory}, false, func(v view) ([]byte, error) {
+	key := cacheKey{kind: kindInventory}
+	res, err := s.cache.serve(r.Context(), key, false, acceptsGzip(r.Header.Values("Accept-Encoding")), func(v view) ([]byte, error) {
 		return encode(summarize(v.ix, v.gen), 0)
 	})
 	if err != nil {
 		return err
 	}
-	w.Header().Set(generationHeader, strconv.FormatUint(res.gen, 10))
-	writeRaw(w, http.StatusOK, res.body)
+	writeAnswer(w, r, key, res)
 	return nil
 }
 
