@@ -118,39 +118,32 @@ func (e *Engine) Ask(ix *inventory.Index, question string, f Filter) (any, error
 	if err != nil {
 		return nil, err
 	}
-	var notes []string
-	for _, c := range ix.Clusters() {
-		if n, ok := e.clusterNotes[c]; ok && (f.Cluster == "" || f.Cluster == c) {
-			notes = append(notes, n)
-		}
-	}
 	switch q.Name {
 	case ImageSources:
-		a := e.ImageSources(ix, f)
-		a.Notes = append(notes, a.Notes...)
-		return a, nil
+		return e.ImageSources(ix, f), nil
 	case Privileged:
-		a := e.Privileged(ix, f)
-		a.Notes = append(notes, a.Notes...)
-		return a, nil
+		return e.Privileged(ix, f), nil
 	case Exposed:
-		a := e.Exposed(ix, f)
-		a.Notes = append(notes, a.Notes...)
-		return a, nil
+		return e.Exposed(ix, f), nil
 	case Owners:
-		a := e.Owners(ix, f)
-		a.Notes = append(notes, a.Notes...)
-		return a, nil
+		return e.Owners(ix, f), nil
 	}
 	return nil, fmt.Errorf("%w %q", ErrUnknownQuestion, question)
 }
 
-func newAnswer[T any](e *Engine, name string, f Filter, items []T) *Answer[T] {
+// newAnswer starts an answer, with the notes of the clusters it covers.
+func newAnswer[T any](e *Engine, ix *inventory.Index, name string, f Filter, items []T) *Answer[T] {
 	q, _ := Lookup(name)
 	if items == nil {
 		items = []T{}
 	}
-	return &Answer[T]{Question: name, Title: q.Title, GeneratedAt: e.now().UTC(), Filter: f, Summary: map[string]int{}, Items: items}
+	a := &Answer[T]{Question: name, Title: q.Title, GeneratedAt: e.now().UTC(), Filter: f, Summary: map[string]int{}, Items: items}
+	for _, c := range ix.Clusters() {
+		if n, ok := e.clusterNotes[c]; ok && (f.Cluster == "" || f.Cluster == c) {
+			a.Notes = append(a.Notes, n)
+		}
+	}
+	return a
 }
 
 // workloads returns the top-level workloads of ix that pass f, in index
@@ -186,7 +179,7 @@ func (f Filter) keeps(cluster, namespace string) bool {
 // ImageSources answers question 1.
 func (e *Engine) ImageSources(ix *inventory.Index, f Filter) *Answer[imagetrust.Item] {
 	items := imagetrust.AnswerWorkloads(ix, f.workloads(ix), e.trust)
-	a := newAnswer(e, ImageSources, f, items)
+	a := newAnswer(e, ix, ImageSources, f, items)
 	if !e.trust.Configured() {
 		a.Notes = append(a.Notes, "no trusted registries are configured (--trusted-registry or trustedRegistries in the config file): every image is reported as unverified, not trusted")
 	}
@@ -203,7 +196,7 @@ func (e *Engine) ImageSources(ix *inventory.Index, f Filter) *Answer[imagetrust.
 // Privileged answers question 6.
 func (e *Engine) Privileged(ix *inventory.Index, f Filter) *Answer[privilege.Item] {
 	items := privilege.AnswerWorkloads(f.workloads(ix))
-	a := newAnswer(e, Privileged, f, items)
+	a := newAnswer(e, ix, Privileged, f, items)
 	a.Summary["workloads"] = len(items)
 	for _, it := range items {
 		for _, fd := range it.Findings {
@@ -220,7 +213,7 @@ func (e *Engine) Exposed(ix *inventory.Index, f Filter) *Answer[exposure.Item] {
 		keep = f.keeps
 	}
 	res := exposure.AnswerWhere(ix, keep)
-	a := newAnswer(e, Exposed, f, res.Items)
+	a := newAnswer(e, ix, Exposed, f, res.Items)
 	a.Unmatched = res.Unmatched
 	a.Summary["workloads"] = len(res.Items)
 	for _, it := range res.Items {
@@ -233,7 +226,7 @@ func (e *Engine) Exposed(ix *inventory.Index, f Filter) *Answer[exposure.Item] {
 // Owners answers question 10.
 func (e *Engine) Owners(ix *inventory.Index, f Filter) *Answer[ownership.Item] {
 	items := e.owners.AnswerWorkloads(ix, f.workloads(ix))
-	a := newAnswer(e, Owners, f, items)
+	a := newAnswer(e, ix, Owners, f, items)
 	a.Notes = append(a.Notes, "owner keys, in order, on the workload then its namespace: "+strings.Join(e.owners.Keys(), ", "))
 	a.Summary["workloads"] = len(items)
 	for _, it := range items {
