@@ -54,10 +54,18 @@ type env struct {
 // Main runs the command line and returns the process exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
-	e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: logLevel(os.Getenv("PALISADE_LOG_LEVEL"))}))
+	level := new(slog.LevelVar)
+	level.Set(logLevel(os.Getenv("PALISADE_LOG_LEVEL")))
+	e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	// client-go logs through klog; send it to the same structured logger.
 	klog.SetSlogLogger(e.log)
 	root := newRootCmd(e)
+	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+		// Client commands print answers; their logs are only for trouble.
+		if os.Getenv("PALISADE_LOG_LEVEL") == "" && clientCommand(cmd) {
+			level.Set(slog.LevelWarn)
+		}
+	}
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
@@ -85,6 +93,16 @@ func isUsage(err error) bool {
 	s := err.Error()
 	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires ", "invalid argument", "flag needs an argument", "required flag"} {
 		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientCommand reports whether cmd is a client command (ask, token).
+func clientCommand(cmd *cobra.Command) bool {
+	for c := cmd; c != nil; c = c.Parent() {
+		if c.Name() == "ask" || c.Name() == "token" {
 			return true
 		}
 	}

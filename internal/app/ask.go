@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -201,6 +203,9 @@ func askServer(ctx context.Context, e *env, o *askOptions, question string, filt
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, usageError("--server %q: want a URL such as https://palisade.example.com", o.server)
 	}
+	if host := base.Hostname(); base.Scheme == "http" && host != "localhost" && !isLoopbackIP(host) {
+		fmt.Fprintf(e.stderr, "warning: %s is plain HTTP to another host: the API token crosses the network unencrypted\n", base.Redacted())
+	}
 	u := base.JoinPath("api", "v1", "questions", question)
 	q := url.Values{}
 	if filter.Cluster != "" {
@@ -248,9 +253,18 @@ func askServer(ctx context.Context, e *env, o *askOptions, question string, filt
 				Message string `json:"message"`
 			} `json:"error"`
 		}
-		msg := strings.TrimSpace(string(body))
+		var msg string
 		if json.Unmarshal(body, &apiErr) == nil && apiErr.Error.Message != "" {
 			msg = apiErr.Error.Message
+		} else {
+			// Not Palisade's error shape (a proxy, a wrong URL): show a
+			// quoted start of it, not megabytes of whatever it is.
+			const show = 300
+			msg = strings.TrimSpace(string(body[:min(len(body), show)]))
+			msg = strconv.Quote(msg)
+			if len(body) > show {
+				msg += "…"
+			}
 		}
 		if resp.StatusCode == http.StatusUnauthorized {
 			msg += " (check --token or PALISADE_TOKEN)"
@@ -275,6 +289,11 @@ func writeOutput(w io.Writer, format string, v any) error {
 		return err
 	}
 	return answer.WriteTable(w, v)
+}
+
+func isLoopbackIP(host string) bool {
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // countList renders counts by name, sorted: "ConfigMap=2, Secret=1".

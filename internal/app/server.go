@@ -33,6 +33,8 @@ type serverOptions struct {
 	cfg        config.Server
 	configFile string
 	demo       bool
+	// tokenFile receives a newly created admin token instead of stderr.
+	tokenFile string
 }
 
 func newServerCmd(e *env) *cobra.Command {
@@ -75,6 +77,7 @@ func addServerFlags(cmd *cobra.Command, o *serverOptions) {
 	f.StringVar(&o.cfg.TLSCert, "tls-cert", "", "TLS certificate file (enables HTTPS)")
 	f.StringVar(&o.cfg.TLSKey, "tls-key", "", "TLS key file")
 	f.BoolVar(&o.demo, "demo", false, "load the built-in EXAMPLE environment (cluster \"example\")")
+	f.StringVar(&o.tokenFile, "token-file", "", "write a newly created admin token to this file (mode 0600) instead of printing it")
 	addAnalysisFlags(cmd, &o.cfg.Analysis)
 }
 
@@ -128,6 +131,9 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 	if err := cfg.Validate(); err != nil {
 		return usageError("invalid configuration: %v", err)
 	}
+	if sources := btoi(o.demo) + btoi(len(cfg.Manifests) > 0) + btoi(cfg.Kubeconfig != ""); sources > 1 {
+		return usageError("choose one source: --demo, --manifests or --kubeconfig")
+	}
 	eng, err := answer.NewEngine(answer.Config{
 		TrustedRegistries: cfg.TrustedRegistries,
 		OwnerKeys:         cfg.OwnerKeys,
@@ -171,7 +177,7 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 			return err
 		}
 	}
-	if err := bootstrapTokens(ctx, e, st, cfg.Tokens, o.demo); err != nil {
+	if err := bootstrapTokens(ctx, e, st, cfg.Tokens, o.demo, o.tokenFile); err != nil {
 		return err
 	}
 	if o.demo {
@@ -279,7 +285,7 @@ func loadManifests(ctx context.Context, e *env, live *state.State, cluster strin
 // bootstrapTokens stores tokens from the config file and, when the store
 // has none, creates an admin token and prints it once. The demo always
 // creates a fresh admin token named "demo".
-func bootstrapTokens(ctx context.Context, e *env, st store.Store, configured []config.Token, demoMode bool) error {
+func bootstrapTokens(ctx context.Context, e *env, st store.Store, configured []config.Token, demoMode bool, tokenFile string) error {
 	for _, t := range configured {
 		role, err := auth.ParseRole(t.Role)
 		if err != nil {
@@ -307,8 +313,23 @@ func bootstrapTokens(ctx context.Context, e *env, st store.Store, configured []c
 	if err := st.PutToken(ctx, store.Token{Name: name, Role: string(auth.RoleAdmin), Hash: hash, CreatedAt: time.Now().UTC()}); err != nil {
 		return fmt.Errorf("storing the %s token: %w", name, err)
 	}
+	if tokenFile != "" {
+		if err := os.WriteFile(tokenFile, []byte(secret+"\n"), 0o600); err != nil {
+			_ = st.DeleteToken(ctx, name) // nobody can read it: do not keep it
+			return fmt.Errorf("writing the %s token to --token-file: %w", name, err)
+		}
+		fmt.Fprintf(e.stderr, "\nCreated API token %q with role admin in %s (mode 0600).\n\n", name, tokenFile)
+		return nil
+	}
 	fmt.Fprintf(e.stderr, "\nCreated API token %q with role admin. It is shown only now; keep it:\n\n    export PALISADE_TOKEN=%s\n\n", name, secret)
 	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // listen opens the API's listener and loads its TLS certificate.
