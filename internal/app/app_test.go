@@ -235,3 +235,57 @@ func TestBenchSmall(t *testing.T) {
 		t.Fatalf("bench -o json: %v, %d verdicts\n%s", err, len(r.Verdicts), out)
 	}
 }
+
+func TestServerFailsBeforeWriting(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "p.db")
+	code, _, stderr := run(t, "", "server", "--database", db, "--listen", freeAddr(t), "--tls-cert", filepath.Join(dir, "no.crt"), "--tls-key", filepath.Join(dir, "no.key"))
+	if code != ExitError || !strings.Contains(stderr, "TLS certificate") {
+		t.Fatalf("exit %d, %q", code, stderr)
+	}
+	if strings.Contains(stderr, "pls_") {
+		t.Errorf("a token was created although the server could not start: %s", stderr)
+	}
+	if _, err := os.Stat(db); err == nil {
+		t.Errorf("the database was created although the server could not start")
+	}
+	code, _, stderr = run(t, "", "server", "--demo", "--manifests", demoDir, "--database", db)
+	if code != ExitUsage || !strings.Contains(stderr, "choose one source") {
+		t.Errorf("exit %d, %q", code, stderr)
+	}
+}
+
+func TestDemoUsesItsOwnDatabaseAndToken(t *testing.T) {
+	data := t.TempDir()
+	t.Setenv("XDG_DATA_HOME", data)
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	var stderr syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- Main(ctx, []string{"demo", "--listen", addr}, strings.NewReader(""), &bytes.Buffer{}, &stderr)
+	}()
+	for deadline := time.Now().Add(30 * time.Second); !ready(addr); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("demo did not start: %s", stderr.String())
+		}
+	}
+	if !strings.Contains(stderr.String(), "EXAMPLE DATA") {
+		t.Errorf("the demo does not say it serves example data")
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("demo exited %d: %s", code, stderr.String())
+	}
+	demoDB := filepath.Join(data, "palisade", "demo.db")
+	if _, err := os.Stat(demoDB); err != nil {
+		t.Fatalf("demo database: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(data, "palisade", "palisade.db")); err == nil {
+		t.Errorf("the demo wrote into the default database")
+	}
+	_, out, errOut := run(t, "", "token", "list", "--database", demoDB)
+	if strings.Contains(out, "demo") {
+		t.Errorf("the demo token outlived the demo: %q %s", out, errOut)
+	}
+}
