@@ -224,7 +224,7 @@ func TestServerBadConfig(t *testing.T) {
 }
 
 func TestBenchSmall(t *testing.T) {
-	code, out, stderr := run(t, "", "bench", "--workloads", "50", "--services", "20", "--ingresses", "5", "--network-policies", "5", "--namespaces", "3", "--requests", "5", "-o", "json")
+	code, out, stderr := run(t, "", "bench", "--memory-limit", "", "--workloads", "50", "--services", "20", "--ingresses", "5", "--network-policies", "5", "--namespaces", "3", "--requests", "5", "-o", "json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}

@@ -35,6 +35,8 @@ type serverOptions struct {
 	demo       bool
 	// tokenFile receives a newly created admin token instead of stderr.
 	tokenFile string
+	// memoryLimit is the Go runtime's soft memory limit (e.g. 300Mi).
+	memoryLimit string
 }
 
 func newServerCmd(e *env) *cobra.Command {
@@ -77,6 +79,7 @@ func addServerFlags(cmd *cobra.Command, o *serverOptions) {
 	f.StringVar(&o.cfg.TLSCert, "tls-cert", "", "TLS certificate file (enables HTTPS)")
 	f.StringVar(&o.cfg.TLSKey, "tls-key", "", "TLS key file")
 	f.BoolVar(&o.demo, "demo", false, "load the built-in EXAMPLE environment (cluster \"example\")")
+	f.StringVar(&o.memoryLimit, "memory-limit", "", "soft memory limit of the server, e.g. 300Mi (default: none, or GOMEMLIMIT); set it a little under the container's limit")
 	f.StringVar(&o.tokenFile, "token-file", "", "write a newly created admin token to this file (mode 0600) instead of printing it")
 	addAnalysisFlags(cmd, &o.cfg.Analysis)
 }
@@ -130,6 +133,9 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 	}
 	if err := cfg.Validate(); err != nil {
 		return usageError("invalid configuration: %v", err)
+	}
+	if err := setMemoryLimit(e, o.memoryLimit); err != nil {
+		return err
 	}
 	if sources := btoi(o.demo) + btoi(len(cfg.Manifests) > 0) + btoi(cfg.Kubeconfig != ""); sources > 1 {
 		return usageError("choose one source: --demo, --manifests or --kubeconfig")

@@ -61,12 +61,16 @@ type Report struct {
 
 // Machine describes where the figures were taken.
 type Machine struct {
-	CPUs       int    `json:"cpus"`
-	GOMAXPROCS int    `json:"gomaxprocs"`
-	CPUModel   string `json:"cpuModel"`
-	GoVersion  string `json:"goVersion"`
-	OS         string `json:"os"`
-	Arch       string `json:"arch"`
+	// GCPercent and MemoryLimit are the Go runtime's GOGC and GOMEMLIMIT
+	// during the run (math.MaxInt64 means no limit).
+	GCPercent   int    `json:"gcPercent"`
+	MemoryLimit int64  `json:"memoryLimitBytes"`
+	CPUs        int    `json:"cpus"`
+	GOMAXPROCS  int    `json:"gomaxprocs"`
+	CPUModel    string `json:"cpuModel"`
+	GoVersion   string `json:"goVersion"`
+	OS          string `json:"os"`
+	Arch        string `json:"arch"`
 	// LoadAverage is the 1-minute load average when Run started: above
 	// the CPU count, other processes competed for the CPUs.
 	LoadAverage float64 `json:"loadAverage"`
@@ -218,6 +222,11 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "Palisade benchmark, %s\n", r.Date.Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "machine: %s, %d CPUs (GOMAXPROCS %d), %s %s/%s, load average %.2f at start\n",
 		m.CPUModel, m.CPUs, m.GOMAXPROCS, m.GoVersion, m.OS, m.Arch, m.LoadAverage)
+	limit := "none"
+	if m.MemoryLimit != math.MaxInt64 {
+		limit = fmt.Sprintf("%d MiB", m.MemoryLimit>>20)
+	}
+	fmt.Fprintf(&b, "runtime: GOGC %d, memory limit %s\n", m.GCPercent, limit)
 	s := r.Spec.Normalized()
 	fmt.Fprintf(&b, "cluster: %d workloads (%d containers), %d Services, %d Ingresses, %d NetworkPolicies, %d namespaces, seed %d\n",
 		s.Workloads, r.Containers, s.Services, s.Ingresses, s.NetworkPolicies, s.Namespaces, s.Seed)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 )
@@ -36,7 +37,11 @@ func machine() Machine {
 		OS:         runtime.GOOS,
 		Arch:       runtime.GOARCH,
 		CPUModel:   "unknown",
+		// SetGCPercent returns the previous value; set it straight back.
+		GCPercent:   debug.SetGCPercent(100),
+		MemoryLimit: debug.SetMemoryLimit(-1),
 	}
+	debug.SetGCPercent(m.GCPercent)
 	procLines("/proc/cpuinfo", func(line string) bool {
 		k, v, ok := strings.Cut(line, ":")
 		if ok && strings.TrimSpace(k) == "model name" {
