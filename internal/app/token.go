@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"time"
@@ -37,14 +38,10 @@ func newTokenCmd(e *env) *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			existing, err := st.Tokens(cmd.Context())
-			if err != nil {
+			if exists, err := tokenExists(cmd.Context(), st, args[0]); err != nil {
 				return err
-			}
-			for _, t := range existing {
-				if t.Name == args[0] {
-					return usageError("a token named %q exists; delete it first (palisade token delete %s)", t.Name, t.Name)
-				}
+			} else if exists {
+				return usageError("a token named %q exists; delete it first (palisade token delete %s)", args[0], args[0])
 			}
 			secret, hash, err := auth.Generate()
 			if err != nil {
@@ -89,11 +86,9 @@ func newTokenCmd(e *env) *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			ts, err := st.Tokens(cmd.Context())
-			if err != nil {
+			if exists, err := tokenExists(cmd.Context(), st, args[0]); err != nil {
 				return err
-			}
-			if !slices.ContainsFunc(ts, func(t store.Token) bool { return t.Name == args[0] }) {
+			} else if !exists {
 				return fmt.Errorf("no token named %q (palisade token list shows them)", args[0])
 			}
 			return st.DeleteToken(cmd.Context(), args[0])
@@ -114,4 +109,12 @@ func newTokenCmd(e *env) *cobra.Command {
 	}
 	cmd.AddCommand(create, list, del, hash)
 	return cmd
+}
+
+func tokenExists(ctx context.Context, st store.Store, name string) (bool, error) {
+	ts, err := st.Tokens(ctx)
+	if err != nil {
+		return false, fmt.Errorf("reading API tokens: %w", err)
+	}
+	return slices.ContainsFunc(ts, func(t store.Token) bool { return t.Name == name }), nil
 }
