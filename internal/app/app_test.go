@@ -289,3 +289,37 @@ func TestDemoUsesItsOwnDatabaseAndToken(t *testing.T) {
 		t.Errorf("the demo token outlived the demo: %q %s", out, errOut)
 	}
 }
+
+func TestTokenCommands(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "p.db")
+	code, secret, stderr := run(t, "", "token", "create", "ci", "--role", "viewer", "--database", db)
+	if code != 0 || !strings.HasPrefix(secret, "pls_") {
+		t.Fatalf("create: exit %d %q %s", code, secret, stderr)
+	}
+	if code, _, stderr := run(t, "", "token", "create", "ci", "--database", db); code != ExitUsage || !strings.Contains(stderr, "exists") {
+		t.Errorf("duplicate create: exit %d %s", code, stderr)
+	}
+	if code, _, stderr := run(t, "", "token", "create", "Bad Name", "--database", db); code != ExitUsage {
+		t.Errorf("bad name: exit %d %s", code, stderr)
+	}
+	if code, _, stderr := run(t, "", "token", "create", "x", "--role", "root", "--database", db); code != ExitUsage {
+		t.Errorf("bad role: exit %d %s", code, stderr)
+	}
+	_, out, _ := run(t, "", "token", "list", "--database", db)
+	if !strings.Contains(out, "ci\tviewer") || strings.Contains(out, strings.TrimSpace(secret)) {
+		t.Errorf("list = %q", out)
+	}
+	_, hash, _ := run(t, secret, "token", "hash")
+	if len(strings.TrimSpace(hash)) != 64 {
+		t.Errorf("hash = %q", hash)
+	}
+	if code, _, stderr := run(t, "", "token", "delete", "nope", "--database", db); code != ExitError || !strings.Contains(stderr, "no token named") {
+		t.Errorf("delete missing: exit %d %s", code, stderr)
+	}
+	if code, _, stderr := run(t, "", "token", "delete", "ci", "--database", db); code != 0 {
+		t.Errorf("delete: exit %d %s", code, stderr)
+	}
+	if _, out, _ := run(t, "", "token", "list", "--database", db); strings.Contains(out, "ci") {
+		t.Errorf("token survived delete: %q", out)
+	}
+}
