@@ -323,3 +323,42 @@ func TestTokenCommands(t *testing.T) {
 		t.Errorf("token survived delete: %q", out)
 	}
 }
+
+func TestConfigTokensAreRevokedWhenRemoved(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "p.db")
+	cfg := filepath.Join(dir, "c.yaml")
+	hash := strings.Repeat("ab", 32)
+	start := func(config string) {
+		t.Helper()
+		if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		addr := freeAddr(t)
+		done := make(chan int)
+		var stderr syncBuffer
+		go func() {
+			done <- Main(ctx, []string{"server", "--config", cfg, "--listen", addr, "--database", db, "--manifests", demoDir}, strings.NewReader(""), &bytes.Buffer{}, &stderr)
+		}()
+		for deadline := time.Now().Add(30 * time.Second); !ready(addr); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("server did not start: %s", stderr.String())
+			}
+		}
+		cancel()
+		if code := <-done; code != 0 {
+			t.Fatalf("server exited %d: %s", code, stderr.String())
+		}
+	}
+	start("tokens:\n- {name: ci, role: viewer, sha256: " + hash + "}\n")
+	_, out, _ := run(t, "", "token", "list", "--database", db)
+	if !strings.Contains(out, "ci\tviewer") {
+		t.Fatalf("config token not stored: %q", out)
+	}
+	start("listen: 127.0.0.1:0\n")
+	_, out, _ = run(t, "", "token", "list", "--database", db)
+	if strings.Contains(out, "ci\t") {
+		t.Errorf("token removed from the config file still works: %q", out)
+	}
+}

@@ -292,24 +292,37 @@ func loadManifests(ctx context.Context, e *env, live *state.State, cluster strin
 // has none, creates an admin token and prints it once. The demo always
 // creates a fresh admin token named "demo".
 func bootstrapTokens(ctx context.Context, e *env, st store.Store, configured []config.Token, demoMode bool, tokenFile string) error {
+	listed := map[string]bool{}
 	for _, t := range configured {
 		role, err := auth.ParseRole(t.Role)
 		if err != nil {
 			return usageError("token %q: %v", t.Name, err)
 		}
-		if err := st.PutToken(ctx, store.Token{Name: t.Name, Role: string(role), Hash: t.SHA256, CreatedAt: time.Now().UTC()}); err != nil {
+		if err := st.PutToken(ctx, store.Token{Name: t.Name, Role: string(role), Hash: t.SHA256, CreatedAt: time.Now().UTC(), Source: store.TokenFromConfig}); err != nil {
 			return fmt.Errorf("storing token %q: %w", t.Name, err)
 		}
+		listed[t.Name] = true
 	}
-	existing, err := st.Tokens(ctx)
+	stored, err := st.Tokens(ctx)
 	if err != nil {
 		return fmt.Errorf("reading API tokens: %w", err)
+	}
+	remaining := len(stored)
+	for _, t := range stored {
+		// A token removed from the config file is revoked.
+		if t.Source == store.TokenFromConfig && !listed[t.Name] {
+			if err := st.DeleteToken(ctx, t.Name); err != nil {
+				return fmt.Errorf("revoking token %q, no longer in the config file: %w", t.Name, err)
+			}
+			e.log.Info("token revoked: no longer in the config file", "token", t.Name)
+			remaining--
+		}
 	}
 	name := "admin"
 	switch {
 	case demoMode:
 		name = "demo"
-	case len(existing) > 0:
+	case remaining > 0:
 		return nil
 	}
 	secret, hash, err := auth.Generate()

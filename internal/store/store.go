@@ -52,6 +52,9 @@ type Store interface {
 	Close() error
 }
 
+// TokenFromConfig marks tokens that the server's config file declares.
+const TokenFromConfig = "config"
+
 // Token is an API bearer token record. Only a hash of the secret is stored.
 type Token struct {
 	Name string `json:"name"`
@@ -61,4 +64,7 @@ type Token struct {
 	Hash string `json:"-"`
 	// CreatedAt is kept to the microsecond (PostgreSQL's precision).
 	CreatedAt time.Time `json:"createdAt"`
+	// Source is TokenFromConfig for tokens declared in the server's config
+	// file, empty for tokens created with the CLI or the API.
+	Source string `json:"source,omitempty"`
 }

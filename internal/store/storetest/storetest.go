@@ -437,7 +437,7 @@ func testTokens(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	at := time.Date(2024, 5, 6, 7, 8, 9, 123456000, time.UTC)
 	admin := store.Token{Name: "admin", Role: "admin", Hash: "aa01", CreatedAt: at}
-	ci := store.Token{Name: "ci", Role: "viewer", Hash: "bb02", CreatedAt: at.Add(time.Hour)}
+	ci := store.Token{Name: "ci", Role: "viewer", Hash: "bb02", CreatedAt: at.Add(time.Hour), Source: store.TokenFromConfig}
 	bob := store.Token{Name: "Bob", Role: "analyst", Hash: "cc03", CreatedAt: at.Add(-time.Hour)}
 
 	for _, tok := range []store.Token{ci, admin, bob} {
