@@ -143,7 +143,10 @@ type Server struct {
 	// that two requests cannot both create the same name or both delete
 	// the last two admin tokens.
 	tokenMu sync.Mutex
-	bg      background
+	// verified remembers tokens recently verified against the store, by
+	// hash, to keep answering when the store is down (see authorize).
+	verified sync.Map // string → verifiedToken
+	bg       background
 	// warmQuiet and warmMaxDelay are the warm-up delays (tests shorten
 	// them).
 	warmQuiet, warmMaxDelay time.Duration

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/palisade-project/palisade/internal/answer"
@@ -737,4 +738,34 @@ func TestTokensMadeElsewhere(t *testing.T) {
 		t.Fatalf("deleting %q: status %d, body %s", "CI Bot", rec.Code, rec.Body.String())
 	}
 	wantError(t, h.do("GET", "/api/v1/questions", plain, ""), http.StatusUnauthorized, codeInvalidToken)
+}
+
+func TestStoreDownKeepsRecentlyVerifiedTokens(t *testing.T) {
+	h := newHarness(t)
+	now := time.Now()
+	h.srv.now = func() time.Time { return now }
+	viewer, analyst := h.secrets[auth.RoleViewer], h.secrets[auth.RoleAnalyst]
+	if rec := h.do("GET", "/api/v1/questions/owners", viewer, ""); rec.Code != http.StatusOK {
+		t.Fatalf("status %d before the outage", rec.Code)
+	}
+	h.tokens.fail(errStore)
+	if rec := h.do("GET", "/api/v1/questions/owners", viewer, ""); rec.Code != http.StatusOK {
+		t.Errorf("recently verified token during the outage: status %d, want 200 (answers are in memory)", rec.Code)
+	}
+	// A token never verified before the outage cannot be checked.
+	wantError(t, h.do("GET", "/api/v1/questions/owners", analyst, ""), http.StatusServiceUnavailable, codeUnavailable)
+	// Nor can one verified too long ago.
+	now = now.Add(verifiedGrace + time.Minute)
+	wantError(t, h.do("GET", "/api/v1/questions/owners", viewer, ""), http.StatusServiceUnavailable, codeUnavailable)
+	// When the store answers, it decides: a revoked token stops at once.
+	h.tokens.fail(nil)
+	if rec := h.do("GET", "/api/v1/questions/owners", viewer, ""); rec.Code != http.StatusOK {
+		t.Fatalf("status %d after the outage", rec.Code)
+	}
+	if err := h.tokens.DeleteToken(t.Context(), "viewer-token"); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, h.do("GET", "/api/v1/questions/owners", viewer, ""), http.StatusUnauthorized, codeInvalidToken)
+	h.tokens.fail(errStore)
+	wantError(t, h.do("GET", "/api/v1/questions/owners", viewer, ""), http.StatusServiceUnavailable, codeUnavailable)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/palisade-project/palisade/internal/auth"
 	"github.com/palisade-project/palisade/internal/store"
@@ -11,6 +12,17 @@ import (
 
 // maxSecretLen bounds the bearer credentials hashed and looked up.
 const maxSecretLen = 512
+
+// verifiedGrace is how long a token verified against the store keeps
+// working while the store is unavailable. Answers live in memory; a dead
+// database should not stop the people who were just using them. When the
+// store answers, it always decides, so revocation stays immediate.
+const verifiedGrace = 15 * time.Minute
+
+type verifiedToken struct {
+	token store.Token
+	at    time.Time
+}
 
 // authorize checks the request's bearer token and that its role allows
 // need. On success the token's name is recorded for the request log.
@@ -25,12 +37,21 @@ func (s *Server) authorize(r *http.Request, need auth.Role) error {
 	if len(secret) > maxSecretLen {
 		return invalid
 	}
-	t, err := s.opts.Tokens.TokenByHash(r.Context(), auth.Hash(secret))
-	if errors.Is(err, store.ErrNotFound) {
+	hash := auth.Hash(secret)
+	t, err := s.opts.Tokens.TokenByHash(r.Context(), hash)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		s.verified.Delete(hash)
 		return invalid
-	}
-	if err != nil {
-		return unavailable("cannot check the token: the token store is unavailable", err)
+	case err != nil:
+		v, ok := s.verified.Load(hash)
+		if !ok || s.now().Sub(v.(verifiedToken).at) > verifiedGrace {
+			return unavailable("cannot check the token: the token store is unavailable", err)
+		}
+		s.log.Warn("token store unavailable; accepting a recently verified token", "token", v.(verifiedToken).token.Name, "err", err)
+		t = v.(verifiedToken).token
+	default:
+		s.verified.Store(hash, verifiedToken{token: t, at: s.now()})
 	}
 	// The store looked the hash up; compare again in constant time so that
 	// no store implementation can make a near match count.

@@ -116,6 +116,12 @@ func (s *Server) deleteToken(w http.ResponseWriter, r *http.Request) error {
 	if target.Role == string(auth.RoleAdmin) && admins == 1 {
 		return errorf(http.StatusConflict, codeConflict, "token %q is the last admin token: create another admin token before deleting it", name)
 	}
+	s.verified.Range(func(k, v any) bool {
+		if v.(verifiedToken).token.Name == name {
+			s.verified.Delete(k)
+		}
+		return true
+	})
 	if err := s.opts.Tokens.DeleteToken(r.Context(), name); err != nil {
 		return unavailable("cannot delete the token: the token store is unavailable", err)
 	}
