@@ -191,17 +191,7 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 		defer st.DeleteToken(context.WithoutCancel(ctx), "demo") //nolint:errcheck // best effort on the way out
 	}
 
-	ready := func(ctx context.Context) error {
-		if err := st.Ping(ctx); err != nil {
-			// /readyz is unauthenticated: log the detail, say little.
-			e.log.Warn("readiness: database unavailable", "err", err)
-			return errors.New("database unavailable")
-		}
-		if sens != nil && !sens.Synced() {
-			return errors.New("the cluster inventory has not synced yet")
-		}
-		return nil
-	}
+	ready := readiness(e, st, sens)
 	handler := api.New(api.Options{Inventory: live, Answers: eng, Tokens: st, Ready: ready, Logger: e.log, Version: Version})
 
 	// Background work: the state's store catch-up, the API's answer
@@ -233,6 +223,40 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 		cancel()
 	}
 	return serveErr
+}
+
+// readiness returns the /readyz check. /readyz is unauthenticated and may
+// be polled hard: the database is pinged at most once a second, changes
+// are logged once, and the reason given says little.
+func readiness(e *env, st store.Store, sens *sensor.Sensor) func(context.Context) error {
+	var (
+		mu     sync.Mutex
+		at     time.Time
+		dbErr  error
+		logged bool
+	)
+	return func(ctx context.Context) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(at) >= time.Second {
+			dbErr, at = st.Ping(ctx), time.Now()
+			switch {
+			case dbErr != nil && !logged:
+				e.log.Warn("readiness: database unavailable", "err", dbErr)
+				logged = true
+			case dbErr == nil && logged:
+				e.log.Info("readiness: database available again")
+				logged = false
+			}
+		}
+		if dbErr != nil {
+			return errors.New("database unavailable")
+		}
+		if sens != nil && !sens.Synced() {
+			return errors.New("the cluster inventory has not synced yet")
+		}
+		return nil
+	}
 }
 
 func startSensor(ctx context.Context, e *env, cfg *config.Server) (*sensor.Sensor, error) {
