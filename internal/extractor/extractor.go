@@ -19,6 +19,13 @@ const MaxFileSize = 64 << 20
 // ErrTooLarge is returned for a file over an extractor's size cap.
 var ErrTooLarge = errors.New("file too large")
 
+// ReaderAt reads a file sequentially or at offsets (a *bytes.Reader or an
+// *io.SectionReader).
+type ReaderAt interface {
+	io.Reader
+	io.ReaderAt
+}
+
 // Extractor finds packages in files of an image.
 type Extractor interface {
 	// Name identifies the extractor ("os/dpkg", "go/binary").
@@ -40,8 +47,9 @@ type Input struct {
 	Path string
 	Mode fs.FileMode
 	Size int64
-	// Reader reads the file's content, bounded by the scanner.
-	Reader io.Reader
+	// Reader reads the file's content, already bounded by the scanner
+	// (binaries such as Go executables need random access).
+	Reader ReaderAt
 	// OS is the image's operating system, when the scanner has found it
 	// (os-release is read before other files).
 	OS sbom.OS
