@@ -1,0 +1,16 @@
+// Package list is the explicit registry of extractors: the scanner runs
+// exactly the plug-ins All returns, in that order. Adding an extractor means
+// adding one line here and fixtures in its testdata/valid (a test checks).
+package list
+
+import (
+	"github.com/palisade-project/palisade/internal/extractor"
+	"github.com/palisade-project/palisade/internal/extractor/osrelease"
+)
+
+// All returns every extractor, os-release first.
+func All() []extractor.Extractor {
+	return []extractor.Extractor{
+		osrelease.New(),
+	}
+}
