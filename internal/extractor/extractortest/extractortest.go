@@ -173,11 +173,14 @@ func Sort(pkgs []sbom.Package) {
 // Golden compares got with the JSON file at path, or rewrites it with -update.
 func Golden(t *testing.T, path string, got any) {
 	t.Helper()
-	b, err := json.MarshalIndent(got, "", "  ")
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(got); err != nil {
 		t.Fatal(err)
 	}
-	b = append(b, '\n')
+	b := buf.Bytes()
 	if *Update {
 		if err := os.WriteFile(path, b, 0o644); err != nil {
 			t.Fatal(err)

@@ -5,6 +5,7 @@ package list
 
 import (
 	"github.com/palisade-project/palisade/internal/extractor"
+	"github.com/palisade-project/palisade/internal/extractor/dpkg"
 	"github.com/palisade-project/palisade/internal/extractor/osrelease"
 )
 
@@ -12,5 +13,6 @@ import (
 func All() []extractor.Extractor {
 	return []extractor.Extractor{
 		osrelease.New(),
+		dpkg.New(),
 	}
 }
