@@ -6,6 +6,7 @@ package list
 import (
 	"github.com/palisade-project/palisade/internal/extractor"
 	"github.com/palisade-project/palisade/internal/extractor/dpkg"
+	"github.com/palisade-project/palisade/internal/extractor/gobinary"
 	"github.com/palisade-project/palisade/internal/extractor/osrelease"
 )
 
@@ -14,5 +15,6 @@ func All() []extractor.Extractor {
 	return []extractor.Extractor{
 		osrelease.New(),
 		dpkg.New(),
+		gobinary.New(),
 	}
 }
