@@ -5,6 +5,7 @@ package list
 
 import (
 	"github.com/palisade-project/palisade/internal/extractor"
+	"github.com/palisade-project/palisade/internal/extractor/apk"
 	"github.com/palisade-project/palisade/internal/extractor/dpkg"
 	"github.com/palisade-project/palisade/internal/extractor/gobinary"
 	"github.com/palisade-project/palisade/internal/extractor/osrelease"
@@ -15,6 +16,7 @@ func All() []extractor.Extractor {
 	return []extractor.Extractor{
 		osrelease.New(),
 		dpkg.New(),
+		apk.New(),
 		gobinary.New(),
 	}
 }
