@@ -9,6 +9,7 @@ import (
 	"github.com/palisade-project/palisade/internal/extractor/dpkg"
 	"github.com/palisade-project/palisade/internal/extractor/gobinary"
 	"github.com/palisade-project/palisade/internal/extractor/osrelease"
+	"github.com/palisade-project/palisade/internal/extractor/python"
 )
 
 // All returns every extractor, os-release first.
@@ -18,5 +19,6 @@ func All() []extractor.Extractor {
 		dpkg.New(),
 		apk.New(),
 		gobinary.New(),
+		python.New(),
 	}
 }
