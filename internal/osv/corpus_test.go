@@ -81,10 +81,15 @@ func TestVulnDataZips(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(filepath.Base(tt.zip), func(t *testing.T) {
 			recs := loadZip(t, tt.zip)
-			withdrawn, affected := 0, 0
+			withdrawn, affected, scored, rated := 0, 0, 0, 0
 			for _, r := range recs {
 				if r.Withdrawn() {
 					withdrawn++
+				}
+				if level, score := SeverityOf(r); score > 0 {
+					scored++
+				} else if level != "" {
+					rated++
 				}
 				for _, a := range r.Affected {
 					affected++
@@ -96,7 +101,7 @@ func TestVulnDataZips(t *testing.T) {
 			if len(recs) < tt.min {
 				t.Errorf("parsed %d records, want at least %d", len(recs), tt.min)
 			}
-			t.Logf("%s: %d records parsed (%d withdrawn, %d affected entries)", tt.zip, len(recs), withdrawn, affected)
+			t.Logf("%s: %d records parsed (%d withdrawn, %d affected entries, %d with a CVSS score, %d with only a rating text)", tt.zip, len(recs), withdrawn, affected, scored, rated)
 		})
 	}
 }
