@@ -8,6 +8,7 @@ import (
 	"github.com/palisade-project/palisade/internal/extractor/apk"
 	"github.com/palisade-project/palisade/internal/extractor/dpkg"
 	"github.com/palisade-project/palisade/internal/extractor/gobinary"
+	"github.com/palisade-project/palisade/internal/extractor/java"
 	"github.com/palisade-project/palisade/internal/extractor/npm"
 	"github.com/palisade-project/palisade/internal/extractor/osrelease"
 	"github.com/palisade-project/palisade/internal/extractor/python"
@@ -22,5 +23,6 @@ func All() []extractor.Extractor {
 		gobinary.New(),
 		python.New(),
 		npm.New(),
+		java.New(),
 	}
 }
