@@ -138,6 +138,7 @@ Start with "palisade demo" to see the answers on example data.`,
 		newTokenCmd(e),
 		newBenchCmd(e),
 		newLabCmd(e),
+		newScanCmd(e),
 		newVersionCmd(e),
 	)
 	return root
