@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/palisade-project/palisade/internal/osv"
@@ -154,29 +153,7 @@ func contentVersion(records []*osv.Record) string {
 // indexKey is the index key of a package: its base ecosystem and name,
 // the name normalised where the ecosystem compares names loosely.
 func indexKey(base, name string) string {
-	if base == "PyPI" {
-		name = normalisePyPI(name)
-	}
-	return base + "\x00" + name
-}
-
-// normalisePyPI is PEP 503 normalisation, as osv.Affects applies it.
-func normalisePyPI(s string) string {
-	s = strings.ToLower(s)
-	var b strings.Builder
-	sep := false
-	for _, c := range s {
-		if c == '-' || c == '_' || c == '.' {
-			sep = true
-			continue
-		}
-		if sep && b.Len() > 0 {
-			b.WriteByte('-')
-		}
-		sep = false
-		b.WriteRune(c)
-	}
-	return b.String()
+	return base + "\x00" + osv.NormaliseName(base, name)
 }
 
 // compile pre-parses one affected entry by its own ecosystem, which has the

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/palisade-project/palisade/internal/osv"
 	"github.com/palisade-project/palisade/internal/sbom"
@@ -131,7 +130,7 @@ func (c candidate) evaluate(eco, name, raw string, v version.Version) (hit, bool
 	h := hit{r: c.r}
 	affected := false
 	for _, a := range c.affs {
-		if !ecosystemMatches(a.ecosystem, eco) || !nameMatches(eco, a.name, name) {
+		if !osv.EcosystemMatches(a.ecosystem, eco) || !osv.NameMatches(eco, a.name, name) {
 			continue
 		}
 		if a.err != nil {
@@ -154,32 +153,6 @@ func (c candidate) evaluate(eco, name, raw string, v version.Version) (hit, bool
 		}
 	}
 	return h, affected, nil
-}
-
-// ecosystemMatches is osv's rule: equal; or the record's is the package's
-// without a release suffix ("Debian" for "Debian:12"); or the package's is
-// a release prefix of the record's ("Ubuntu:22.04" for "Ubuntu:22.04:LTS").
-func ecosystemMatches(record, pkg string) bool {
-	if record == pkg {
-		return true
-	}
-	if rest, ok := strings.CutPrefix(pkg, record); ok && strings.HasPrefix(rest, ":") {
-		return true
-	}
-	if rest, ok := strings.CutPrefix(record, pkg); ok && strings.Contains(pkg, ":") && strings.HasPrefix(rest, ":") {
-		return true
-	}
-	return false
-}
-
-func nameMatches(ecosystem, record, pkg string) bool {
-	if record == pkg {
-		return true
-	}
-	if version.Base(ecosystem) == "PyPI" {
-		return normalisePyPI(record) == normalisePyPI(pkg)
-	}
-	return false
 }
 
 var levelRank = map[string]int{

@@ -25,7 +25,7 @@ func (r *Record) Affects(ecosystem, name, ver string) (affected bool, fixed stri
 	}
 	var fixedV version.Version
 	for i, a := range r.Affected {
-		if a.Package == nil || !ecosystemMatches(a.Package.Ecosystem, ecosystem) || !nameMatches(ecosystem, a.Package.Name, name) {
+		if a.Package == nil || !EcosystemMatches(a.Package.Ecosystem, ecosystem) || !NameMatches(ecosystem, a.Package.Name, name) {
 			continue
 		}
 		hit, fix, err := a.affects(ecosystem, ver)
@@ -50,11 +50,11 @@ func (r *Record) Affects(ecosystem, name, ver string) (affected bool, fixed stri
 	return affected, fixed, nil
 }
 
-// ecosystemMatches reports whether a record's ecosystem applies to a
+// EcosystemMatches reports whether a record's ecosystem applies to a
 // package's: equal, or the record's is the package's without a release
 // suffix ("Debian" for "Debian:12"), or the package's is a release prefix
 // of the record's ("Ubuntu:22.04" for "Ubuntu:22.04:LTS").
-func ecosystemMatches(record, pkg string) bool {
+func EcosystemMatches(record, pkg string) bool {
 	if record == pkg {
 		return true
 	}
@@ -67,16 +67,19 @@ func ecosystemMatches(record, pkg string) bool {
 	return false
 }
 
-// nameMatches compares package names, normalised where the ecosystem
+// NameMatches compares package names, normalised where the ecosystem
 // says names are case- and punctuation-insensitive (PyPI, PEP 503).
-func nameMatches(ecosystem, record, pkg string) bool {
-	if record == pkg {
-		return true
-	}
+func NameMatches(ecosystem, record, pkg string) bool {
+	return record == pkg || NormaliseName(ecosystem, record) == NormaliseName(ecosystem, pkg)
+}
+
+// NormaliseName returns the form of a package name that NameMatches
+// compares: PEP 503 for PyPI, the name itself elsewhere.
+func NormaliseName(ecosystem, name string) string {
 	if version.Base(ecosystem) == "PyPI" {
-		return normalisePyPI(record) == normalisePyPI(pkg)
+		return normalisePyPI(name)
 	}
-	return false
+	return name
 }
 
 func normalisePyPI(s string) string {
