@@ -13,6 +13,7 @@ chmod 755 "$work"
 cleanup() {
 	hack/postgres.sh stop "$work/pg" >/dev/null 2>&1 || true
 	[[ -n ${cp_pid:-} ]] && kill "$cp_pid" 2>/dev/null || true
+	[[ -n ${img_pid:-} ]] && kill "$img_pid" 2>/dev/null || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -31,6 +32,9 @@ fi
 # Build (or find cached) control-plane binaries while the unit tests run.
 hack/build-controlplane.sh >"$work/controlplane.log" 2>&1 &
 cp_pid=$!
+# Build (or find cached) the root filesystems the image tests scan.
+hack/build-test-images.sh >"$work/images.log" 2>&1 &
+img_pid=$!
 
 eval "$(hack/postgres.sh start "$work/pg")"
 export PALISADE_TEST_POSTGRES
@@ -50,3 +54,13 @@ fi
 cp_pid=
 echo "== integration tests (real kube-apiserver and etcd)"
 go test -count=1 -tags integration ./test/integration/... ./internal/testenv/... ./internal/lab/...
+
+echo "== waiting for the test images"
+if ! wait "$img_pid"; then
+	cat "$work/images.log" >&2
+	echo "test.sh: building the test images failed" >&2
+	exit 1
+fi
+img_pid=
+echo "== image tests (debootstrap and Go images through a loopback registry)"
+go test -count=1 -tags images ./test/images/...
