@@ -270,9 +270,15 @@ func readTarFile(t *testing.T, path, name string) []byte {
 // tarOf is a tar holding one regular file.
 func tarOf(t *testing.T, name string, body []byte) []byte {
 	t.Helper()
+	return tarOfMode(t, name, body, 0o644)
+}
+
+// tarOfMode is a tar holding one regular file with permissions mode.
+func tarOfMode(t *testing.T, name string, body []byte, mode int64) []byte {
+	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := tw.Write(body); err != nil {
