@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs Palisade's whole test suite: unit tests, the store conformance suite
-# on SQLite and a real PostgreSQL, the corpus tests, and the integration
-# tests against a real kube-apiserver and etcd built from the Go module
-# proxy (cached under ~/.cache/palisade). It installs and starts what it
-# needs; the first run on a fresh machine takes ~10 minutes to build the
-# control plane, later runs reuse the cache.
+# on SQLite and a real PostgreSQL, the corpus tests, the integration tests
+# against a real kube-apiserver and etcd built from the Go module proxy, and
+# the image tests that scan a debootstrap-built Debian image and a Go binary
+# (both cached under ~/.cache/palisade). It installs and starts what it
+# needs (postgresql, debootstrap); the first run on a fresh machine takes
+# ~10 minutes to build the control plane, later runs reuse the cache.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -21,6 +22,7 @@ trap cleanup EXIT
 # Debian packages the suite needs.
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 if ((${#need[@]})); then
 	if [[ $(id -u) -ne 0 ]]; then
 		echo "test.sh: please install: ${need[*]}" >&2
@@ -42,6 +44,7 @@ export PALISADE_TEST_POSTGRES
 echo "== go vet"
 go vet ./...
 go vet -tags integration ./...
+go vet -tags images ./...
 echo "== unit, store and corpus tests"
 go test -count=1 ./...
 
