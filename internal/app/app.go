@@ -139,6 +139,7 @@ Start with "palisade demo" to see the answers on example data.`,
 		newBenchCmd(e),
 		newLabCmd(e),
 		newScanCmd(e),
+		newSBOMCmd(e),
 		newVersionCmd(e),
 	)
 	return root
