@@ -68,3 +68,41 @@ type Token struct {
 	// file, empty for tokens created with the CLI or the API.
 	Source string `json:"source,omitempty"`
 }
+
+// Advisories persists vulnerability advisories (OSV records) by source, the
+// vulnerability database of `palisade db import`. Both store
+// implementations provide it; storetest checks them.
+type Advisories interface {
+	// ReplaceAdvisories makes the stored advisories of source exactly recs,
+	// in one transaction, and records the import. A failed import leaves
+	// the previous data of that source untouched.
+	ReplaceAdvisories(ctx context.Context, source AdvisorySource, recs []Advisory) error
+	// AllAdvisories returns every stored advisory of every source, ordered
+	// by source then id.
+	AllAdvisories(ctx context.Context) ([]Advisory, error)
+	// AdvisorySources lists the imported sources, ordered by name.
+	AdvisorySources(ctx context.Context) ([]AdvisorySource, error)
+}
+
+// Advisory is one stored OSV record.
+type Advisory struct {
+	// Source names the import it came from ("go-vulndb", "debian-12").
+	Source string
+	ID     string
+	// Modified is the record's modified time (zero when the feed zeroes it).
+	Modified time.Time
+	// Body is the record as OSV JSON.
+	Body []byte
+}
+
+// AdvisorySource describes one imported source.
+type AdvisorySource struct {
+	Name string `json:"name"`
+	// Location is where it was imported from (a file path or URL).
+	Location   string    `json:"location"`
+	Records    int       `json:"records"`
+	ImportedAt time.Time `json:"importedAt"`
+	// Digest is the SHA-256 of the imported records, so a re-import of the
+	// same data is recognisable.
+	Digest string `json:"digest"`
+}
