@@ -45,6 +45,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LargeBatch", testLargeBatch},
 		{"ContextCanceled", testContextCanceled},
 		{"CancelMidApplyIsAtomic", testCancelMidApply},
+		{"AdvisoriesRoundTrip", testAdvisoriesRoundTrip},
+		{"AdvisoriesReplace", testAdvisoriesReplace},
+		{"AdvisoriesFailedImport", testAdvisoriesFailedImport},
+		{"AdvisoriesOrder", testAdvisoriesOrder},
+		{"AdvisoriesLarge", testAdvisoriesLarge},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
