@@ -140,6 +140,7 @@ Start with "palisade demo" to see the answers on example data.`,
 		newLabCmd(e),
 		newScanCmd(e),
 		newSBOMCmd(e),
+		newDBCmd(e),
 		newVersionCmd(e),
 	)
 	return root

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -60,6 +62,7 @@ func newScanCmd(e *env) *cobra.Command {
 	var (
 		input, output, failOn string
 		osvSources            []string
+		database              string
 	)
 	cmd := &cobra.Command{
 		Use:   "scan [IMAGE]",
@@ -68,7 +71,9 @@ func newScanCmd(e *env) *cobra.Command {
 an OCI layout directory or a docker-archive tarball (--input), lists its
 packages, and matches them against OSV vulnerability data given with --osv
 (OSV export zips such as all.zip, the Go vulnerability database zip,
-directories of OSV JSON or YAML). Layers are streamed, never unpacked to disk.
+directories of OSV JSON or YAML) or, without --osv, against the data imported
+with "palisade db import" into the database (--database, by default the local
+SQLite file). Layers are streamed, never unpacked to disk.
 With --fail-on SEVERITY it exits 3 when a vulnerability at or above that
 severity is found.`,
 		Example: `  palisade scan --input ./image-layout --osv debian-all.zip --osv go-vulndb.zip
@@ -107,25 +112,14 @@ severity is found.`,
 			for _, err := range res.Errors {
 				rep.Errors = append(rep.Errors, err.Error())
 			}
-			if len(osvSources) == 0 {
-				rep.Notes = append(rep.Notes, "no vulnerability data given (--osv): packages listed, nothing matched")
+			db, sources, err := scanDB(ctx, e, osvSources, database)
+			if err != nil {
+				return err
+			}
+			if db == nil {
+				rep.Notes = append(rep.Notes, "no vulnerability data given (--osv) or imported (palisade db import): packages listed, nothing matched")
 			} else {
-				var records []*osv.Record
-				for _, src := range osvSources {
-					recs, broken, err := osv.Load(ctx, src)
-					if err != nil {
-						return err
-					}
-					for _, b := range broken {
-						fmt.Fprintf(e.stderr, "warning: skipped a broken OSV record: %v\n", b)
-					}
-					records = append(records, recs...)
-				}
-				db, err := match.NewDB(records)
-				if err != nil {
-					return fmt.Errorf("building the vulnerability database: %w", err)
-				}
-				rep.Database = &scanDatabase{Version: db.Version(), Records: db.Len(), Sources: osvSources}
+				rep.Database = &scanDatabase{Version: db.Version(), Records: db.Len(), Sources: sources}
 				findings, err := db.Match(ctx, res.SBOM)
 				if err != nil {
 					rep.Errors = append(rep.Errors, err.Error())
@@ -165,9 +159,55 @@ severity is found.`,
 	f := cmd.Flags()
 	f.StringVar(&input, "input", "", "OCI layout directory or docker-archive tarball instead of a registry")
 	f.StringArrayVar(&osvSources, "osv", nil, "OSV vulnerability data: a zip, a directory or a record file (repeatable)")
+	f.StringVar(&database, "database", "", "database holding imported vulnerability data, used without --osv (default: the local SQLite database)")
 	f.StringVarP(&output, "output", "o", "table", "output format: table, json or yaml")
 	f.StringVar(&failOn, "fail-on", "", "exit 3 when a vulnerability at or above this severity is found (critical, high, medium, low)")
 	return cmd
+}
+
+// scanDB builds the vulnerability database of a scan: from the --osv
+// sources when given, else from the advisories stored in database. It
+// returns a nil DB when there is no data: no --osv, and no local database or
+// nothing imported into it. The sources name where the records came from.
+func scanDB(ctx context.Context, e *env, osvSources []string, database string) (*match.DB, []string, error) {
+	if len(osvSources) > 0 {
+		var records []*osv.Record
+		for _, src := range osvSources {
+			recs, broken, err := osv.Load(ctx, src)
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, b := range broken {
+				fmt.Fprintf(e.stderr, "warning: skipped a broken OSV record: %v\n", b)
+			}
+			records = append(records, recs...)
+		}
+		db, err := match.NewDB(records)
+		if err != nil {
+			return nil, nil, fmt.Errorf("building the vulnerability database: %w", err)
+		}
+		return db, osvSources, nil
+	}
+	st, adv, err := openAdvisories(ctx, e, database, true)
+	if errors.Is(err, errNoDatabase) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening the vulnerability database: %w", err)
+	}
+	defer st.Close()
+	db, stored, err := storedDB(ctx, e, adv)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(stored) == 0 {
+		return nil, nil, nil
+	}
+	sources := make([]string, len(stored))
+	for i, s := range stored {
+		sources[i] = s.Name
+	}
+	return db, sources, nil
 }
 
 func usageOrError(err error, usage bool) error {
