@@ -99,10 +99,12 @@ func isUsage(err error) bool {
 	return false
 }
 
-// clientCommand reports whether cmd is a client command (ask, token).
+// clientCommand reports whether cmd is a client command (ask, token, db,
+// scan, sbom): their output is the answer, logs only matter for trouble.
 func clientCommand(cmd *cobra.Command) bool {
 	for c := cmd; c != nil; c = c.Parent() {
-		if c.Name() == "ask" || c.Name() == "token" {
+		switch c.Name() {
+		case "ask", "token", "db", "scan", "sbom":
 			return true
 		}
 	}

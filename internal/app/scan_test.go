@@ -57,6 +57,9 @@ const opensslRecord = `{"id":"TEST-OPENSSL-1","aliases":["CVE-2099-1234"],"summa
   "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"3.0.15-1~deb12u1"}]}]}]}`
 
 func TestScanLayout(t *testing.T) {
+	// No stored vulnerability data may leak in from the developer's own
+	// database.
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
 	osvDir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(osvDir, "TEST-OPENSSL-1.json"), []byte(opensslRecord), 0o644); err != nil {
 		t.Fatal(err)
