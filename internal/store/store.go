@@ -5,10 +5,12 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
 	"github.com/palisade-project/palisade/internal/model"
+	"github.com/palisade-project/palisade/internal/sbom"
 )
 
 // ErrNotFound is returned when a looked-up record does not exist.
@@ -105,4 +107,47 @@ type AdvisorySource struct {
 	// Digest is the SHA-256 of the imported records, so a re-import of the
 	// same data is recognisable.
 	Digest string `json:"digest"`
+}
+
+// Scans persists what scanning found per image digest: the SBOM, the latest
+// match against the vulnerability database, and the scan status the
+// scheduler keeps. Both store implementations provide it.
+type Scans interface {
+	// PutSBOM stores an image's SBOM, replacing any earlier one of the
+	// same digest.
+	PutSBOM(ctx context.Context, s *sbom.SBOM) error
+	// SBOM returns the SBOM of digest, or ErrNotFound.
+	SBOM(ctx context.Context, digest string) (*sbom.SBOM, error)
+	// SBOMDigests lists the digests with a stored SBOM, sorted.
+	SBOMDigests(ctx context.Context) ([]string, error)
+	// PutMatch stores the latest match of a digest, replacing the previous.
+	PutMatch(ctx context.Context, m MatchResult) error
+	// Match returns the latest match of digest, or ErrNotFound.
+	Match(ctx context.Context, digest string) (MatchResult, error)
+	// PutScanStatus records the scheduler's state for a digest.
+	PutScanStatus(ctx context.Context, s ScanStatus) error
+	// ScanStatuses lists every digest's scan status, sorted by digest.
+	ScanStatuses(ctx context.Context) ([]ScanStatus, error)
+}
+
+// MatchResult is the latest match of one image's SBOM against the
+// vulnerability database.
+type MatchResult struct {
+	Digest string `json:"digest"`
+	// DBVersion is the vulnerability database version the match used.
+	DBVersion string    `json:"dbVersion"`
+	MatchedAt time.Time `json:"matchedAt"`
+	// Findings is the JSON array of findings (internal/match.Finding).
+	Findings json.RawMessage `json:"findings"`
+}
+
+// ScanStatus is the scheduler's record of one digest.
+type ScanStatus struct {
+	Digest      string    `json:"digest"`
+	LastAttempt time.Time `json:"lastAttempt,omitzero"`
+	LastSuccess time.Time `json:"lastSuccess,omitzero"`
+	// Failures counts consecutive failed attempts; 0 after a success.
+	Failures    int       `json:"failures"`
+	LastError   string    `json:"lastError,omitempty"`
+	NextAttempt time.Time `json:"nextAttempt,omitzero"`
 }
