@@ -50,6 +50,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AdvisoriesFailedImport", testAdvisoriesFailedImport},
 		{"AdvisoriesOrder", testAdvisoriesOrder},
 		{"AdvisoriesLarge", testAdvisoriesLarge},
+		{"SBOMRoundTrip", testSBOMRoundTrip},
+		{"SBOMReplace", testSBOMReplace},
+		{"SBOMDigestsOrder", testSBOMDigestsOrder},
+		{"SBOMTooLarge", testSBOMTooLarge},
+		{"ConcurrentPutSBOM", testConcurrentPutSBOM},
+		{"Matches", testMatches},
+		{"ScanStatus", testScanStatus},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,221 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/palisade-project/palisade/internal/sbom"
+	"github.com/palisade-project/palisade/internal/store"
+)
+
+var _ store.Scans = (*Store)(nil)
+
+// maxScanBody bounds the JSON of one SBOM or one match's findings: an image
+// with a million packages stays well under it, and nothing larger is read
+// back into memory.
+const maxScanBody = 64 << 20
+
+// encodeSBOM checks sb and returns its JSON, times in UTC. The SQLite
+// store checks the same.
+func encodeSBOM(sb *sbom.SBOM) ([]byte, error) {
+	if sb == nil {
+		return nil, errors.New("storing SBOM: nil SBOM")
+	}
+	if sb.Digest == "" {
+		return nil, errors.New("storing SBOM: empty image digest")
+	}
+	c := *sb
+	c.CreatedAt = utc(c.CreatedAt)
+	c.Config.Created = utc(c.Config.Created)
+	body, err := json.Marshal(&c)
+	if err != nil {
+		return nil, fmt.Errorf("storing SBOM of %s: encoding: %w", sb.Digest, err)
+	}
+	if len(body) > maxScanBody {
+		return nil, fmt.Errorf("storing SBOM of %s: its JSON is %d bytes, over the limit of %d MiB; the image has too many packages or files to keep", sb.Digest, len(body), maxScanBody>>20)
+	}
+	return body, nil
+}
+
+// checkMatch refuses a match the stores could not keep as given.
+func checkMatch(m store.MatchResult) error {
+	if m.Digest == "" {
+		return errors.New("storing match: empty image digest")
+	}
+	if len(m.Findings) == 0 {
+		return fmt.Errorf("storing match of %s: no findings JSON; use [] when nothing matched", m.Digest)
+	}
+	if len(m.Findings) > maxScanBody {
+		return fmt.Errorf("storing match of %s: findings are %d bytes, over the limit of %d MiB", m.Digest, len(m.Findings), maxScanBody>>20)
+	}
+	if !json.Valid(m.Findings) {
+		return fmt.Errorf("storing match of %s: findings are not valid JSON", m.Digest)
+	}
+	return nil
+}
+
+// checkScanStatus refuses a status the stores could not keep as given.
+func checkScanStatus(st store.ScanStatus) error {
+	if st.Digest == "" {
+		return errors.New("storing scan status: empty image digest")
+	}
+	if st.Failures < 0 {
+		return fmt.Errorf("storing scan status of %s: negative failure count %d", st.Digest, st.Failures)
+	}
+	return nil
+}
+
+// nullTime is t as stored: NULL for the zero time, else t truncated to the
+// microsecond (PostgreSQL would round; the SQLite store truncates).
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC().Truncate(time.Microsecond)
+	return &t
+}
+
+// fromNull reads a time nullTime stored.
+func fromNull(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return utc(*t)
+}
+
+// PutSBOM implements store.Scans. The SBOM's JSON may not exceed 64 MiB.
+func (s *Store) PutSBOM(ctx context.Context, sb *sbom.SBOM) error {
+	body, err := encodeSBOM(sb)
+	if err != nil {
+		return err
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO sboms (digest, body, created_at) VALUES ($1, $2::text::json, $3)
+			ON CONFLICT (digest) DO UPDATE SET body = excluded.body, created_at = excluded.created_at`,
+			sb.Digest, string(body), nullTime(sb.CreatedAt))
+		return err
+	})
+	if err != nil {
+		return s.scrub(fmt.Errorf("storing SBOM of %s in %s: %w", sb.Digest, s.where, err))
+	}
+	return nil
+}
+
+// SBOM implements store.Scans.
+func (s *Store) SBOM(ctx context.Context, digest string) (*sbom.SBOM, error) {
+	var body string
+	err := s.pool.QueryRow(ctx, "SELECT body::text FROM sboms WHERE digest = $1", digest).Scan(&body)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("loading SBOM of %s: %w", digest, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, s.scrub(fmt.Errorf("loading SBOM of %s from %s: %w", digest, s.where, err))
+	}
+	var sb sbom.SBOM
+	if err := json.Unmarshal([]byte(body), &sb); err != nil {
+		return nil, fmt.Errorf("loading SBOM of %s from %s: decoding: %w", digest, s.where, err)
+	}
+	sb.CreatedAt = utc(sb.CreatedAt)
+	sb.Config.Created = utc(sb.Config.Created)
+	return &sb, nil
+}
+
+// SBOMDigests implements store.Scans.
+func (s *Store) SBOMDigests(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, "SELECT digest FROM sboms ORDER BY digest")
+	if err != nil {
+		return nil, s.scrub(fmt.Errorf("listing SBOMs in %s: %w", s.where, err))
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, s.scrub(fmt.Errorf("listing SBOMs in %s: %w", s.where, err))
+	}
+	if out == nil {
+		out = []string{}
+	}
+	return out, nil
+}
+
+// PutMatch implements store.Scans. MatchedAt is kept to the microsecond;
+// Findings must be valid JSON of at most 64 MiB.
+func (s *Store) PutMatch(ctx context.Context, m store.MatchResult) error {
+	if err := checkMatch(m); err != nil {
+		return err
+	}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO matches (digest, db_version, matched_at, findings) VALUES ($1, $2, $3, $4::text::json)
+			ON CONFLICT (digest) DO UPDATE SET db_version = excluded.db_version, matched_at = excluded.matched_at, findings = excluded.findings`,
+			m.Digest, m.DBVersion, nullTime(m.MatchedAt), string(m.Findings))
+		return err
+	})
+	if err != nil {
+		return s.scrub(fmt.Errorf("storing match of %s in %s: %w", m.Digest, s.where, err))
+	}
+	return nil
+}
+
+// Match implements store.Scans.
+func (s *Store) Match(ctx context.Context, digest string) (store.MatchResult, error) {
+	var m store.MatchResult
+	var at *time.Time
+	var findings string
+	err := s.pool.QueryRow(ctx, "SELECT digest, db_version, matched_at, findings::text FROM matches WHERE digest = $1", digest).
+		Scan(&m.Digest, &m.DBVersion, &at, &findings)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.MatchResult{}, fmt.Errorf("loading match of %s: %w", digest, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.MatchResult{}, s.scrub(fmt.Errorf("loading match of %s from %s: %w", digest, s.where, err))
+	}
+	m.MatchedAt = fromNull(at)
+	m.Findings = json.RawMessage(findings)
+	return m, nil
+}
+
+// PutScanStatus implements store.Scans. Times are kept to the microsecond;
+// zero times stay zero.
+func (s *Store) PutScanStatus(ctx context.Context, st store.ScanStatus) error {
+	if err := checkScanStatus(st); err != nil {
+		return err
+	}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO scan_status (digest, last_attempt, last_success, failures, last_error, next_attempt)
+			VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (digest) DO UPDATE SET last_attempt = excluded.last_attempt, last_success = excluded.last_success,
+				failures = excluded.failures, last_error = excluded.last_error, next_attempt = excluded.next_attempt`,
+			st.Digest, nullTime(st.LastAttempt), nullTime(st.LastSuccess), st.Failures, st.LastError, nullTime(st.NextAttempt))
+		return err
+	})
+	if err != nil {
+		return s.scrub(fmt.Errorf("storing scan status of %s in %s: %w", st.Digest, s.where, err))
+	}
+	return nil
+}
+
+// ScanStatuses implements store.Scans.
+func (s *Store) ScanStatuses(ctx context.Context) ([]store.ScanStatus, error) {
+	rows, err := s.pool.Query(ctx,
+		"SELECT digest, last_attempt, last_success, failures, last_error, next_attempt FROM scan_status ORDER BY digest")
+	if err != nil {
+		return nil, s.scrub(fmt.Errorf("listing scan statuses in %s: %w", s.where, err))
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.ScanStatus, error) {
+		var st store.ScanStatus
+		var attempt, success, next *time.Time
+		err := row.Scan(&st.Digest, &attempt, &success, &st.Failures, &st.LastError, &next)
+		st.LastAttempt, st.LastSuccess, st.NextAttempt = fromNull(attempt), fromNull(success), fromNull(next)
+		return st, err
+	})
+	if err != nil {
+		return nil, s.scrub(fmt.Errorf("listing scan statuses in %s: %w", s.where, err))
+	}
+	if out == nil {
+		out = []store.ScanStatus{}
+	}
+	return out, nil
+}

@@ -1,0 +1,250 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/palisade-project/palisade/internal/sbom"
+	"github.com/palisade-project/palisade/internal/store"
+)
+
+var _ store.Scans = (*Store)(nil)
+
+// maxScanBody bounds the JSON of one SBOM or one match's findings: an image
+// with a million packages stays well under it, and nothing larger is read
+// back into memory.
+const maxScanBody = 64 << 20
+
+// encodeSBOM checks sb and returns its JSON, times in UTC. The PostgreSQL
+// store checks the same.
+func encodeSBOM(sb *sbom.SBOM) ([]byte, error) {
+	if sb == nil {
+		return nil, errors.New("storing SBOM: nil SBOM")
+	}
+	if sb.Digest == "" {
+		return nil, errors.New("storing SBOM: empty image digest")
+	}
+	c := *sb
+	c.CreatedAt = utc(c.CreatedAt)
+	c.Config.Created = utc(c.Config.Created)
+	body, err := json.Marshal(&c)
+	if err != nil {
+		return nil, fmt.Errorf("storing SBOM of %s: encoding: %w", sb.Digest, err)
+	}
+	if len(body) > maxScanBody {
+		return nil, fmt.Errorf("storing SBOM of %s: its JSON is %d bytes, over the limit of %d MiB; the image has too many packages or files to keep", sb.Digest, len(body), maxScanBody>>20)
+	}
+	return body, nil
+}
+
+// checkMatch refuses a match the stores could not keep as given.
+func checkMatch(m store.MatchResult) error {
+	if m.Digest == "" {
+		return errors.New("storing match: empty image digest")
+	}
+	if len(m.Findings) == 0 {
+		return fmt.Errorf("storing match of %s: no findings JSON; use [] when nothing matched", m.Digest)
+	}
+	if len(m.Findings) > maxScanBody {
+		return fmt.Errorf("storing match of %s: findings are %d bytes, over the limit of %d MiB", m.Digest, len(m.Findings), maxScanBody>>20)
+	}
+	if !json.Valid(m.Findings) {
+		return fmt.Errorf("storing match of %s: findings are not valid JSON", m.Digest)
+	}
+	return nil
+}
+
+// checkScanStatus refuses a status the stores could not keep as given.
+func checkScanStatus(st store.ScanStatus) error {
+	if st.Digest == "" {
+		return errors.New("storing scan status: empty image digest")
+	}
+	if st.Failures < 0 {
+		return fmt.Errorf("storing scan status of %s: negative failure count %d", st.Digest, st.Failures)
+	}
+	return nil
+}
+
+// utc returns t in UTC, keeping the zero time zero.
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// nullTime is t as stored: NULL for the zero time, else UTC text to the
+// microsecond.
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(timeFormat)
+}
+
+// parseNullTime reads a time nullTime stored.
+func parseNullTime(column string, v sql.NullString) (time.Time, error) {
+	if !v.Valid {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(timeFormat, v.String)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("bad %s %q: %w", column, v.String, err)
+	}
+	return utc(t), nil
+}
+
+// PutSBOM implements store.Scans. The SBOM's JSON may not exceed 64 MiB.
+func (s *Store) PutSBOM(ctx context.Context, sb *sbom.SBOM) error {
+	body, err := encodeSBOM(sb)
+	if err != nil {
+		return err
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO sboms (digest, body, created_at) VALUES (?, ?, ?)
+			ON CONFLICT (digest) DO UPDATE SET body = excluded.body, created_at = excluded.created_at`,
+			sb.Digest, string(body), nullTime(sb.CreatedAt))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("storing SBOM of %s in %s: %w", sb.Digest, s.path, err)
+	}
+	return nil
+}
+
+// SBOM implements store.Scans.
+func (s *Store) SBOM(ctx context.Context, digest string) (*sbom.SBOM, error) {
+	var body []byte
+	err := s.reader.QueryRowContext(ctx, "SELECT body FROM sboms WHERE digest = ?", digest).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("loading SBOM of %s: %w", digest, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading SBOM of %s from %s: %w", digest, s.path, err)
+	}
+	var sb sbom.SBOM
+	if err := json.Unmarshal(body, &sb); err != nil {
+		return nil, fmt.Errorf("loading SBOM of %s from %s: decoding: %w", digest, s.path, err)
+	}
+	sb.CreatedAt = utc(sb.CreatedAt)
+	sb.Config.Created = utc(sb.Config.Created)
+	return &sb, nil
+}
+
+// SBOMDigests implements store.Scans.
+func (s *Store) SBOMDigests(ctx context.Context) ([]string, error) {
+	rows, err := s.reader.QueryContext(ctx, "SELECT digest FROM sboms ORDER BY digest")
+	if err != nil {
+		return nil, fmt.Errorf("listing SBOMs in %s: %w", s.path, err)
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, fmt.Errorf("listing SBOMs in %s: %w", s.path, err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing SBOMs in %s: %w", s.path, err)
+	}
+	return out, nil
+}
+
+// PutMatch implements store.Scans. MatchedAt is kept to the microsecond;
+// Findings must be valid JSON of at most 64 MiB.
+func (s *Store) PutMatch(ctx context.Context, m store.MatchResult) error {
+	if err := checkMatch(m); err != nil {
+		return err
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO matches (digest, db_version, matched_at, findings) VALUES (?, ?, ?, ?)
+			ON CONFLICT (digest) DO UPDATE SET db_version = excluded.db_version, matched_at = excluded.matched_at, findings = excluded.findings`,
+			m.Digest, m.DBVersion, nullTime(m.MatchedAt), string(m.Findings))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("storing match of %s in %s: %w", m.Digest, s.path, err)
+	}
+	return nil
+}
+
+// Match implements store.Scans.
+func (s *Store) Match(ctx context.Context, digest string) (store.MatchResult, error) {
+	var m store.MatchResult
+	var at sql.NullString
+	var findings string
+	err := s.reader.QueryRowContext(ctx, "SELECT digest, db_version, matched_at, findings FROM matches WHERE digest = ?", digest).
+		Scan(&m.Digest, &m.DBVersion, &at, &findings)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.MatchResult{}, fmt.Errorf("loading match of %s: %w", digest, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.MatchResult{}, fmt.Errorf("loading match of %s from %s: %w", digest, s.path, err)
+	}
+	if m.MatchedAt, err = parseNullTime("matched_at", at); err != nil {
+		return store.MatchResult{}, fmt.Errorf("loading match of %s from %s: %w", digest, s.path, err)
+	}
+	m.Findings = json.RawMessage(findings)
+	return m, nil
+}
+
+// PutScanStatus implements store.Scans. Times are kept to the microsecond;
+// zero times stay zero.
+func (s *Store) PutScanStatus(ctx context.Context, st store.ScanStatus) error {
+	if err := checkScanStatus(st); err != nil {
+		return err
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO scan_status (digest, last_attempt, last_success, failures, last_error, next_attempt)
+			VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (digest) DO UPDATE SET last_attempt = excluded.last_attempt, last_success = excluded.last_success,
+				failures = excluded.failures, last_error = excluded.last_error, next_attempt = excluded.next_attempt`,
+			st.Digest, nullTime(st.LastAttempt), nullTime(st.LastSuccess), st.Failures, st.LastError, nullTime(st.NextAttempt))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("storing scan status of %s in %s: %w", st.Digest, s.path, err)
+	}
+	return nil
+}
+
+// ScanStatuses implements store.Scans.
+func (s *Store) ScanStatuses(ctx context.Context) ([]store.ScanStatus, error) {
+	rows, err := s.reader.QueryContext(ctx,
+		"SELECT digest, last_attempt, last_success, failures, last_error, next_attempt FROM scan_status ORDER BY digest")
+	if err != nil {
+		return nil, fmt.Errorf("listing scan statuses in %s: %w", s.path, err)
+	}
+	defer rows.Close()
+	out := []store.ScanStatus{}
+	for n := 0; rows.Next(); n++ {
+		if n%checkEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("listing scan statuses: %w", err)
+			}
+		}
+		var st store.ScanStatus
+		var attempt, success, next sql.NullString
+		if err := rows.Scan(&st.Digest, &attempt, &success, &st.Failures, &st.LastError, &next); err != nil {
+			return nil, fmt.Errorf("listing scan statuses in %s: %w", s.path, err)
+		}
+		var errs [3]error
+		st.LastAttempt, errs[0] = parseNullTime("last_attempt", attempt)
+		st.LastSuccess, errs[1] = parseNullTime("last_success", success)
+		st.NextAttempt, errs[2] = parseNullTime("next_attempt", next)
+		if err := errors.Join(errs[:]...); err != nil {
+			return nil, fmt.Errorf("listing scan statuses in %s: digest %s: %w", s.path, st.Digest, err)
+		}
+		out = append(out, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing scan statuses in %s: %w", s.path, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,353 @@
+package storetest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	gocmp "github.com/google/go-cmp/cmp"
+
+	"github.com/palisade-project/palisade/internal/sbom"
+	"github.com/palisade-project/palisade/internal/store"
+)
+
+// scansOf returns s as a store.Scans, failing the test when it is not one:
+// both stores must keep what scanning found.
+func scansOf(t *testing.T, s store.Store) store.Scans {
+	t.Helper()
+	sc, ok := s.(store.Scans)
+	if !ok {
+		t.Fatalf("%T does not implement store.Scans", s)
+	}
+	return sc
+}
+
+var scanTime = time.Date(2026, 11, 5, 10, 30, 0, 123456000, time.UTC)
+
+// SBOM returns an SBOM of digest with every field set, its contents
+// derived from n.
+func SBOM(digest string, n int) *sbom.SBOM {
+	return &sbom.SBOM{
+		Digest: digest,
+		OS:     sbom.OS{ID: "debian", VersionID: "12", Name: "Debian GNU/Linux 12 (bookworm)"},
+		Config: sbom.ImageConfig{
+			User:       "65532:65532",
+			Entrypoint: []string{"/app", "--serve"},
+			Cmd:        []string{"--port", fmt.Sprint(8000 + n)},
+			Labels:     map[string]string{"org.opencontainers.image.source": "https://example.com/app", "odd": "nul \x00, quote \", emoji 🐛"},
+			Created:    scanTime.Add(-time.Duration(n) * time.Hour),
+		},
+		Packages: []sbom.Package{
+			{
+				Name: "libssl3", Version: fmt.Sprintf("3.0.%d-1~deb12u1", n), Ecosystem: "Debian:12",
+				PURL:       "pkg:deb/debian/libssl3@3.0.11-1~deb12u1?distro=debian-12",
+				SourceName: "openssl", SourceVersion: "3.0.11-1~deb12u1",
+				Locations: []string{"/var/lib/dpkg/status"}, Extractor: "os/dpkg",
+			},
+			{
+				Name: "golang.org/x/net", Version: "v0.17.0", Ecosystem: sbom.EcosystemGo,
+				PURL: "pkg:golang/golang.org/x/net@v0.17.0", Locations: []string{"/app"}, Extractor: "go/binary",
+			},
+		},
+		Extractors: map[string]int{"os/dpkg": 2, "go/binary": n},
+		CreatedAt:  scanTime.Add(time.Duration(n) * time.Minute),
+	}
+}
+
+func mustPutSBOM(t *testing.T, sc store.Scans, sb *sbom.SBOM) {
+	t.Helper()
+	if err := sc.PutSBOM(t.Context(), sb); err != nil {
+		t.Fatalf("PutSBOM(%s): %v", sb.Digest, err)
+	}
+}
+
+func checkSBOM(t *testing.T, sc store.Scans, want *sbom.SBOM) {
+	t.Helper()
+	got, err := sc.SBOM(t.Context(), want.Digest)
+	if err != nil {
+		t.Fatalf("SBOM(%s): %v", want.Digest, err)
+	}
+	if diff := gocmp.Diff(want, got, diffOpts...); diff != "" {
+		t.Errorf("SBOM(%s) mismatch (-want +got):\n%s", want.Digest, diff)
+	}
+}
+
+func checkSBOMDigests(t *testing.T, sc store.Scans, want []string) {
+	t.Helper()
+	got, err := sc.SBOMDigests(t.Context())
+	if err != nil {
+		t.Fatalf("SBOMDigests: %v", err)
+	}
+	if got == nil {
+		t.Error("SBOMDigests returned nil, want an empty slice")
+	}
+	if diff := gocmp.Diff(want, got, diffOpts...); diff != "" {
+		t.Errorf("SBOMDigests mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func testSBOMRoundTrip(t *testing.T, s store.Store) {
+	sc := scansOf(t, s)
+	ctx := t.Context()
+	checkSBOMDigests(t, sc, nil)
+	if _, err := sc.SBOM(ctx, "sha256:missing"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("SBOM of a missing digest: err = %v, want ErrNotFound", err)
+	}
+
+	sb := SBOM("sha256:aaaa", 1)
+	mustPutSBOM(t, sc, sb)
+	checkSBOM(t, sc, sb)
+
+	// Times in another zone come back as the same instant.
+	zoned := SBOM("sha256:bbbb", 2)
+	zoned.CreatedAt = zoned.CreatedAt.In(time.FixedZone("CEST", 2*3600))
+	mustPutSBOM(t, sc, zoned)
+	checkSBOM(t, sc, zoned)
+
+	// Zero times and empty collections stay so.
+	bare := &sbom.SBOM{Digest: "sha256:cccc"}
+	mustPutSBOM(t, sc, bare)
+	checkSBOM(t, sc, bare)
+	checkSBOMDigests(t, sc, []string{"sha256:aaaa", "sha256:bbbb", "sha256:cccc"})
+
+	bad := []struct {
+		name string
+		sb   *sbom.SBOM
+	}{
+		{"nil", nil},
+		{"empty digest", &sbom.SBOM{OS: sbom.OS{ID: "alpine"}}},
+	}
+	for _, tc := range bad {
+		if err := sc.PutSBOM(ctx, tc.sb); err == nil {
+			t.Errorf("PutSBOM(%s) = nil, want an error", tc.name)
+		}
+	}
+	checkSBOMDigests(t, sc, []string{"sha256:aaaa", "sha256:bbbb", "sha256:cccc"})
+}
+
+// testSBOMTooLarge checks that an SBOM whose JSON exceeds 64 MiB is refused
+// and leaves the stored one of its digest.
+func testSBOMTooLarge(t *testing.T, s store.Store) {
+	sc := scansOf(t, s)
+	prev := SBOM("sha256:big", 1)
+	mustPutSBOM(t, sc, prev)
+	huge := SBOM("sha256:big", 2)
+	huge.Packages[0].Locations = []string{strings.Repeat("x", 64<<20)}
+	err := sc.PutSBOM(t.Context(), huge)
+	if err == nil {
+		t.Fatal("PutSBOM of an SBOM over 64 MiB = nil, want an error")
+	}
+	if !strings.Contains(err.Error(), "MiB") {
+		t.Errorf("PutSBOM of an SBOM over 64 MiB: error %q does not name the limit", err)
+	}
+	checkSBOM(t, sc, prev)
+}
+
+func testSBOMReplace(t *testing.T, s store.Store) {
+	sc := scansOf(t, s)
+	mustPutSBOM(t, sc, SBOM("sha256:one", 1))
+	mustPutSBOM(t, sc, SBOM("sha256:two", 2))
+	newer := SBOM("sha256:one", 7)
+	newer.Packages = newer.Packages[:1]
+	newer.Config.Labels = nil
+	mustPutSBOM(t, sc, newer)
+	checkSBOM(t, sc, newer)
+	checkSBOM(t, sc, SBOM("sha256:two", 2))
+	checkSBOMDigests(t, sc, []string{"sha256:one", "sha256:two"})
+}
+
+// testSBOMDigestsOrder checks that digests sort bytewise, whatever the
+// database's locale.
+func testSBOMDigestsOrder(t *testing.T, s store.Store) {
+	sc := scansOf(t, s)
+	digests := []string{"sha256:b", "sha256:B", "sha256:a", "sha256:_", "sha256:ä", "sha512:0", "sha256:a1", "sha256:A"}
+	for i, d := range digests {
+		mustPutSBOM(t, sc, SBOM(d, i))
+	}
+	want := slices.Clone(digests)
+	slices.Sort(want)
+	checkSBOMDigests(t, sc, want)
+}
+
+func testConcurrentPutSBOM(t *testing.T, s store.Store) {
+	sc := scansOf(t, s)
+	const workers, rounds = 8, 10
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*rounds*3)
+	for w := range workers {
+		wg.Go(func() {
+			for r := range rounds {
+				// Every worker also writes a shared digest, so they contend
+				// for the same row.
+				for _, sb := range []*sbom.SBOM{SBOM(fmt.Sprintf("sha256:w%d-%02d", w, r), r), SBOM("sha256:shared", w)} {
+					if err := sc.PutSBOM(ctx, sb); err != nil {
+						errs <- fmt.Errorf("worker %d round %d: PutSBOM(%s): %w", w, r, sb.Digest, err)
+						return
+					}
+				}
+				if _, err := sc.SBOM(ctx, "sha256:shared"); err != nil {
+					errs <- fmt.Errorf("worker %d round %d: SBOM: %w", w, r, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	want := []string{"sha256:shared"}
+	for w := range workers {
+		for r := range rounds {
+			want = append(want, fmt.Sprintf("sha256:w%d-%02d", w, r))
+		}
+	}
+	slices.Sort(want)
+	checkSBOMDigests(t, sc, want)
+	for w := range workers {
+		checkSBOM(t, sc, SBOM(fmt.Sprintf("sha256:w%d-%02d", w, rounds-1), rounds-1))
+	}
+	got, err := sc.SBOM(ctx, "sha256:shared")
+	if err != nil {
+		t.Fatalf("SBOM(shared): %v", err)
+	}
+	if n := got.Extractors["go/binary"]; n < 0 || n >= workers || gocmp.Diff(SBOM("sha256:shared", n), got, diffOpts...) != "" {
+		t.Errorf("SBOM(shared) = %+v, want one worker's SBOM whole", got)
+	}
+}
+
+func checkMatch(t *testing.T, sc store.Scans, want store.MatchResult) {
+	t.Helper()
+	got, err := sc.Match(t.Context(), want.Digest)
+	if err != nil {
+		t.Fatalf("Match(%s): %v", want.Digest, err)
+	}
+	if diff := gocmp.Diff(want, got); diff != "" {
+		t.Errorf("Match(%s) mismatch (-want +got):\n%s", want.Digest, diff)
+	}
+}
+
+func testMatches(t *testing.T, s store.Store) {
+	sc := scansOf(t, s)
+	ctx := t.Context()
+	if _, err := sc.Match(ctx, "sha256:missing"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Match of a missing digest: err = %v, want ErrNotFound", err)
+	}
+	// Findings come back byte for byte, spacing and odd strings included.
+	m := store.MatchResult{
+		Digest:    "sha256:aaaa",
+		DBVersion: "2026-11-05T10:00:00Z/sha256:abcd",
+		MatchedAt: scanTime,
+		Findings:  json.RawMessage(`[{"id": "CVE-2024-0001", "package": "libssl3", "details": "nul \u0000, quote \", emoji 🐛"},  {"id":"GO-2024-0002"}]`),
+	}
+	if err := sc.PutMatch(ctx, m); err != nil {
+		t.Fatalf("PutMatch: %v", err)
+	}
+	checkMatch(t, sc, m)
+	other := store.MatchResult{Digest: "sha256:bbbb", DBVersion: "v1", Findings: json.RawMessage(`[]`)}
+	if err := sc.PutMatch(ctx, other); err != nil {
+		t.Fatalf("PutMatch: %v", err)
+	}
+	checkMatch(t, sc, other) // a zero MatchedAt stays zero
+
+	// A newer match replaces the previous one of its digest only.
+	newer := store.MatchResult{Digest: "sha256:aaaa", DBVersion: "v2", MatchedAt: scanTime.Add(time.Hour), Findings: json.RawMessage(`[]`)}
+	if err := sc.PutMatch(ctx, newer); err != nil {
+		t.Fatalf("PutMatch: %v", err)
+	}
+	checkMatch(t, sc, newer)
+	checkMatch(t, sc, other)
+
+	bad := []struct {
+		name string
+		m    store.MatchResult
+	}{
+		{"empty digest", store.MatchResult{DBVersion: "v3", Findings: json.RawMessage(`[]`)}},
+		{"invalid findings", store.MatchResult{Digest: "sha256:aaaa", DBVersion: "v3", Findings: json.RawMessage(`[{"id":`)}},
+		{"no findings", store.MatchResult{Digest: "sha256:aaaa", DBVersion: "v3"}},
+	}
+	for _, tc := range bad {
+		if err := sc.PutMatch(ctx, tc.m); err == nil {
+			t.Errorf("PutMatch(%s) = nil, want an error", tc.name)
+		}
+	}
+	checkMatch(t, sc, newer)
+}
+
+func checkScanStatuses(t *testing.T, sc store.Scans, want []store.ScanStatus) {
+	t.Helper()
+	got, err := sc.ScanStatuses(t.Context())
+	if err != nil {
+		t.Fatalf("ScanStatuses: %v", err)
+	}
+	if got == nil {
+		t.Error("ScanStatuses returned nil, want an empty slice")
+	}
+	if diff := gocmp.Diff(want, got, diffOpts...); diff != "" {
+		t.Errorf("ScanStatuses mismatch (-want +got):\n%s", diff)
+	}
+	for _, st := range got {
+		for _, at := range []time.Time{st.LastAttempt, st.LastSuccess, st.NextAttempt} {
+			if !at.IsZero() && at.Location() != time.UTC {
+				t.Errorf("ScanStatuses: %s has a time in %v, want UTC", st.Digest, at.Location())
+			}
+		}
+	}
+}
+
+func mustPutScanStatus(t *testing.T, sc store.Scans, st store.ScanStatus) {
+	t.Helper()
+	if err := sc.PutScanStatus(t.Context(), st); err != nil {
+		t.Fatalf("PutScanStatus(%s): %v", st.Digest, err)
+	}
+}
+
+func testScanStatus(t *testing.T, s store.Store) {
+	sc := scansOf(t, s)
+	checkScanStatuses(t, sc, nil)
+
+	full := store.ScanStatus{
+		Digest: "sha256:b", LastAttempt: scanTime, LastSuccess: scanTime.Add(-time.Hour),
+		Failures: 2, LastError: "pulling image: 429 Too Many Requests", NextAttempt: scanTime.Add(10 * time.Minute),
+	}
+	// Never attempted: every time zero.
+	fresh := store.ScanStatus{Digest: "sha256:a"}
+	// Failed from the start: never succeeded.
+	failing := store.ScanStatus{Digest: "sha256:C", LastAttempt: scanTime, Failures: 1, LastError: "boom", NextAttempt: scanTime.Add(time.Minute)}
+	for _, st := range []store.ScanStatus{full, fresh, failing} {
+		mustPutScanStatus(t, sc, st)
+	}
+	checkScanStatuses(t, sc, []store.ScanStatus{failing, fresh, full})
+
+	// An update replaces the record: a success clears the failures and the
+	// error, and times in other zones or below the microsecond are kept to
+	// the microsecond in UTC.
+	ok := store.ScanStatus{
+		Digest: "sha256:C", LastAttempt: scanTime.Add(time.Hour + 999*time.Nanosecond).In(time.FixedZone("EST", -5*3600)),
+		LastSuccess: scanTime.Add(time.Hour), NextAttempt: scanTime.Add(25 * time.Hour),
+	}
+	mustPutScanStatus(t, sc, ok)
+	ok.LastAttempt = scanTime.Add(time.Hour).UTC()
+	checkScanStatuses(t, sc, []store.ScanStatus{ok, fresh, full})
+
+	bad := []struct {
+		name string
+		st   store.ScanStatus
+	}{
+		{"empty digest", store.ScanStatus{Failures: 1}},
+		{"negative failures", store.ScanStatus{Digest: "sha256:a", Failures: -1}},
+	}
+	for _, tc := range bad {
+		if err := sc.PutScanStatus(t.Context(), tc.st); err == nil {
+			t.Errorf("PutScanStatus(%s) = nil, want an error", tc.name)
+		}
+	}
+	checkScanStatuses(t, sc, []store.ScanStatus{ok, fresh, full})
+}
