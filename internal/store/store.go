@@ -76,8 +76,10 @@ type Token struct {
 // implementations provide it; storetest checks them.
 type Advisories interface {
 	// ReplaceAdvisories makes the stored advisories of source exactly recs,
-	// in one transaction, and records the import. A failed import leaves
-	// the previous data of that source untouched.
+	// in one transaction, and records the import. It is atomic: after an
+	// error the source holds its previous data, or, when a cancellation
+	// raced the commit and only the acknowledgement was lost, all of recs;
+	// never a mix.
 	ReplaceAdvisories(ctx context.Context, source AdvisorySource, recs []Advisory) error
 	// AllAdvisories returns every stored advisory of every source, ordered
 	// by source then id.

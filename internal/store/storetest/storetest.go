@@ -630,7 +630,10 @@ func testContextCanceled(t *testing.T, s store.Store) {
 }
 
 // testCancelMidApply cancels large Applys while they run: each must either
-// succeed whole or fail with the context's error and write nothing.
+// succeed whole or fail with the context's error, atomically. A
+// cancellation that races the commit can leave the commit done and its
+// acknowledgement lost (store.Store.Apply says so), so after an error the
+// cluster holds nothing or everything; never part.
 func testCancelMidApply(t *testing.T, s store.Store) {
 	const n = 2000
 	for i, delay := range []time.Duration{0, time.Millisecond, 5 * time.Millisecond, 20 * time.Millisecond, time.Second} {
@@ -648,7 +651,7 @@ func testCancelMidApply(t *testing.T, s store.Store) {
 				t.Errorf("after cancel at %v: Apply succeeded but stored %d of %d objects", delay, got, n)
 			}
 		case errors.Is(err, context.Canceled):
-			if got := snap.Len(); got != 0 {
+			if got := snap.Len(); got != 0 && got != n {
 				t.Errorf("after cancel at %v: Apply failed (%v) but stored %d of %d objects", delay, err, got, n)
 			}
 		default:
