@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -32,26 +33,38 @@ func newDBCmd(e *env) *cobra.Command {
 		Use:   "db",
 		Short: "Manage the vulnerability database (OSV advisories) that scans match against",
 	}
-	cmd.AddCommand(newDBImportCmd(e), newDBStatusCmd(e))
+	cmd.AddCommand(newDBImportCmd(e), newDBUpdateCmd(e), newDBStatusCmd(e))
 	return cmd
 }
 
 func newDBImportCmd(e *env) *cobra.Command {
 	var name, database string
+	var dl downloadFlags
 	cmd := &cobra.Command{
 		Use:   "import SOURCE...",
 		Short: "Import OSV vulnerability data (zips, directories or record files) into the database",
 		Long: `import loads OSV records from each SOURCE: an OSV export zip such as
 all.zip, the Go vulnerability database module zip, a directory of OSV JSON or
-YAML, or one record file. Each SOURCE replaces the stored records of the source
-of its name (by default the file's base name without extension; --name sets it
-for a single SOURCE), in one transaction. Broken records are reported and
+YAML, or one record file. A SOURCE may also be an http:// or https:// URL
+of a zip or a record: it is downloaded to a temporary file (removed
+afterwards) within --timeout and --max-download-mb.
+
+Each SOURCE replaces the stored records of the source of its name, in one
+transaction. The name is set by --name for a single SOURCE; by default it is
+the file's base name without extension, and for a URL the last path element
+without extension, prefixed with its parent when that is "all"
+(.../Debian/all.zip is "Debian-all"). Broken records are reported and
 skipped; a SOURCE without any valid record is an error and keeps the
 previous data.`,
 		Example: `  palisade db import go-vulndb.zip debian-12-all.zip
-  palisade db import ./advisories/ --name internal`,
+  palisade db import ./advisories/ --name internal
+  palisade db import https://osv-vulnerabilities.storage.googleapis.com/Debian/all.zip`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			opts := dl.options()
+			if err := opts.validate(); err != nil {
+				return err
+			}
 			if name != "" && len(args) > 1 {
 				return usageError("--name names one source; import %d sources with their default names or one at a time", len(args))
 			}
@@ -60,9 +73,9 @@ previous data.`,
 			for i, src := range args {
 				names[i] = firstNonEmpty(name, sourceName(src))
 				if prev, dup := seen[names[i]]; dup {
-					return usageError("%s and %s would both be imported as source %q; import them one at a time with --name", prev, src, names[i])
+					return usageError("%s and %s would both be imported as source %q; import them one at a time with --name", prev, shownSource(src), names[i])
 				}
-				seen[names[i]] = src
+				seen[names[i]] = shownSource(src)
 			}
 			ctx := cmd.Context()
 			st, adv, err := openAdvisories(ctx, e, database, false)
@@ -72,7 +85,7 @@ previous data.`,
 			defer st.Close()
 			var errs []error
 			for i, src := range args {
-				if err := importSource(ctx, e, adv, names[i], src); err != nil {
+				if err := importSource(ctx, e, adv, opts, names[i], src); err != nil {
 					errs = append(errs, err)
 				}
 			}
@@ -86,12 +99,40 @@ previous data.`,
 	}
 	cmd.Flags().StringVar(&name, "name", "", "source name (default: the SOURCE's base name without extension)")
 	cmd.Flags().StringVar(&database, "database", "", "SQLite file or PostgreSQL URL (default: the local SQLite database)")
+	dl.register(cmd)
 	return cmd
 }
 
+// downloadFlags are the flags bounding downloads, shared by import and
+// update.
+type downloadFlags struct {
+	timeout time.Duration
+	maxMB   int64
+}
+
+func (f *downloadFlags) register(cmd *cobra.Command) {
+	cmd.Flags().DurationVar(&f.timeout, "timeout", defaultDownloadTimeout, "time allowed for each download")
+	cmd.Flags().Int64Var(&f.maxMB, "max-download-mb", defaultMaxDownloadMB, "refuse a download larger than this many MB")
+}
+
+func (f *downloadFlags) options() downloadOptions {
+	return downloadOptions{timeout: f.timeout, maxBytes: f.maxMB << 20}
+}
+
+// shownSource is src as messages show it: URLs without credentials.
+func shownSource(src string) string {
+	if isURL(src) {
+		return redactURL(src)
+	}
+	return src
+}
+
 // sourceName is the default source name of a SOURCE: its base name
-// without extension.
+// without extension (see urlSourceName for URLs).
 func sourceName(src string) string {
+	if isURL(src) {
+		return urlSourceName(src)
+	}
 	base := filepath.Base(filepath.Clean(src))
 	if info, err := os.Stat(src); err == nil && info.IsDir() {
 		return base
@@ -99,14 +140,29 @@ func sourceName(src string) string {
 	return strings.TrimSuffix(base, filepath.Ext(base))
 }
 
-// importSource loads src and replaces the stored records of source name
-// with its valid records.
-func importSource(ctx context.Context, e *env, adv store.Advisories, name, src string) error {
-	recs, broken, err := osv.Load(ctx, src)
+// importSource loads src, downloading it first when it is a URL, and
+// replaces the stored records of source name with its valid records.
+func importSource(ctx context.Context, e *env, adv store.Advisories, dl downloadOptions, name, src string) error {
+	file, location := src, src
+	if abs, err := filepath.Abs(src); err == nil {
+		location = abs
+	}
+	if isURL(src) {
+		f, cleanup, err := download(ctx, dl, src)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		file = f
+		src = redactURL(src)
+		location = src
+	}
+	recs, broken, err := osv.Load(ctx, file)
 	if err != nil {
 		return fmt.Errorf("importing %s: %w", src, err)
 	}
 	for _, b := range broken {
+		b.Source = src
 		fmt.Fprintf(e.stderr, "warning: skipped a broken OSV record: %v\n", b)
 	}
 	if len(recs) == 0 {
@@ -138,10 +194,6 @@ func importSource(ctx context.Context, e *env, adv store.Advisories, name, src s
 		h.Write([]byte{0})
 		h.Write(a.Body)
 		h.Write([]byte{'\n'})
-	}
-	location := src
-	if abs, err := filepath.Abs(src); err == nil {
-		location = abs
 	}
 	source := store.AdvisorySource{
 		Name:       name,
@@ -278,5 +330,88 @@ func newDBStatusCmd(e *env) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&database, "database", "", "SQLite file or PostgreSQL URL (default: the local SQLite database)")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, json or yaml")
+	return cmd
+}
+
+// osvFeedBaseURL serves OSV's per-ecosystem exports, <base>/<Ecosystem>/all.zip.
+const osvFeedBaseURL = "https://osv-vulnerabilities.storage.googleapis.com"
+
+// defaultFeeds are the ecosystems `palisade db update` downloads without
+// --ecosystem: those of the packages Palisade extracts from images (Go
+// binaries, Python, npm, Java archives, dpkg, apk, rpm). Each name is the
+// OSV ecosystem exactly as the OSV schema lists it, which is also the
+// folder of its export in the bucket ("Red Hat" is escaped as Red%20Hat).
+var defaultFeeds = []string{"Go", "PyPI", "npm", "Maven", "Debian", "Ubuntu", "Alpine", "Red Hat"}
+
+// feedURL is the export URL of one OSV ecosystem under base.
+func feedURL(base, ecosystem string) string {
+	return strings.TrimSuffix(base, "/") + "/" + url.PathEscape(ecosystem) + "/all.zip"
+}
+
+func newDBUpdateCmd(e *env) *cobra.Command {
+	var database, baseURL string
+	var ecosystems []string
+	var dl downloadFlags
+	cmd := &cobra.Command{
+		Use:   "update",
+		Short: "Download the standard OSV feeds and import each as its own source",
+		Long: `update downloads the OSV export of each ecosystem,
+` + osvFeedBaseURL + `/<Ecosystem>/all.zip,
+and imports it as "palisade db import URL" would, as the source
+"<Ecosystem>-all". Without --ecosystem the ecosystems are
+` + strings.Join(defaultFeeds, ", ") + `.
+A failed feed is reported and the others are still imported; the command
+then exits non-zero. Without internet access, import files copied from a
+connected machine with "palisade db import".`,
+		Example: `  palisade db update
+  palisade db update --ecosystem Debian --ecosystem Go`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts := dl.options()
+			if err := opts.validate(); err != nil {
+				return err
+			}
+			if u, err := url.Parse(baseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+				return usageError("--feed-base-url %q: want an http:// or https:// URL", redactURL(baseURL))
+			}
+			feeds := defaultFeeds
+			if len(ecosystems) > 0 {
+				feeds = ecosystems
+			}
+			ctx := cmd.Context()
+			st, adv, err := openAdvisories(ctx, e, database, false)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			var failed []string
+			var errs []error
+			for _, eco := range feeds {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				src := feedURL(baseURL, eco)
+				if err := importSource(ctx, e, adv, opts, urlSourceName(src), src); err != nil {
+					fmt.Fprintf(e.stderr, "error: %s: %v\n", eco, err)
+					failed = append(failed, eco)
+					errs = append(errs, err)
+				}
+			}
+			db, sources, err := storedDB(ctx, e, adv)
+			if err != nil {
+				return errors.Join(append(errs, err)...)
+			}
+			fmt.Fprintf(e.stdout, "database version %s: %d records from %d sources\n", db.Version(), db.Len(), len(sources))
+			if len(failed) > 0 {
+				return fmt.Errorf("%d of %d feeds failed (%s) and were reported above; their previously stored records are kept", len(failed), len(feeds), strings.Join(failed, ", "))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&ecosystems, "ecosystem", nil, "OSV ecosystem to download, repeatable (default: "+strings.Join(defaultFeeds, ", ")+")")
+	cmd.Flags().StringVar(&database, "database", "", "SQLite file or PostgreSQL URL (default: the local SQLite database)")
+	cmd.Flags().StringVar(&baseURL, "feed-base-url", osvFeedBaseURL, "base URL of the OSV exports (for mirrors and tests)")
+	_ = cmd.Flags().MarkHidden("feed-base-url")
+	dl.register(cmd)
 	return cmd
 }
