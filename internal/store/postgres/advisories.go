@@ -2,43 +2,16 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/palisade-project/palisade/internal/store"
+	"github.com/palisade-project/palisade/internal/store/internal/validate"
 )
 
 var _ store.Advisories = (*Store)(nil)
-
-// checkAdvisories refuses an import that the stores could not keep as
-// given: an unnamed source, a record of another source, an empty or
-// repeated id, a body that is not JSON. The SQLite store checks the same.
-func checkAdvisories(source store.AdvisorySource, recs []store.Advisory) error {
-	if source.Name == "" {
-		return errors.New("storing advisories: empty source name")
-	}
-	seen := make(map[string]struct{}, len(recs))
-	for i, r := range recs {
-		if r.Source != "" && r.Source != source.Name {
-			return fmt.Errorf("storing advisories of source %q: record %d (%s) belongs to source %q", source.Name, i, r.ID, r.Source)
-		}
-		if r.ID == "" {
-			return fmt.Errorf("storing advisories of source %q: record %d has no id", source.Name, i)
-		}
-		if _, dup := seen[r.ID]; dup {
-			return fmt.Errorf("storing advisories of source %q: id %s appears twice", source.Name, r.ID)
-		}
-		seen[r.ID] = struct{}{}
-		if !json.Valid(r.Body) {
-			return fmt.Errorf("storing advisories of source %q: record %s is not valid JSON", source.Name, r.ID)
-		}
-	}
-	return nil
-}
 
 const insertAdvisories = `INSERT INTO advisories (source, id, modified, body)
 SELECT $1, i, m, b::json
@@ -47,7 +20,7 @@ FROM unnest($2::text[], $3::timestamptz[], $4::text[]) AS t(i, m, b)`
 // ReplaceAdvisories implements store.Advisories. The stored source's
 // Records is len(recs); a zero ImportedAt means now.
 func (s *Store) ReplaceAdvisories(ctx context.Context, source store.AdvisorySource, recs []store.Advisory) error {
-	if err := checkAdvisories(source, recs); err != nil {
+	if err := validate.Advisories(source, recs); err != nil {
 		return err
 	}
 	importedAt := source.ImportedAt
@@ -107,21 +80,13 @@ func (s *Store) AllAdvisories(ctx context.Context) ([]store.Advisory, error) {
 		if err := rows.Scan(&a.Source, &a.ID, &a.Modified, &a.Body); err != nil {
 			return nil, s.scrub(fmt.Errorf("loading advisories from %s: %w", s.where, err))
 		}
-		a.Modified = utc(a.Modified)
+		a.Modified = validate.UTC(a.Modified)
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, s.scrub(fmt.Errorf("loading advisories from %s: %w", s.where, err))
 	}
 	return out, nil
-}
-
-// utc returns t in UTC, keeping the zero time zero.
-func utc(t time.Time) time.Time {
-	if t.IsZero() {
-		return time.Time{}
-	}
-	return t.UTC()
 }
 
 // AdvisorySources implements store.Advisories.
@@ -133,7 +98,7 @@ func (s *Store) AdvisorySources(ctx context.Context) ([]store.AdvisorySource, er
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.AdvisorySource, error) {
 		var src store.AdvisorySource
 		err := row.Scan(&src.Name, &src.Location, &src.Records, &src.ImportedAt, &src.Digest)
-		src.ImportedAt = utc(src.ImportedAt)
+		src.ImportedAt = validate.UTC(src.ImportedAt)
 		return src, err
 	})
 	if err != nil {

@@ -3,13 +3,12 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/palisade-project/palisade/internal/store"
+	"github.com/palisade-project/palisade/internal/store/internal/validate"
 )
 
 var _ store.Advisories = (*Store)(nil)
@@ -18,36 +17,10 @@ var _ store.Advisories = (*Store)(nil)
 // well under SQLite's limit of 32766.
 const advisoryBatch = 256
 
-// checkAdvisories refuses an import that the stores could not keep as
-// given: an unnamed source, a record of another source, an empty or
-// repeated id, a body that is not JSON.
-func checkAdvisories(source store.AdvisorySource, recs []store.Advisory) error {
-	if source.Name == "" {
-		return errors.New("storing advisories: empty source name")
-	}
-	seen := make(map[string]struct{}, len(recs))
-	for i, r := range recs {
-		if r.Source != "" && r.Source != source.Name {
-			return fmt.Errorf("storing advisories of source %q: record %d (%s) belongs to source %q", source.Name, i, r.ID, r.Source)
-		}
-		if r.ID == "" {
-			return fmt.Errorf("storing advisories of source %q: record %d has no id", source.Name, i)
-		}
-		if _, dup := seen[r.ID]; dup {
-			return fmt.Errorf("storing advisories of source %q: id %s appears twice", source.Name, r.ID)
-		}
-		seen[r.ID] = struct{}{}
-		if !json.Valid(r.Body) {
-			return fmt.Errorf("storing advisories of source %q: record %s is not valid JSON", source.Name, r.ID)
-		}
-	}
-	return nil
-}
-
 // ReplaceAdvisories implements store.Advisories. The stored source's
 // Records is len(recs); a zero ImportedAt means now.
 func (s *Store) ReplaceAdvisories(ctx context.Context, source store.AdvisorySource, recs []store.Advisory) error {
-	if err := checkAdvisories(source, recs); err != nil {
+	if err := validate.Advisories(source, recs); err != nil {
 		return err
 	}
 	importedAt := source.ImportedAt

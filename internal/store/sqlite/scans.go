@@ -10,72 +10,10 @@ import (
 
 	"github.com/palisade-project/palisade/internal/sbom"
 	"github.com/palisade-project/palisade/internal/store"
+	"github.com/palisade-project/palisade/internal/store/internal/validate"
 )
 
 var _ store.Scans = (*Store)(nil)
-
-// maxScanBody bounds the JSON of one SBOM or one match's findings: an image
-// with a million packages stays well under it, and nothing larger is read
-// back into memory.
-const maxScanBody = 64 << 20
-
-// encodeSBOM checks sb and returns its JSON, times in UTC. The PostgreSQL
-// store checks the same.
-func encodeSBOM(sb *sbom.SBOM) ([]byte, error) {
-	if sb == nil {
-		return nil, errors.New("storing SBOM: nil SBOM")
-	}
-	if sb.Digest == "" {
-		return nil, errors.New("storing SBOM: empty image digest")
-	}
-	c := *sb
-	c.CreatedAt = utc(c.CreatedAt)
-	c.Config.Created = utc(c.Config.Created)
-	body, err := json.Marshal(&c)
-	if err != nil {
-		return nil, fmt.Errorf("storing SBOM of %s: encoding: %w", sb.Digest, err)
-	}
-	if len(body) > maxScanBody {
-		return nil, fmt.Errorf("storing SBOM of %s: its JSON is %d bytes, over the limit of %d MiB; the image has too many packages or files to keep", sb.Digest, len(body), maxScanBody>>20)
-	}
-	return body, nil
-}
-
-// checkMatch refuses a match the stores could not keep as given.
-func checkMatch(m store.MatchResult) error {
-	if m.Digest == "" {
-		return errors.New("storing match: empty image digest")
-	}
-	if len(m.Findings) == 0 {
-		return fmt.Errorf("storing match of %s: no findings JSON; use [] when nothing matched", m.Digest)
-	}
-	if len(m.Findings) > maxScanBody {
-		return fmt.Errorf("storing match of %s: findings are %d bytes, over the limit of %d MiB", m.Digest, len(m.Findings), maxScanBody>>20)
-	}
-	if !json.Valid(m.Findings) {
-		return fmt.Errorf("storing match of %s: findings are not valid JSON", m.Digest)
-	}
-	return nil
-}
-
-// checkScanStatus refuses a status the stores could not keep as given.
-func checkScanStatus(st store.ScanStatus) error {
-	if st.Digest == "" {
-		return errors.New("storing scan status: empty image digest")
-	}
-	if st.Failures < 0 {
-		return fmt.Errorf("storing scan status of %s: negative failure count %d", st.Digest, st.Failures)
-	}
-	return nil
-}
-
-// utc returns t in UTC, keeping the zero time zero.
-func utc(t time.Time) time.Time {
-	if t.IsZero() {
-		return time.Time{}
-	}
-	return t.UTC()
-}
 
 // nullTime is t as stored: NULL for the zero time, else UTC text to the
 // microsecond.
@@ -95,12 +33,12 @@ func parseNullTime(column string, v sql.NullString) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, fmt.Errorf("bad %s %q: %w", column, v.String, err)
 	}
-	return utc(t), nil
+	return validate.UTC(t), nil
 }
 
 // PutSBOM implements store.Scans. The SBOM's JSON may not exceed 64 MiB.
 func (s *Store) PutSBOM(ctx context.Context, sb *sbom.SBOM) error {
-	body, err := encodeSBOM(sb)
+	body, err := validate.EncodeSBOM(sb)
 	if err != nil {
 		return err
 	}
@@ -130,8 +68,8 @@ func (s *Store) SBOM(ctx context.Context, digest string) (*sbom.SBOM, error) {
 	if err := json.Unmarshal(body, &sb); err != nil {
 		return nil, fmt.Errorf("loading SBOM of %s from %s: decoding: %w", digest, s.path, err)
 	}
-	sb.CreatedAt = utc(sb.CreatedAt)
-	sb.Config.Created = utc(sb.Config.Created)
+	sb.CreatedAt = validate.UTC(sb.CreatedAt)
+	sb.Config.Created = validate.UTC(sb.Config.Created)
 	return &sb, nil
 }
 
@@ -159,7 +97,7 @@ func (s *Store) SBOMDigests(ctx context.Context) ([]string, error) {
 // PutMatch implements store.Scans. MatchedAt is kept to the microsecond;
 // Findings must be valid JSON of at most 64 MiB.
 func (s *Store) PutMatch(ctx context.Context, m store.MatchResult) error {
-	if err := checkMatch(m); err != nil {
+	if err := validate.Match(m); err != nil {
 		return err
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -197,7 +135,7 @@ func (s *Store) Match(ctx context.Context, digest string) (store.MatchResult, er
 // PutScanStatus implements store.Scans. Times are kept to the microsecond;
 // zero times stay zero.
 func (s *Store) PutScanStatus(ctx context.Context, st store.ScanStatus) error {
-	if err := checkScanStatus(st); err != nil {
+	if err := validate.ScanStatus(st); err != nil {
 		return err
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {

@@ -1,0 +1,102 @@
+// Package validate holds the checks both store implementations apply
+// before writing scans and advisories, so that SQLite and PostgreSQL refuse
+// exactly the same input.
+package validate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/palisade-project/palisade/internal/sbom"
+	"github.com/palisade-project/palisade/internal/store"
+)
+
+// MaxScanBody bounds the JSON of one SBOM or one match's findings: an image
+// with a million packages stays well under it, and nothing larger is read
+// back into memory.
+const MaxScanBody = 64 << 20
+
+// EncodeSBOM checks sb and returns its JSON, times in UTC.
+func EncodeSBOM(sb *sbom.SBOM) ([]byte, error) {
+	if sb == nil {
+		return nil, errors.New("storing SBOM: nil SBOM")
+	}
+	if sb.Digest == "" {
+		return nil, errors.New("storing SBOM: empty image digest")
+	}
+	c := *sb
+	c.CreatedAt = UTC(c.CreatedAt)
+	c.Config.Created = UTC(c.Config.Created)
+	body, err := json.Marshal(&c)
+	if err != nil {
+		return nil, fmt.Errorf("storing SBOM of %s: encoding: %w", sb.Digest, err)
+	}
+	if len(body) > MaxScanBody {
+		return nil, fmt.Errorf("storing SBOM of %s: its JSON is %d bytes, over the limit of %d MiB; the image has too many packages or files to keep", sb.Digest, len(body), MaxScanBody>>20)
+	}
+	return body, nil
+}
+
+// Match refuses a match the stores could not keep as given.
+func Match(m store.MatchResult) error {
+	if m.Digest == "" {
+		return errors.New("storing match: empty image digest")
+	}
+	if len(m.Findings) == 0 {
+		return fmt.Errorf("storing match of %s: no findings JSON; use [] when nothing matched", m.Digest)
+	}
+	if len(m.Findings) > MaxScanBody {
+		return fmt.Errorf("storing match of %s: findings are %d bytes, over the limit of %d MiB", m.Digest, len(m.Findings), MaxScanBody>>20)
+	}
+	if !json.Valid(m.Findings) {
+		return fmt.Errorf("storing match of %s: findings are not valid JSON", m.Digest)
+	}
+	return nil
+}
+
+// ScanStatus refuses a status the stores could not keep as given.
+func ScanStatus(st store.ScanStatus) error {
+	if st.Digest == "" {
+		return errors.New("storing scan status: empty image digest")
+	}
+	if st.Failures < 0 {
+		return fmt.Errorf("storing scan status of %s: negative failure count %d", st.Digest, st.Failures)
+	}
+	return nil
+}
+
+// UTC returns t in UTC, keeping the zero time zero.
+func UTC(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// Advisories refuses an import that the stores could not keep as
+// given: an unnamed source, a record of another source, an empty or
+// repeated id, a body that is not JSON.
+func Advisories(source store.AdvisorySource, recs []store.Advisory) error {
+	if source.Name == "" {
+		return errors.New("storing advisories: empty source name")
+	}
+	seen := make(map[string]struct{}, len(recs))
+	for i, r := range recs {
+		if r.Source != "" && r.Source != source.Name {
+			return fmt.Errorf("storing advisories of source %q: record %d (%s) belongs to source %q", source.Name, i, r.ID, r.Source)
+		}
+		if r.ID == "" {
+			return fmt.Errorf("storing advisories of source %q: record %d has no id", source.Name, i)
+		}
+		if _, dup := seen[r.ID]; dup {
+			return fmt.Errorf("storing advisories of source %q: id %s appears twice", source.Name, r.ID)
+		}
+		seen[r.ID] = struct{}{}
+		if !json.Valid(r.Body) {
+			return fmt.Errorf("storing advisories of source %q: record %s is not valid JSON", source.Name, r.ID)
+		}
+	}
+	return nil
+}
