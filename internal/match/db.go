@@ -10,7 +10,6 @@
 package match
 
 import (
-	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -56,27 +55,17 @@ type affected struct {
 	ecosystem string // the record's, e.g. "Debian:12"
 	name      string
 	versions  []listed
-	ranges    []parsedRange
-	// err is a version in the entry's ranges that does not parse or
-	// compare: osv.Affects fails the whole record for a package this entry
-	// applies to, and so does the matcher.
+	ranges    []*osv.CompiledRange
+	// err is a version in the entry's ranges that does not parse:
+	// osv.Affects fails the whole record for a package this entry applies
+	// to, and so does the matcher (events that cannot be ordered fail in
+	// CompiledRange.Affects, as in osv.Affects).
 	err error
 }
 
 type listed struct {
 	raw string
 	v   version.Version // nil when it does not parse
-}
-
-type event struct {
-	kind string          // introduced, fixed, last_affected
-	v    version.Version // nil for introduced "0"
-}
-
-type parsedRange struct {
-	events   []event // sorted as osv.Affects sorts them
-	hasLimit bool
-	limits   []version.Version // nil element for limit "*"
 }
 
 // NewDB indexes records for matching. Withdrawn records are dropped. Each
@@ -172,7 +161,7 @@ func compile(a osv.Affected) *affected {
 		if rg.Type != osv.RangeSemVer && rg.Type != osv.RangeEcosystem {
 			continue
 		}
-		pr, err := compileRange(eco, rg)
+		pr, err := osv.CompileRange(eco, rg)
 		if err != nil {
 			out.err = err
 			return out
@@ -180,76 +169,6 @@ func compile(a osv.Affected) *affected {
 		out.ranges = append(out.ranges, pr)
 	}
 	return out
-}
-
-func compileRange(eco string, rg osv.Range) (parsedRange, error) {
-	var pr parsedRange
-	for _, e := range rg.Events {
-		kind, s := eventKind(e)
-		if (kind == "introduced" && s == "0") || (kind == "limit" && s == "*") {
-			if kind == "limit" {
-				pr.hasLimit = true
-				pr.limits = append(pr.limits, nil)
-			} else {
-				pr.events = append(pr.events, event{kind: kind})
-			}
-			continue
-		}
-		w, err := version.Parse(eco, s)
-		if err != nil {
-			return pr, fmt.Errorf("%s event: %w", kind, err)
-		}
-		if kind == "limit" {
-			pr.hasLimit = true
-			pr.limits = append(pr.limits, w)
-			continue
-		}
-		pr.events = append(pr.events, event{kind: kind, v: w})
-	}
-	var cmpErr error
-	slices.SortStableFunc(pr.events, func(x, y event) int {
-		switch {
-		case x.v == nil && y.v == nil:
-			return 0
-		case x.v == nil:
-			return -1
-		case y.v == nil:
-			return 1
-		}
-		c, err := x.v.Compare(y.v)
-		if err != nil && cmpErr == nil {
-			cmpErr = err
-		}
-		if c == 0 {
-			// A range that ends (fixed) and one that begins at the same
-			// version are adjacent: end first.
-			return cmp.Compare(kindOrder(x.kind), kindOrder(y.kind))
-		}
-		return c
-	})
-	return pr, cmpErr
-}
-
-func kindOrder(kind string) int {
-	if kind == "fixed" {
-		return 0
-	}
-	return 1
-}
-
-// eventKind returns a validated event's kind and version.
-func eventKind(e osv.Event) (string, string) {
-	switch {
-	case e.Introduced != "":
-		return "introduced", e.Introduced
-	case e.Fixed != "":
-		return "fixed", e.Fixed
-	case e.LastAffected != "":
-		return "last_affected", e.LastAffected
-	case e.Limit != "":
-		return "limit", e.Limit
-	}
-	return "", ""
 }
 
 // affects mirrors osv's evaluation of one affected entry for the parsed
@@ -271,7 +190,7 @@ func (a *affected) affects(raw string, v version.Version) (bool, version.Version
 	}
 	var fix version.Version
 	for _, rg := range a.ranges {
-		in, f, err := rg.affects(v)
+		in, f, err := rg.Affects(v)
 		if err != nil {
 			return false, nil, err
 		}
@@ -285,51 +204,4 @@ func (a *affected) affects(raw string, v version.Version) (bool, version.Version
 		}
 	}
 	return hit, fix, nil
-}
-
-func (rg *parsedRange) affects(v version.Version) (bool, version.Version, error) {
-	if rg.hasLimit {
-		below := false
-		for _, l := range rg.limits {
-			if l == nil {
-				below = true
-				break
-			}
-			if c, err := v.Compare(l); err == nil && c < 0 {
-				below = true
-				break
-			}
-		}
-		if !below {
-			return false, nil, nil
-		}
-	}
-	in := false
-	var fix version.Version
-	for _, e := range rg.events {
-		c := 1 // introduced "0" is below everything
-		if e.v != nil {
-			var err error
-			if c, err = v.Compare(e.v); err != nil {
-				return false, nil, err
-			}
-		}
-		switch e.kind {
-		case "introduced":
-			if c >= 0 {
-				in = true
-			}
-		case "fixed":
-			if c >= 0 {
-				in = false
-			} else if fix == nil {
-				fix = e.v
-			}
-		case "last_affected":
-			if c > 0 {
-				in = false
-			}
-		}
-	}
-	return in, fix, nil
 }

@@ -149,33 +149,80 @@ func (a Affected) affects(ecosystem, ver string) (bool, version.Version, error) 
 // rangeAffects applies OSV's evaluation to one range: it returns whether v
 // is inside and the smallest fixed version above v.
 func rangeAffects(ecosystem string, rg Range, v version.Version) (bool, version.Version, error) {
-	events := make([]event, 0, len(rg.Events))
-	var limits []version.Version
-	hasLimit := false
+	cr, err := CompileRange(ecosystem, rg)
+	if err != nil {
+		return false, nil, err
+	}
+	return cr.Affects(v)
+}
+
+// CompiledRange is a SEMVER or ECOSYSTEM range with its versions parsed and
+// its events sorted, so that many versions can be evaluated against it
+// without parsing again (the matcher keeps one per indexed range).
+type CompiledRange struct {
+	events   []event
+	hasLimit bool
+	limits   []version.Version // nil element for limit "*"
+	// sortErr is a failed comparison while ordering the events; Affects
+	// reports it for versions below the range's limits.
+	sortErr error
+}
+
+// CompileRange parses rg's event versions in ecosystem and orders them as
+// OSV evaluation requires.
+func CompileRange(ecosystem string, rg Range) (*CompiledRange, error) {
+	cr := &CompiledRange{events: make([]event, 0, len(rg.Events))}
 	for _, e := range rg.Events {
 		kind, s, _ := e.kind()
 		if (kind == "introduced" && s == "0") || (kind == "limit" && s == "*") {
-			events = append(events, event{kind: kind})
+			cr.events = append(cr.events, event{kind: kind})
 			if kind == "limit" {
-				hasLimit = true
-				limits = append(limits, nil)
+				cr.hasLimit = true
+				cr.limits = append(cr.limits, nil)
 			}
 			continue
 		}
 		w, err := version.Parse(ecosystem, s)
 		if err != nil {
-			return false, nil, fmt.Errorf("%s event: %w", kind, err)
+			return nil, fmt.Errorf("%s event: %w", kind, err)
 		}
 		if kind == "limit" {
-			hasLimit = true
-			limits = append(limits, w)
+			cr.hasLimit = true
+			cr.limits = append(cr.limits, w)
 			continue
 		}
-		events = append(events, event{kind: kind, v: w})
+		cr.events = append(cr.events, event{kind: kind, v: w})
 	}
-	if hasLimit {
+	slices.SortStableFunc(cr.events, func(x, y event) int {
+		switch {
+		case x.v == nil && y.v == nil:
+			return 0
+		case x.v == nil:
+			return -1
+		case y.v == nil:
+			return 1
+		}
+		c, err := x.v.Compare(y.v)
+		if err != nil && cr.sortErr == nil {
+			cr.sortErr = err
+		}
+		if c == 0 {
+			// At one version a range that ends (fixed) and one that
+			// begins (introduced) are adjacent: end first, so the version
+			// is inside the second.
+			return kindOrder(x.kind) - kindOrder(y.kind)
+		}
+		return c
+	})
+	return cr, nil
+}
+
+// Affects reports whether v is inside the range and the smallest fixed
+// version above v.
+func (cr *CompiledRange) Affects(v version.Version) (bool, version.Version, error) {
+	if cr.hasLimit {
 		below := false
-		for _, l := range limits {
+		for _, l := range cr.limits {
 			if l == nil {
 				below = true
 				break
@@ -189,34 +236,12 @@ func rangeAffects(ecosystem string, rg Range, v version.Version) (bool, version.
 			return false, nil, nil
 		}
 	}
-	var cmpErr error
-	slices.SortStableFunc(events, func(x, y event) int {
-		switch {
-		case x.v == nil && y.v == nil:
-			return 0
-		case x.v == nil:
-			return -1
-		case y.v == nil:
-			return 1
-		}
-		c, err := x.v.Compare(y.v)
-		if err != nil && cmpErr == nil {
-			cmpErr = err
-		}
-		if c == 0 {
-			// At one version a range that ends (fixed) and one that
-			// begins (introduced) are adjacent: end first, so the version
-			// is inside the second.
-			return kindOrder(x.kind) - kindOrder(y.kind)
-		}
-		return c
-	})
-	if cmpErr != nil {
-		return false, nil, cmpErr
+	if cr.sortErr != nil {
+		return false, nil, cr.sortErr
 	}
 	in := false
 	var fix version.Version
-	for _, e := range events {
+	for _, e := range cr.events {
 		c := 1 // v against the event's version; introduced "0" is below all
 		if e.v != nil {
 			var err error
