@@ -7,6 +7,7 @@ package extractor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 
@@ -53,4 +54,17 @@ type Input struct {
 	// OS is the image's operating system, when the scanner has found it
 	// (os-release is read before other files).
 	OS sbom.OS
+}
+
+// ReadAll reads r to its end, refusing more than limit bytes with an error
+// wrapping ErrTooLarge. Extractors read whole files through it.
+func ReadAll(r io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading: %w", err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("over %d bytes: %w", limit, ErrTooLarge)
+	}
+	return b, nil
 }

@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/url"
 	"strings"
@@ -58,12 +57,9 @@ func (Extractor) Extract(ctx context.Context, in *extractor.Input) ([]sbom.Packa
 	if in.Size > extractor.MaxFileSize {
 		return nil, fmt.Errorf("%d bytes: %w", in.Size, extractor.ErrTooLarge)
 	}
-	b, err := io.ReadAll(io.LimitReader(in.Reader, extractor.MaxFileSize+1))
+	b, err := extractor.ReadAll(in.Reader, extractor.MaxFileSize)
 	if err != nil {
-		return nil, fmt.Errorf("reading: %w", err)
-	}
-	if len(b) > extractor.MaxFileSize {
-		return nil, fmt.Errorf("over %d bytes: %w", extractor.MaxFileSize, extractor.ErrTooLarge)
+		return nil, err
 	}
 	// status.d files hold installed packages only and have no Status field.
 	distroless := strings.HasPrefix(in.Path, statusDir)

@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/url"
 	"path"
@@ -145,12 +144,9 @@ func read(f *zip.File, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, limit+1))
+	b, err := extractor.ReadAll(rc, limit)
 	if err != nil {
 		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("over %d bytes: %w", limit, extractor.ErrTooLarge)
 	}
 	return b, nil
 }

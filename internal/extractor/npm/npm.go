@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/url"
 	"path"
@@ -81,12 +80,9 @@ func (Extractor) Extract(ctx context.Context, in *extractor.Input) ([]sbom.Packa
 	if in.Size > limit {
 		return nil, fmt.Errorf("%d bytes: %w", in.Size, extractor.ErrTooLarge)
 	}
-	b, err := io.ReadAll(io.LimitReader(in.Reader, limit+1))
+	b, err := extractor.ReadAll(in.Reader, limit)
 	if err != nil {
-		return nil, fmt.Errorf("reading: %w", err)
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("over %d bytes: %w", limit, extractor.ErrTooLarge)
+		return nil, err
 	}
 	if isLock(in.Path) {
 		return lockfile(ctx, b, in.Path)
