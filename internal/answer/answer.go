@@ -20,6 +20,8 @@ import (
 // Question names, as used by `palisade ask` and /api/v1/questions/.
 const (
 	ImageSources = "image-sources"
+	ScanAge      = "scan-age"
+	Vulnerable   = "vulnerable"
 	Privileged   = "privileged"
 	Exposed      = "exposed"
 	Owners       = "owners"
@@ -35,6 +37,8 @@ type Question struct {
 // Questions lists the questions this build answers, in mission order.
 var Questions = []Question{
 	{ImageSources, 1, "Where do our container images come from? Only trusted registries?"},
+	{ScanAge, 2, "How long ago was each running image scanned?"},
+	{Vulnerable, 3, "Which containers carry known vulnerabilities, and how severe?"},
 	{Privileged, 6, "Which workloads run privileged or with host access?"},
 	{Exposed, 7, "Which services are exposed outside the cluster?"},
 	{Owners, 10, "Which team owns each running application?"},
@@ -43,6 +47,9 @@ var Questions = []Question{
 // ErrUnknownQuestion is returned for a question name this build does not
 // answer.
 var ErrUnknownQuestion = errors.New("unknown question")
+
+// ErrBadFilter is returned for a filter the question does not take.
+var ErrBadFilter = errors.New("bad filter")
 
 // Lookup returns the question named name.
 func Lookup(name string) (Question, error) {
@@ -72,10 +79,14 @@ type Answer[T any] struct {
 	Unmatched []exposure.Unmatched `json:"unmatched,omitempty"`
 }
 
-// Filter narrows an answer to a cluster and/or namespace.
+// Filter narrows an answer to a cluster and/or namespace, and the
+// vulnerable answer to one flaw.
 type Filter struct {
 	Cluster   string `json:"cluster,omitempty"`
 	Namespace string `json:"namespace,omitempty"`
+	// CVE is a vulnerability id or alias (CVE-…, GHSA-…, GO-…); only the
+	// vulnerable question takes it.
+	CVE string `json:"cve,omitempty"`
 }
 
 // Match reports whether a workload passes the filter.
@@ -118,9 +129,16 @@ func (e *Engine) Ask(ix *inventory.Index, question string, f Filter) (any, error
 	if err != nil {
 		return nil, err
 	}
+	if f.CVE != "" && q.Name != Vulnerable {
+		return nil, fmt.Errorf("%w: a CVE filter applies to the %s question only", ErrBadFilter, Vulnerable)
+	}
 	switch q.Name {
 	case ImageSources:
 		return e.ImageSources(ix, f), nil
+	case ScanAge:
+		return e.ScanAge(ix, f), nil
+	case Vulnerable:
+		return e.Vulnerable(ix, f), nil
 	case Privileged:
 		return e.Privileged(ix, f), nil
 	case Exposed:
@@ -149,6 +167,7 @@ func newAnswer[T any](e *Engine, ix *inventory.Index, name string, f Filter, ite
 // workloads returns the top-level workloads of ix that pass f, in index
 // order, so that each analysis looks only at what it reports.
 func (f Filter) workloads(ix *inventory.Index) []*model.Workload {
+	f.CVE = ""
 	switch {
 	case f == Filter{}:
 		return ix.Workloads()
@@ -195,7 +214,7 @@ func (e *Engine) ImageSources(ix *inventory.Index, f Filter) *Answer[imagetrust.
 
 // Privileged answers question 6.
 func (e *Engine) Privileged(ix *inventory.Index, f Filter) *Answer[privilege.Item] {
-	items := privilege.AnswerWorkloads(f.workloads(ix))
+	items := privilege.AnswerWorkloads(f.workloads(ix), privilege.ImageUsersOf(ix))
 	a := newAnswer(e, ix, Privileged, f, items)
 	a.Summary["workloads"] = len(items)
 	for _, it := range items {

@@ -42,17 +42,16 @@ func (a *Answer[T]) AppendJSON(dst []byte) ([]byte, error) {
 	if a.Filter != (Filter{}) {
 		dst = append(dst, `,"filter":{`...)
 		comma := false
-		if a.Filter.Cluster != "" {
-			dst = append(dst, `"cluster":`...)
-			dst = appendString(dst, a.Filter.Cluster)
-			comma = true
-		}
-		if a.Filter.Namespace != "" {
+		for _, kv := range [...][2]string{{`"cluster":`, a.Filter.Cluster}, {`"namespace":`, a.Filter.Namespace}, {`"cve":`, a.Filter.CVE}} {
+			if kv[1] == "" {
+				continue
+			}
 			if comma {
 				dst = append(dst, ',')
 			}
-			dst = append(dst, `"namespace":`...)
-			dst = appendString(dst, a.Filter.Namespace)
+			dst = append(dst, kv[0]...)
+			dst = appendString(dst, kv[1])
+			comma = true
 		}
 		dst = append(dst, '}')
 	}

@@ -7,11 +7,14 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/palisade-project/palisade/internal/exposure"
 	"github.com/palisade-project/palisade/internal/imagetrust"
 	"github.com/palisade-project/palisade/internal/ownership"
 	"github.com/palisade-project/palisade/internal/privilege"
+	"github.com/palisade-project/palisade/internal/scanage"
+	"github.com/palisade-project/palisade/internal/vulnerable"
 )
 
 // Decode parses the JSON form of an answer to question, as the server sends
@@ -24,6 +27,10 @@ func Decode(question string, data []byte) (any, error) {
 	switch question {
 	case ImageSources:
 		v, err = decode[imagetrust.Item](data)
+	case ScanAge:
+		v, err = decode[scanage.Item](data)
+	case Vulnerable:
+		v, err = decode[vulnerable.Item](data)
 	case Privileged:
 		v, err = decode[privilege.Item](data)
 	case Exposed:
@@ -103,6 +110,54 @@ func WriteTable(w io.Writer, a any) error {
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", it.Workload, owner, src)
 		}
+	case *Answer[scanage.Item]:
+		notes, summary = a.Notes, a.Summary
+		now := a.GeneratedAt
+		fmt.Fprintln(tw, "DIGEST\tIMAGE\tSTATE\tSCANNED\tMATCH\tFINDINGS\tWORKLOADS\tERROR")
+		for _, it := range a.Items {
+			scanned := "never"
+			if !it.ScannedAt.IsZero() {
+				scanned = ago(now.Sub(it.ScannedAt))
+			}
+			img := "-"
+			if len(it.Images) > 0 {
+				img = strings.Join(it.Images, ",")
+			}
+			errText := "-"
+			if it.LastError != "" {
+				errText = fmt.Sprintf("%d failures, retry %s: %s", it.Failures, it.NextAttempt.Format(time.RFC3339), it.LastError)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", shortDigest(it.Digest), img, it.State, scanned, it.MatchState, it.Findings, len(it.Workloads), errText)
+		}
+	case *Answer[vulnerable.Item]:
+		notes, summary = a.Notes, a.Summary
+		if a.Filter.CVE != "" {
+			fmt.Fprintln(tw, "WORKLOAD\tCONTAINER\tDIGEST\tID\tPACKAGE\tINSTALLED\tFIXED\tSEVERITY")
+			for _, it := range a.Items {
+				for _, v := range it.Vulnerabilities {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.Workload, it.Container, shortDigest(it.Digest), v.ID, v.Package, v.InstalledVersion, dash(v.FixedVersion), v.Severity)
+				}
+			}
+			break
+		}
+		fmt.Fprintln(tw, "WORKLOAD\tCONTAINER\tIMAGE\tCRITICAL\tHIGH\tMEDIUM\tLOW\tUNKNOWN\tFIXABLE\tWORST")
+		for _, it := range a.Items {
+			worst := "-"
+			if len(it.Vulnerabilities) > 0 {
+				w := it.Vulnerabilities[0]
+				for _, v := range it.Vulnerabilities[1:] {
+					if vulnerable.Rank(v.Severity) > vulnerable.Rank(w.Severity) || (vulnerable.Rank(v.Severity) == vulnerable.Rank(w.Severity) && v.Score > w.Score) {
+						w = v
+					}
+				}
+				worst = w.ID + " in " + w.Package + " " + w.InstalledVersion
+				if w.FixedVersion != "" {
+					worst += " (fixed in " + w.FixedVersion + ")"
+				}
+			}
+			c := it.Counts
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", it.Workload, it.Container, it.Image, c["critical"], c["high"], c["medium"], c["low"], c[vulnerable.Unknown], it.Fixable, worst)
+		}
 	default:
 		return fmt.Errorf("no table form for %T", a)
 	}
@@ -125,6 +180,36 @@ func WriteTable(w io.Writer, a any) error {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	return nil
+}
+
+// ago renders an age for people: "45s ago", "3h ago", "2d ago".
+func ago(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "just now"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d/time.Hour))
+	}
+	return fmt.Sprintf("%dd ago", int(d/(24*time.Hour)))
+}
+
+// shortDigest shortens "sha256:0123…" to its first 12 hex digits.
+func shortDigest(d string) string {
+	if _, hex, ok := strings.Cut(d, ":"); ok && len(hex) > 12 {
+		return hex[:12]
+	}
+	return d
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func yesNo(b bool) string {

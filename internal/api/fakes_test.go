@@ -16,8 +16,11 @@ import (
 
 	"github.com/palisade-project/palisade/internal/answer"
 	"github.com/palisade-project/palisade/internal/auth"
+	"github.com/palisade-project/palisade/internal/imagescan"
 	"github.com/palisade-project/palisade/internal/inventory"
+	"github.com/palisade-project/palisade/internal/match"
 	"github.com/palisade-project/palisade/internal/model"
+	"github.com/palisade-project/palisade/internal/sbom"
 	"github.com/palisade-project/palisade/internal/store"
 )
 
@@ -30,7 +33,7 @@ type fakeInventory struct {
 }
 
 func newFakeInventory(snap *model.Snapshot) *fakeInventory {
-	return &fakeInventory{ix: inventory.New(snap), gen: 1, changed: make(chan struct{})}
+	return &fakeInventory{ix: inventory.New(snap).WithImages(smallScans()), gen: 1, changed: make(chan struct{})}
 }
 
 func (f *fakeInventory) Index() (*inventory.Index, uint64) {
@@ -266,6 +269,31 @@ func smallSnapshot() *model.Snapshot {
 				Ports: []model.ContainerPort{{ContainerPort: 6379, HostPort: 6379, Protocol: "TCP"}}}},
 		},
 	})
+	// Running pods, whose digests the scan view below knows.
+	snap.Add(&model.Workload{
+		Meta:  model.Meta{Cluster: "default", Namespace: "shop", Name: "web-7d9f-x1"},
+		Kind:  model.KindPod,
+		Owner: &model.OwnerRef{Kind: "ReplicaSet", Name: "web-7d9f"},
+		Template: model.PodTemplate{
+			Labels:     map[string]string{"app": "web", "pod-template-hash": "7d9f"},
+			Containers: []model.Container{{Name: "web", Type: model.ContainerRegular, Image: img("docker.io", "library/nginx", "1.25", "")}},
+		},
+		Status: &model.PodStatus{Phase: "Running", Containers: []model.ContainerStatus{
+			{Name: "web", Type: model.ContainerRegular, ImageID: "docker.io/library/nginx@" + webDigest, Digest: webDigest, Running: true},
+		}},
+	})
+	snap.Add(&model.Workload{
+		Meta:  model.Meta{Cluster: "edge", Namespace: "shop", Name: "cache-0"},
+		Kind:  model.KindPod,
+		Owner: &model.OwnerRef{Kind: "StatefulSet", Name: "cache"},
+		Template: model.PodTemplate{
+			Labels:     map[string]string{"app": "cache"},
+			Containers: []model.Container{{Name: "redis", Type: model.ContainerRegular, Image: img("docker.io", "library/redis", "7", "")}},
+		},
+		Status: &model.PodStatus{Phase: "Running", Containers: []model.ContainerStatus{
+			{Name: "redis", Type: model.ContainerRegular, ImageID: "docker.io/library/redis@" + cacheDigest, Digest: cacheDigest, Running: true},
+		}},
+	})
 	snap.Add(&model.Service{Meta: model.Meta{Cluster: "default", Namespace: "shop", Name: "web"}, Type: "LoadBalancer",
 		Selector: map[string]string{"app": "web"}, Ports: []model.ServicePort{{Protocol: "TCP", Port: 80, TargetPort: "80", NodePort: 30080}}})
 	snap.Add(&model.Service{Meta: model.Meta{Cluster: "default", Namespace: "ops", Name: "orphan"}, Type: "NodePort",
@@ -273,6 +301,31 @@ func smallSnapshot() *model.Snapshot {
 	snap.Add(&model.Ingress{Meta: model.Meta{Cluster: "default", Namespace: "shop", Name: "web"},
 		Rules: []model.IngressRule{{Host: "shop.example.com", Paths: []model.IngressPath{{Path: "/", Backend: model.IngressBackend{Service: "web", Port: "80"}}}}}})
 	return snap
+}
+
+// Digests of the harness's running pods.
+var (
+	webDigest   = "sha256:" + strings.Repeat("b", 64)
+	cacheDigest = "sha256:" + strings.Repeat("c", 64)
+)
+
+// smallScans is the scan view of smallSnapshot: both running images were
+// scanned and matched, each with one vulnerability.
+func smallScans() *imagescan.View {
+	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	var images []*imagescan.Image
+	for _, d := range []string{webDigest, cacheDigest} {
+		images = append(images, &imagescan.Image{
+			Digest: d,
+			SBOM:   &imagescan.Facts{ScannedAt: at, Packages: 1},
+			Match: &imagescan.Match{DBVersion: "db1", MatchedAt: at, Findings: []match.Finding{{
+				ID: "CVE-2026-0001", Package: sbom.Package{Name: "openssl", Version: "3.0.1", Ecosystem: "Debian:12"},
+				InstalledVersion: "3.0.1", FixedVersion: "3.0.2", Severity: "high", Score: 7.5,
+			}}},
+			Status: store.ScanStatus{Digest: d, LastAttempt: at, LastSuccess: at},
+		})
+	}
+	return imagescan.NewView(images, imagescan.Scheduler{Running: true, MaxAge: 24 * time.Hour, DBVersion: "db1"})
 }
 
 // errStore stands in for a store that is down.

@@ -63,8 +63,10 @@ func parseFilter(q url.Values) (answer.Filter, error) {
 			dst = &f.Cluster
 		case "namespace":
 			dst = &f.Namespace
+		case "cve":
+			dst = &f.CVE
 		default:
-			return f, errorf(http.StatusBadRequest, codeBadRequest, "unknown query parameter %q: use cluster and namespace", truncate(k, 64))
+			return f, errorf(http.StatusBadRequest, codeBadRequest, "unknown query parameter %q: use cluster, namespace and (for vulnerable) cve", truncate(k, 64))
 		}
 		if len(vs) != 1 {
 			return f, errorf(http.StatusBadRequest, codeBadRequest, "query parameter %q given %d times: give it once", k, len(vs))
@@ -96,6 +98,9 @@ func (s *Server) question(w http.ResponseWriter, r *http.Request) error {
 	res, err := s.cache.serve(r.Context(), key, true, acceptsGzip(r.Header.Values("Accept-Encoding")), s.computeQuestion(name, f))
 	if errors.Is(err, answer.ErrUnknownQuestion) {
 		return &apiError{status: http.StatusNotFound, code: codeUnknownQuestion, message: truncate(err.Error(), 512)}
+	}
+	if errors.Is(err, answer.ErrBadFilter) {
+		return &apiError{status: http.StatusBadRequest, code: codeBadRequest, message: truncate(err.Error(), 512)}
 	}
 	if err != nil {
 		return err

@@ -22,6 +22,7 @@ import (
 	"github.com/palisade-project/palisade/internal/answer"
 	"github.com/palisade-project/palisade/internal/config"
 	"github.com/palisade-project/palisade/internal/demo"
+	"github.com/palisade-project/palisade/internal/imagescan"
 	"github.com/palisade-project/palisade/internal/inventory"
 	"github.com/palisade-project/palisade/internal/manifest"
 	"github.com/palisade-project/palisade/internal/model"
@@ -35,6 +36,7 @@ type askOptions struct {
 	database   string
 	cluster    string
 	namespace  string
+	cve        string
 	output     string
 	configFile string
 	maxFileMB  int64
@@ -80,6 +82,7 @@ Where the answer comes from:
 	f.StringVar(&o.database, "database", "", "database to read when neither --manifests nor --server is given (default: the local SQLite file)")
 	f.StringVar(&o.cluster, "cluster", "", "only this cluster")
 	f.StringVarP(&o.namespace, "namespace", "n", "", "only this namespace")
+	f.StringVar(&o.cve, "cve", "", "vulnerable: only this flaw, by id or alias (CVE-…, GHSA-…, GO-…)")
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table, json or yaml")
 	f.StringVar(&o.configFile, "config", "", "config file (trustedRegistries, ownerKeys)")
 	f.Int64Var(&o.maxFileMB, "max-file-mb", 64, "largest manifest file or stdin to read, in MiB")
@@ -127,7 +130,10 @@ func runAsk(cmd *cobra.Command, e *env, o *askOptions, question string) error {
 		}
 		mergeAnalysis(cmd, file.Analysis, &o.analysis)
 	}
-	filter := answer.Filter{Cluster: o.cluster, Namespace: o.namespace}
+	if o.cve != "" && question != answer.Vulnerable {
+		return usageError("--cve applies to the %s question only", answer.Vulnerable)
+	}
+	filter := answer.Filter{Cluster: o.cluster, Namespace: o.namespace, CVE: o.cve}
 	var (
 		result any
 		err    error
@@ -156,6 +162,7 @@ func askLocal(ctx context.Context, e *env, o *askOptions, question string, filte
 		return nil, usageError("%v", err)
 	}
 	var snap *model.Snapshot
+	var images *imagescan.View
 	if len(o.manifests) > 0 {
 		res, err := manifest.Load(ctx, o.manifests, manifest.Options{Cluster: firstNonEmpty(o.cluster, model.DefaultCluster), Stdin: e.stdin, MaxFileBytes: o.maxFileMB << 20})
 		if err != nil {
@@ -190,8 +197,15 @@ func askLocal(ctx context.Context, e *env, o *askOptions, question string, filte
 		if snap.Len() == 0 {
 			fmt.Fprintln(e.stderr, "note: the database holds no inventory yet; run \"palisade server\" (or \"palisade demo\"), or ask with --manifests or --server")
 		}
+		if sc, ok := st.(imagescan.Store); ok {
+			list, err := imagescan.Load(ctx, sc)
+			if err != nil {
+				return nil, err
+			}
+			images = imagescan.NewView(list, imagescan.Scheduler{})
+		}
 	}
-	return eng.Ask(inventory.New(snap), question, filter)
+	return eng.Ask(inventory.New(snap).WithImages(images), question, filter)
 }
 
 func askServer(ctx context.Context, e *env, o *askOptions, question string, filter answer.Filter) (any, error) {
@@ -213,6 +227,9 @@ func askServer(ctx context.Context, e *env, o *askOptions, question string, filt
 	}
 	if filter.Namespace != "" {
 		q.Set("namespace", filter.Namespace)
+	}
+	if filter.CVE != "" {
+		q.Set("cve", filter.CVE)
 	}
 	u.RawQuery = q.Encode()
 	client := &http.Client{Timeout: 60 * time.Second}

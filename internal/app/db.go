@@ -240,40 +240,7 @@ func openAdvisories(ctx context.Context, e *env, database string, readOnly bool)
 // record stored by several sources counts once: the most recently
 // modified copy, the first source's on a tie.
 func storedDB(ctx context.Context, e *env, adv store.Advisories) (*match.DB, []store.AdvisorySource, error) {
-	sources, err := adv.AdvisorySources(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	all, err := adv.AllAdvisories(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	byID := make(map[string]*osv.Record, len(all))
-	ids := make([]string, 0, len(all))
-	for _, a := range all {
-		r, err := osv.Parse(a.Body)
-		if err != nil {
-			fmt.Fprintf(e.stderr, "warning: skipped stored record %s of source %q: %v; re-import the source\n", a.ID, a.Source, err)
-			continue
-		}
-		if prev, dup := byID[r.ID]; dup {
-			if r.Modified.After(prev.Modified) {
-				byID[r.ID] = r
-			}
-			continue
-		}
-		byID[r.ID] = r
-		ids = append(ids, r.ID)
-	}
-	recs := make([]*osv.Record, len(ids))
-	for i, id := range ids {
-		recs[i] = byID[id]
-	}
-	db, err := match.NewDB(recs)
-	if err != nil {
-		return nil, nil, fmt.Errorf("building the vulnerability database: %w", err)
-	}
-	return db, sources, nil
+	return match.Load(ctx, adv, func(err error) { fmt.Fprintf(e.stderr, "warning: %v\n", err) })
 }
 
 // dbStatus is the JSON form of `palisade db status`.

@@ -13,15 +13,21 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	k8sauthn "github.com/google/go-containerregistry/pkg/authn/kubernetes"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/palisade-project/palisade/internal/answer"
 	"github.com/palisade-project/palisade/internal/api"
 	"github.com/palisade-project/palisade/internal/auth"
 	"github.com/palisade-project/palisade/internal/config"
 	"github.com/palisade-project/palisade/internal/demo"
+	"github.com/palisade-project/palisade/internal/extractor/list"
 	"github.com/palisade-project/palisade/internal/manifest"
 	"github.com/palisade-project/palisade/internal/model"
+	"github.com/palisade-project/palisade/internal/scanqueue"
 	"github.com/palisade-project/palisade/internal/sensor"
 	"github.com/palisade-project/palisade/internal/state"
 	"github.com/palisade-project/palisade/internal/store"
@@ -37,6 +43,9 @@ type serverOptions struct {
 	tokenFile string
 	// memoryLimit is the Go runtime's soft memory limit (e.g. 300Mi).
 	memoryLimit string
+	// dbPoll is how often the scanner checks for newly imported
+	// vulnerability data (hidden; tests shorten it).
+	dbPoll time.Duration
 }
 
 func newServerCmd(e *env) *cobra.Command {
@@ -81,6 +90,11 @@ func addServerFlags(cmd *cobra.Command, o *serverOptions) {
 	f.BoolVar(&o.demo, "demo", false, "load the built-in EXAMPLE environment (cluster \"example\")")
 	f.StringVar(&o.memoryLimit, "memory-limit", "", "soft memory limit of the server, e.g. 300Mi (default: none, or GOMEMLIMIT); set it a little under the container's limit")
 	f.StringVar(&o.tokenFile, "token-file", "", "write a newly created admin token to this file (mode 0600) instead of printing it")
+	f.BoolVar(&o.cfg.Scan.Disabled, "no-scan", false, "do not scan running images")
+	f.StringVar(&o.cfg.Scan.MaxAge, "scan-max-age", "", "rescan a running image when its SBOM is older than this (default 24h)")
+	f.IntVar(&o.cfg.Scan.Workers, "scan-workers", 0, "images scanned at once (default 2)")
+	f.DurationVar(&o.dbPoll, "scan-db-poll", scanqueue.DefaultDBPoll, "how often to look for newly imported vulnerability data")
+	_ = f.MarkHidden("scan-db-poll")
 	addAnalysisFlags(cmd, &o.cfg.Analysis)
 }
 
@@ -102,6 +116,13 @@ func mergeServer(cmd *cobra.Command, file, flags *config.Server) {
 		flags.Manifests = file.Manifests
 	}
 	flags.Tokens = file.Tokens
+	if !cmd.Flags().Changed("no-scan") {
+		flags.Scan.Disabled = file.Scan.Disabled
+	}
+	set("scan-max-age", &flags.Scan.MaxAge, file.Scan.MaxAge)
+	if !cmd.Flags().Changed("scan-workers") {
+		flags.Scan.Workers = file.Scan.Workers
+	}
 	mergeAnalysis(cmd, file.Analysis, &flags.Analysis)
 }
 
@@ -155,12 +176,16 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 		return err
 	}
 	defer ln.Close()
-	var sens *sensor.Sensor
+	var (
+		sens *sensor.Sensor
+		rc   *rest.Config
+	)
 	if !o.demo && len(cfg.Manifests) == 0 {
-		if sens, err = startSensor(ctx, e, cfg); err != nil {
+		if sens, rc, err = startSensor(ctx, e, cfg); err != nil {
 			return err
 		}
 	}
+	maxAge, _ := cfg.Scan.MaxAgeDuration() // validated above
 
 	st, err := openStore(ctx, e, cfg.Database, false)
 	if err != nil {
@@ -212,6 +237,24 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 			}
 		})
 	}
+	if scans, ok := st.(scanqueue.Store); ok && !cfg.Scan.Disabled {
+		q := scanqueue.New(scanqueue.Options{
+			Inventory:  live,
+			Store:      scans,
+			Publish:    live.SetImages,
+			Keychain:   pullKeychain(rc),
+			Extractors: list.All(),
+			Workers:    cfg.Scan.Workers,
+			MaxAge:     maxAge,
+			DBPoll:     o.dbPoll,
+			Logger:     e.log.With("component", "scanner"),
+		})
+		bg.Go(func() {
+			if err := q.Run(bgCtx); err != nil && bgCtx.Err() == nil {
+				e.log.Error("image scanner stopped", "err", err)
+			}
+		})
+	}
 	serveErr := serve(ctx, e, ln, tlsCfg, handler, o.demo)
 	stopBackground()
 	bg.Wait()
@@ -259,25 +302,55 @@ func readiness(e *env, st store.Store, sens *sensor.Sensor) func(context.Context
 	}
 }
 
-func startSensor(ctx context.Context, e *env, cfg *config.Server) (*sensor.Sensor, error) {
+func startSensor(ctx context.Context, e *env, cfg *config.Server) (*sensor.Sensor, *rest.Config, error) {
 	rc, where, err := sensor.LoadRestConfig(cfg.Kubeconfig, cfg.Context)
 	if err != nil {
 		if cfg.Kubeconfig != "" {
-			return nil, err
+			return nil, nil, err
 		}
 		e.log.Info("no cluster configured; serving the stored inventory", "reason", err)
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err := sensor.Check(ctx, rc); err != nil {
 		if errors.Is(err, sensor.ErrUnauthorized) || errors.Is(err, sensor.ErrForbidden) {
 			// Credentials do not fix themselves: stop and say so.
-			return nil, fmt.Errorf("cluster %q (%s): %w", cfg.Cluster, where, err)
+			return nil, nil, fmt.Errorf("cluster %q (%s): %w", cfg.Cluster, where, err)
 		}
 		// Unreachable: the server still answers from what it stored; the
 		// sensor keeps retrying in the background.
 		e.log.Error("cluster unavailable; serving the stored inventory and retrying", "cluster", cfg.Cluster, "kubeconfig", where, "err", err)
 	}
-	return sensor.New(sensor.Config{Cluster: cfg.Cluster, Rest: rc, Logger: e.log})
+	sens, err := sensor.New(sensor.Config{Cluster: cfg.Cluster, Rest: rc, Logger: e.log})
+	return sens, rc, err
+}
+
+// pullKeychain returns the credentials the scanner pulls an image with:
+// the pod's imagePullSecrets and its service account's, read from the
+// watched cluster, then the docker config (config.json) of the server.
+// Without a cluster only the docker config applies. When the secrets
+// cannot be read (RBAC), the docker config is still tried and the reason
+// is returned with it, so a failed pull says why.
+func pullKeychain(rc *rest.Config) func(ctx context.Context, src scanqueue.Source) (authn.Keychain, error) {
+	if rc == nil {
+		return nil
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return func(context.Context, scanqueue.Source) (authn.Keychain, error) {
+			return authn.DefaultKeychain, fmt.Errorf("no Kubernetes client for pull secrets: %w", err)
+		}
+	}
+	return func(ctx context.Context, src scanqueue.Source) (authn.Keychain, error) {
+		kc, err := k8sauthn.New(ctx, client, k8sauthn.Options{
+			Namespace:          src.Namespace,
+			ServiceAccountName: src.ServiceAccount,
+			ImagePullSecrets:   src.PullSecrets,
+		})
+		if err != nil {
+			return authn.DefaultKeychain, fmt.Errorf("reading the pull secrets of %s: %w", src.Namespace, err)
+		}
+		return authn.NewMultiKeychain(kc, authn.DefaultKeychain), nil
+	}
 }
 
 func loadDemo(ctx context.Context, live *state.State) error {

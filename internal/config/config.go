@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/yaml"
 )
@@ -56,6 +57,31 @@ type Server struct {
 	TLSCert string  `json:"tlsCert,omitempty"`
 	TLSKey  string  `json:"tlsKey,omitempty"`
 	Tokens  []Token `json:"tokens,omitempty"`
+	// Scan configures the scanning of running images.
+	Scan Scan `json:"scan,omitzero"`
+}
+
+// Scan configures the image scan scheduler of the server.
+type Scan struct {
+	// Disabled turns image scanning off.
+	Disabled bool `json:"disabled,omitempty"`
+	// MaxAge is how old an image's SBOM may get before the image is
+	// scanned again, as a Go duration (default 24h).
+	MaxAge string `json:"maxAge,omitempty"`
+	// Workers is the number of images scanned at once (default 2).
+	Workers int `json:"workers,omitempty"`
+}
+
+// MaxAgeDuration returns MaxAge parsed; 0 when unset.
+func (s Scan) MaxAgeDuration() (time.Duration, error) {
+	if s.MaxAge == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s.MaxAge)
+	if err != nil || d < time.Minute {
+		return 0, fmt.Errorf("scan.maxAge %q: want a duration of at least 1m, e.g. 24h", s.MaxAge)
+	}
+	return d, nil
 }
 
 // LoadFile reads a YAML config file into v, rejecting unknown fields.
@@ -134,6 +160,12 @@ func (s *Server) Validate() error {
 	}
 	if strings.Contains(s.Database, "://") && !IsPostgres(s.Database) {
 		errs = append(errs, fmt.Errorf("database: unsupported URL scheme in %q: use a SQLite file path or postgres://", redact(s.Database)))
+	}
+	if _, err := s.Scan.MaxAgeDuration(); err != nil {
+		errs = append(errs, err)
+	}
+	if s.Scan.Workers < 0 || s.Scan.Workers > 64 {
+		errs = append(errs, fmt.Errorf("scan.workers %d: want 1 to 64", s.Scan.Workers))
 	}
 	for i := range s.Tokens {
 		t := &s.Tokens[i]

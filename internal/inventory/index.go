@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/palisade-project/palisade/internal/imagescan"
 	"github.com/palisade-project/palisade/internal/model"
 )
 
@@ -23,6 +24,8 @@ type Index struct {
 	namespaces map[nsKey]*model.Namespace
 	services   map[model.Key]*model.Service
 	clusters   []string
+	// images is what scanning found, nil when nothing is known.
+	images *imagescan.View
 }
 
 type nsKey struct{ cluster, namespace string }
@@ -134,6 +137,18 @@ func CompareRefs(a, b model.WorkloadRef) int {
 		strings.Compare(a.Name, b.Name),
 	)
 }
+
+// WithImages returns a copy of ix that carries the scan results v. The
+// copy shares everything else with ix, so it costs nothing to make.
+func (ix *Index) WithImages(v *imagescan.View) *Index {
+	c := *ix
+	c.images = v
+	return &c
+}
+
+// Images returns the scan results the index carries; nil (a view that
+// knows no image) when there are none.
+func (ix *Index) Images() *imagescan.View { return ix.images }
 
 // Snapshot returns the indexed snapshot.
 func (ix *Index) Snapshot() *model.Snapshot { return ix.snap }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/palisade-project/palisade/internal/imagescan"
 	"github.com/palisade-project/palisade/internal/inventory"
 	"github.com/palisade-project/palisade/internal/model"
 )
@@ -78,15 +79,46 @@ func NormalizeCapability(c string) string {
 
 // Answer lists every workload with at least one finding.
 func Answer(ix *inventory.Index) []Item {
-	return AnswerWorkloads(ix.Workloads())
+	return AnswerWorkloads(ix.Workloads(), ImageUsersOf(ix))
+}
+
+// ImageUsers returns the users that the scanned images of a workload's
+// container declare in their config, or nil when no scan is known.
+type ImageUsers func(w *model.Workload, container string) []string
+
+// ImageUsersOf returns the image users the scan results of ix know: those
+// of the digests the workload's pods run for the container, else of the
+// digest its spec pins.
+func ImageUsersOf(ix *inventory.Index) ImageUsers {
+	v := ix.Images()
+	if v.Len() == 0 {
+		return nil
+	}
+	return func(w *model.Workload, container string) []string {
+		digests := ix.RunningDigests(w.Ref(), container)
+		if len(digests) == 0 {
+			for _, c := range w.Template.Containers {
+				if c.Name == container && c.Image.Digest != "" {
+					digests = []string{c.Image.Digest}
+				}
+			}
+		}
+		var users []string
+		for _, d := range digests {
+			if im := v.Image(d); im != nil && im.SBOM != nil {
+				users = append(users, im.SBOM.User)
+			}
+		}
+		return users
+	}
 }
 
 // AnswerWorkloads lists the workloads of ws with at least one finding, in
-// the order of ws.
-func AnswerWorkloads(ws []*model.Workload) []Item {
+// the order of ws. users may be nil.
+func AnswerWorkloads(ws []*model.Workload, users ImageUsers) []Item {
 	var out []Item
 	for _, w := range ws {
-		f := Check(w)
+		f := CheckWith(w, users)
 		if len(f) == 0 {
 			continue
 		}
@@ -108,7 +140,11 @@ func AnswerWorkloads(ws []*model.Workload) []Item {
 
 // Check returns the privilege findings of one workload, in a stable order:
 // pod-level findings first, then per container in spec order.
-func Check(w *model.Workload) []Finding {
+func Check(w *model.Workload) []Finding { return CheckWith(w, nil) }
+
+// CheckWith is Check with the users of the workload's scanned images, which
+// turn "may run as root" into a definite answer.
+func CheckWith(w *model.Workload, users ImageUsers) []Finding {
 	t := &w.Template
 	var out []Finding
 	// Details are built by concatenation, not fmt: Check runs for every
@@ -203,7 +239,26 @@ func Check(w *model.Workload) []Finding {
 		case sc.RunAsNonRoot != nil && *sc.RunAsNonRoot:
 			// The kubelet refuses to start the container as root.
 		default:
-			add(CheckRunAsRoot, c.Name, model.SeverityMedium, "may run as root: neither runAsNonRoot nor runAsUser is set, so the image's user decides")
+			var us []string
+			if users != nil {
+				us = users(w, c.Name)
+			}
+			rootUser, found := "", false
+			for _, u := range us {
+				if imagescan.RunsAsRoot(u) {
+					rootUser, found = u, true
+					break
+				}
+			}
+			switch {
+			case len(us) == 0:
+				add(CheckRunAsRoot, c.Name, model.SeverityMedium, "may run as root: neither runAsNonRoot nor runAsUser is set, so the image's user decides")
+			case found && rootUser == "":
+				add(CheckRunAsRoot, c.Name, model.SeverityHigh, "runs as root: neither runAsNonRoot nor runAsUser is set and the scanned image sets no user")
+			case found:
+				add(CheckRunAsRoot, c.Name, model.SeverityHigh, "runs as root: neither runAsNonRoot nor runAsUser is set and the scanned image's user is "+strconv.Quote(rootUser))
+			}
+			// Every scanned image names a user other than root: not root.
 		}
 	}
 	return out

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/palisade-project/palisade/internal/imagescan"
 	"github.com/palisade-project/palisade/internal/inventory"
 	"github.com/palisade-project/palisade/internal/model"
 )
@@ -42,6 +43,13 @@ type State struct {
 	index    *inventory.Index
 	indexGen uint64
 	changed  chan struct{}
+	// invGen is the generation of the last inventory change; gen also
+	// grows when only the scan results change, which needs no rebuild:
+	// base, built at baseGen, is reused with the new images.
+	invGen  uint64
+	base    *inventory.Index
+	baseGen uint64
+	images  *imagescan.View
 }
 
 // New returns a state that writes through to st.
@@ -67,6 +75,7 @@ func (s *State) Load(ctx context.Context) error {
 
 func (s *State) bump() {
 	s.gen++
+	s.invGen = s.gen
 	close(s.changed)
 	s.changed = make(chan struct{})
 }
@@ -205,7 +214,14 @@ func (s *State) Index() (*inventory.Index, uint64) {
 		s.mu.Unlock()
 		return ix, gen
 	}
-	gen := s.gen
+	gen, images := s.gen, s.images
+	if s.base != nil && s.baseGen == s.invGen {
+		ix := s.base.WithImages(images)
+		s.index, s.indexGen = ix, gen
+		s.mu.Unlock()
+		return ix, gen
+	}
+	invGen := s.invGen
 	objs := make([]model.Object, 0, len(s.objects))
 	for _, o := range s.objects {
 		objs = append(objs, o)
@@ -217,14 +233,29 @@ func (s *State) Index() (*inventory.Index, uint64) {
 	for _, o := range objs {
 		snap.Add(o)
 	}
-	ix := inventory.New(snap)
+	base := inventory.New(snap)
+	ix := base.WithImages(images)
 
 	s.mu.Lock()
+	if invGen > s.baseGen {
+		s.base, s.baseGen = base, invGen
+	}
 	if gen > s.indexGen {
 		s.index, s.indexGen = ix, gen
 	}
 	s.mu.Unlock()
 	return ix, gen
+}
+
+// SetImages replaces the scan results the index carries. It changes the
+// generation but not the inventory, so the next Index is a cheap copy.
+func (s *State) SetImages(v *imagescan.View) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.images = v
+	s.gen++
+	close(s.changed)
+	s.changed = make(chan struct{})
 }
 
 // Changed returns a channel closed at the next change.

@@ -1,0 +1,84 @@
+package answer
+
+import (
+	"fmt"
+
+	"github.com/palisade-project/palisade/internal/inventory"
+	"github.com/palisade-project/palisade/internal/scanage"
+	"github.com/palisade-project/palisade/internal/vulnerable"
+)
+
+// scanNotes says where scan results come from when no scheduler is
+// behind them, and what is wrong with the vulnerability database.
+func scanNotes(ix *inventory.Index) []string {
+	s := ix.Images().Scheduler()
+	var notes []string
+	switch {
+	case !s.Running && ix.Images().Len() == 0:
+		notes = append(notes, "no scan results: images are scanned by \"palisade server\" for the clusters it watches; offline answers from manifests have none (use \"palisade scan IMAGE\" for one image)")
+	case !s.Running:
+		notes = append(notes, "scan results as stored by \"palisade server\"; no scheduler is refreshing them in this process")
+	}
+	if s.DBError != "" {
+		notes = append(notes, "the vulnerability database could not be loaded: "+s.DBError)
+	} else if s.Running && s.DBVersion == "" {
+		notes = append(notes, "no vulnerability data is imported: images are scanned but not matched; run \"palisade db import\" or \"palisade db update\"")
+	}
+	return notes
+}
+
+// ScanAge answers question 2.
+func (e *Engine) ScanAge(ix *inventory.Index, f Filter) *Answer[scanage.Item] {
+	now := e.now().UTC()
+	items, noDigest := scanage.Answer(ix, f.workloads(ix), now)
+	a := newAnswer(e, ix, ScanAge, f, items)
+	a.Notes = append(a.Notes, scanNotes(ix)...)
+	s := ix.Images().Scheduler()
+	if s.Running {
+		a.Notes = append(a.Notes, fmt.Sprintf("images are rescanned when their SBOM is older than %s; new digests are scanned when they appear", s.MaxAge))
+	}
+	if noDigest > 0 {
+		a.Notes = append(a.Notes, fmt.Sprintf("%d running containers report no image digest (their runtime gave only a local image ID): they cannot be scanned by digest", noDigest))
+	}
+	a.Summary["images"] = len(items)
+	for _, k := range []string{scanage.StateFresh, scanage.StateStale, scanage.StateNeverScanned, scanage.StateFailing} {
+		a.Summary[k] = 0
+	}
+	for _, it := range items {
+		a.Summary[it.State]++
+		if it.MatchState == scanage.MatchOutdated {
+			a.Summary["matchOutdated"]++
+		}
+	}
+	a.Summary["containersWithoutDigest"] = noDigest
+	return a
+}
+
+// Vulnerable answers question 3.
+func (e *Engine) Vulnerable(ix *inventory.Index, f Filter) *Answer[vulnerable.Item] {
+	items, cov := vulnerable.Answer(ix, f.workloads(ix), f.CVE)
+	a := newAnswer(e, ix, Vulnerable, f, items)
+	a.Notes = append(a.Notes, scanNotes(ix)...)
+	if cov.Unmatched > 0 {
+		a.Notes = append(a.Notes, fmt.Sprintf("%d running containers run an image not matched yet (never scanned, scan failing, or no vulnerability data): see the scan-age answer", cov.Unmatched))
+	}
+	workloads := map[string]bool{}
+	digests := map[string]bool{}
+	for _, l := range vulnerable.Levels {
+		a.Summary[l] = 0
+	}
+	for _, it := range items {
+		workloads[it.Workload.String()] = true
+		digests[it.Digest] = true
+		for l, n := range it.Counts {
+			a.Summary[l] += n
+		}
+		a.Summary["fixable"] += it.Fixable
+	}
+	a.Summary["workloads"] = len(workloads)
+	a.Summary["containers"] = len(items)
+	a.Summary["images"] = len(digests)
+	a.Summary["containersMatched"] = cov.Matched
+	a.Summary["containersNotMatched"] = cov.Unmatched
+	return a
+}

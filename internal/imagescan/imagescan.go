@@ -1,0 +1,185 @@
+// Package imagescan is what Palisade knows about the images it scanned, per
+// image digest: the facts of the SBOM the answers need, the latest match
+// against the vulnerability database, and the scan scheduler's status. A
+// View is immutable once built and safe for concurrent readers; the
+// inventory index carries one so that every answer sees the inventory and
+// the scan results of the same moment.
+package imagescan
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/palisade-project/palisade/internal/match"
+	"github.com/palisade-project/palisade/internal/sbom"
+	"github.com/palisade-project/palisade/internal/store"
+)
+
+// Image is what is known about one image digest.
+type Image struct {
+	Digest string
+	// SBOM is set once the image was scanned: its facts without the
+	// package list.
+	SBOM *Facts
+	// Match is the latest vulnerability match, nil before the first.
+	Match *Match
+	// Status is the scheduler's record; zero when it never tried.
+	Status store.ScanStatus
+}
+
+// Facts are the parts of an SBOM the answers use.
+type Facts struct {
+	ScannedAt time.Time
+	OS        sbom.OS
+	// User is the image config's user ("" means root).
+	User     string
+	Created  time.Time
+	Packages int
+	// Extractors are the extractor versions that made the SBOM: a newer
+	// extractor makes the scheduler rescan.
+	Extractors map[string]int
+}
+
+// Match is one match of an SBOM against the vulnerability database.
+type Match struct {
+	DBVersion string
+	MatchedAt time.Time
+	Findings  []match.Finding
+}
+
+// FactsOf returns the facts of s.
+func FactsOf(s *sbom.SBOM) *Facts {
+	return &Facts{ScannedAt: s.CreatedAt, OS: s.OS, User: s.Config.User, Created: s.Config.Created, Packages: len(s.Packages), Extractors: s.Extractors}
+}
+
+// MatchOf decodes a stored match.
+func MatchOf(m store.MatchResult) (*Match, error) {
+	out := &Match{DBVersion: m.DBVersion, MatchedAt: m.MatchedAt}
+	if len(m.Findings) > 0 {
+		if err := json.Unmarshal(m.Findings, &out.Findings); err != nil {
+			return nil, fmt.Errorf("decoding the stored findings of %s: %w", m.Digest, err)
+		}
+	}
+	return out, nil
+}
+
+// Scheduler describes the scan scheduler behind a view.
+type Scheduler struct {
+	// Running is true when a scheduler keeps the images fresh (palisade
+	// server); false for views read from a database by a client.
+	Running bool
+	// MaxAge is how old an SBOM may get before it is rescanned.
+	MaxAge time.Duration
+	// DBVersion is the version of the vulnerability database in use, ""
+	// when none is imported.
+	DBVersion string
+	// DBError is why the database could not be loaded, if it could not.
+	DBError string
+}
+
+// View is an immutable set of images.
+type View struct {
+	images    map[string]*Image
+	scheduler Scheduler
+}
+
+// NewView returns a view of images. The view owns them afterwards.
+func NewView(images []*Image, s Scheduler) *View {
+	v := &View{images: make(map[string]*Image, len(images)), scheduler: s}
+	for _, im := range images {
+		v.images[im.Digest] = im
+	}
+	return v
+}
+
+// Image returns what is known of digest, or nil. A nil view knows nothing.
+func (v *View) Image(digest string) *Image {
+	if v == nil {
+		return nil
+	}
+	return v.images[digest]
+}
+
+// Len returns the number of images in the view.
+func (v *View) Len() int {
+	if v == nil {
+		return 0
+	}
+	return len(v.images)
+}
+
+// Scheduler describes the scheduler behind the view; zero for a nil view.
+func (v *View) Scheduler() Scheduler {
+	if v == nil {
+		return Scheduler{}
+	}
+	return v.scheduler
+}
+
+// Store is the part of the store a view is loaded from.
+type Store interface {
+	SBOMDigests(ctx context.Context) ([]string, error)
+	SBOM(ctx context.Context, digest string) (*sbom.SBOM, error)
+	Match(ctx context.Context, digest string) (store.MatchResult, error)
+	ScanStatuses(ctx context.Context) ([]store.ScanStatus, error)
+}
+
+// Load reads every stored image: SBOM facts, latest match and status.
+func Load(ctx context.Context, st Store) ([]*Image, error) {
+	byDigest := map[string]*Image{}
+	get := func(d string) *Image {
+		im := byDigest[d]
+		if im == nil {
+			im = &Image{Digest: d}
+			byDigest[d] = im
+		}
+		return im
+	}
+	statuses, err := st.ScanStatuses(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading scan statuses: %w", err)
+	}
+	for _, s := range statuses {
+		get(s.Digest).Status = s
+	}
+	digests, err := st.SBOMDigests(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing stored SBOMs: %w", err)
+	}
+	for _, d := range digests {
+		s, err := st.SBOM(ctx, d)
+		if err != nil {
+			return nil, fmt.Errorf("reading the SBOM of %s: %w", d, err)
+		}
+		im := get(d)
+		im.SBOM = FactsOf(s)
+		m, err := st.Match(ctx, d)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading the match of %s: %w", d, err)
+		}
+		if im.Match, err = MatchOf(m); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]*Image, 0, len(byDigest))
+	for _, im := range byDigest {
+		out = append(out, im)
+	}
+	return out, nil
+}
+
+// RunsAsRoot tells whether an image config user means root: an empty user
+// (the default), "root" or UID 0, with or without a group. A named user
+// other than root is taken as not root; the kubelet cannot verify such a
+// name either (runAsNonRoot refuses non-numeric users).
+func RunsAsRoot(user string) bool {
+	u, _, _ := strings.Cut(strings.TrimSpace(user), ":")
+	return u == "" || u == "root" || strings.TrimLeft(u, "0") == ""
+}
