@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -102,6 +103,19 @@ func (v *View) Image(digest string) *Image {
 		return nil
 	}
 	return v.images[digest]
+}
+
+// All returns every image of the view, sorted by digest.
+func (v *View) All() []*Image {
+	if v == nil {
+		return nil
+	}
+	out := make([]*Image, 0, len(v.images))
+	for _, im := range v.images {
+		out = append(out, im)
+	}
+	slices.SortFunc(out, func(a, b *Image) int { return strings.Compare(a.Digest, b.Digest) })
+	return out
 }
 
 // Len returns the number of images in the view.
