@@ -98,7 +98,9 @@ severity is found.`,
 			if err != nil {
 				return usageOrError(err, ref == "" && input == "")
 			}
-			res, err := scanner.Scan(ctx, img, list.All(), imagefs.Options{})
+			prog := newProgress(e.stderr, firstNonEmpty(ref, input))
+			res, err := scanner.Scan(ctx, img, list.All(), imagefs.Options{Progress: prog.report})
+			prog.done()
 			if err != nil {
 				return err
 			}

@@ -134,6 +134,8 @@ type walker struct {
 
 	totalRead int64
 	wantBuf   []int
+	// layerNo of layers is the layer being read, for Options.Progress.
+	layerNo, layers int
 }
 
 // Walk reads img's layers top-down, applying whiteouts, buffers (within the
@@ -192,6 +194,9 @@ func Walk(ctx context.Context, img v1.Image, extractors []extractor.Extractor, o
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		w.layerNo = len(layers) - i
+		w.layers = len(layers)
+		w.progress(digests[i])
 		if err := w.walkLayer(ctx, int32(i), digests[i], layers[i]); err != nil {
 			return nil, err
 		}
@@ -201,6 +206,13 @@ func Walk(ctx context.Context, img v1.Image, extractors []extractor.Extractor, o
 		return nil, err
 	}
 	return w.res, nil
+}
+
+// progress reports the walk's position to Options.Progress.
+func (w *walker) progress(digest string) {
+	if w.opts.Progress != nil {
+		w.opts.Progress(Progress{Layer: w.layerNo, Layers: w.layers, Digest: digest, CompressedBytes: w.res.Stats.CompressedBytes, DecompressedBytes: w.totalRead})
+	}
 }
 
 func readConfig(img v1.Image, opts Options) (sbom.ImageConfig, error) {
@@ -235,6 +247,8 @@ type countingReader struct {
 	maxTotal int64
 	digest   string
 	err      error // sticky limit or context error
+	// onRead, when set, is called after every read.
+	onRead func()
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
@@ -248,6 +262,9 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	*c.total += int64(n)
+	if c.onRead != nil {
+		c.onRead()
+	}
 	switch {
 	case c.n > c.max:
 		c.err = fmt.Errorf("layer %s decompresses to more than %d bytes (MaxLayerBytes): %w", c.digest, c.max, ErrLimit)
@@ -268,6 +285,15 @@ func (w *walker) walkLayer(ctx context.Context, li int32, digest string, l v1.La
 	cr := &countingReader{
 		ctx: ctx, r: rc, max: w.opts.MaxLayerBytes,
 		total: &w.totalRead, maxTotal: w.opts.MaxBytes, digest: digest,
+	}
+	if w.opts.Progress != nil {
+		next := w.totalRead + ProgressBytes
+		cr.onRead = func() {
+			if w.totalRead >= next {
+				next = w.totalRead + ProgressBytes
+				w.progress(digest)
+			}
+		}
 	}
 	defer func() { w.res.Stats.DecompressedBytes = w.totalRead }()
 	tr := tar.NewReader(bufio.NewReaderSize(cr, 64<<10))
@@ -505,6 +531,15 @@ func (w *walker) linkPass(ctx context.Context, digest string, l v1.Layer, pendin
 	cr := &countingReader{
 		ctx: ctx, r: rc, max: w.opts.MaxLayerBytes,
 		total: &w.totalRead, maxTotal: w.opts.MaxBytes, digest: digest,
+	}
+	if w.opts.Progress != nil {
+		next := w.totalRead + ProgressBytes
+		cr.onRead = func() {
+			if w.totalRead >= next {
+				next = w.totalRead + ProgressBytes
+				w.progress(digest)
+			}
+		}
 	}
 	tr := tar.NewReader(bufio.NewReaderSize(cr, 64<<10))
 	for n := 0; len(byTarget) > 0; n++ {

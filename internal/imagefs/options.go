@@ -58,7 +58,28 @@ type Options struct {
 	MaxConfigBytes int64
 	// Logger receives debug records; nil discards them.
 	Logger *slog.Logger
+	// Progress, when set, is called as layers are read: at the start of
+	// each layer and about every ProgressBytes decompressed bytes. It runs
+	// on the walking goroutine and must be quick.
+	Progress func(Progress)
 }
+
+// Progress reports how far a walk got.
+type Progress struct {
+	// Layer is the 1-based number of the layer being read, in walking
+	// order (top layer first), of Layers.
+	Layer, Layers int
+	// Digest is the layer's digest.
+	Digest string
+	// CompressedBytes is the image's total compressed layer size.
+	CompressedBytes int64
+	// DecompressedBytes have been read so far, over all layers.
+	DecompressedBytes int64
+}
+
+// ProgressBytes is how many decompressed bytes pass between two calls of
+// Options.Progress within a layer.
+const ProgressBytes = 4 << 20
 
 // withDefaults returns o with every unset bound replaced by its default.
 // It is the only place defaults are applied.

@@ -294,3 +294,29 @@ func TestWalkHardLinks(t *testing.T) {
 		t.Errorf("BufferedBytes = %d, want 2: link content is shared", res.Stats.BufferedBytes)
 	}
 }
+
+// Progress is reported at each layer, top first, and within big layers.
+func TestWalkReportsProgress(t *testing.T) {
+	big := strings.Repeat("x", 3*ProgressBytes)
+	img := imageOf(t, layerOf(t, file("etc/os-release", "ID=debian\n")), layerOf(t, file("big.bin", big)))
+	var got []Progress
+	_, err := Walk(t.Context(), img, nil, Options{Progress: func(p Progress) { got = append(got, p) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) < 3 {
+		t.Fatalf("progress reported %d times, want the two layer starts and reads within the big layer: %+v", len(got), got)
+	}
+	if got[0].Layer != 1 || got[0].Layers != 2 || got[0].DecompressedBytes != 0 || got[0].CompressedBytes == 0 {
+		t.Errorf("first report = %+v", got[0])
+	}
+	last := got[len(got)-1]
+	if last.Layer != 2 {
+		t.Errorf("last report = %+v, want layer 2", last)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i].DecompressedBytes < got[i-1].DecompressedBytes || got[i].Layer < got[i-1].Layer {
+			t.Errorf("report %d goes backwards: %+v after %+v", i, got[i], got[i-1])
+		}
+	}
+}
