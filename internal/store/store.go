@@ -130,6 +130,12 @@ type Scans interface {
 	PutScanStatus(ctx context.Context, s ScanStatus) error
 	// ScanStatuses lists every digest's scan status, sorted by digest.
 	ScanStatuses(ctx context.Context) ([]ScanStatus, error)
+	// DeleteScans removes everything stored for each digest: its SBOM,
+	// match and scan status, in one transaction. Missing digests are not
+	// an error. It is atomic: after an error every digest keeps its
+	// records or, when a cancellation raced the commit and only the
+	// acknowledgement was lost, none does; never a mix.
+	DeleteScans(ctx context.Context, digests []string) error
 }
 
 // MatchResult is the latest match of one image's SBOM against the

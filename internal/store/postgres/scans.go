@@ -165,3 +165,31 @@ func (s *Store) ScanStatuses(ctx context.Context) ([]store.ScanStatus, error) {
 	}
 	return out, nil
 }
+
+// DeleteScans implements store.Scans. It clears one table after the
+// other, each in digest order, so that concurrent deletes lock rows in
+// one order; inTx retries a deadlock that happens nonetheless.
+func (s *Store) DeleteScans(ctx context.Context, digests []string) error {
+	digests = validate.Digests(digests)
+	if len(digests) == 0 {
+		return ctx.Err()
+	}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		for _, table := range []string{"sboms", "matches", "scan_status"} {
+			for start := 0; start < len(digests); start += chunk {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				part := digests[start:min(start+chunk, len(digests))]
+				if _, err := tx.Exec(ctx, "DELETE FROM "+table+" WHERE digest = ANY($1::text[])", part); err != nil {
+					return fmt.Errorf("deleting from %s: %w", table, err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return s.scrub(fmt.Errorf("deleting scans of %d digests from %s: %w", len(digests), s.where, err))
+	}
+	return nil
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/palisade-project/palisade/internal/sbom"
@@ -185,4 +186,39 @@ func (s *Store) ScanStatuses(ctx context.Context) ([]store.ScanStatus, error) {
 		return nil, fmt.Errorf("listing scan statuses in %s: %w", s.path, err)
 	}
 	return out, nil
+}
+
+// deleteChunk bounds the digests in one DELETE's IN list, far below
+// SQLite's limit of bound parameters.
+const deleteChunk = 500
+
+// DeleteScans implements store.Scans.
+func (s *Store) DeleteScans(ctx context.Context, digests []string) error {
+	digests = validate.Digests(digests)
+	if len(digests) == 0 {
+		return ctx.Err()
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for start := 0; start < len(digests); start += deleteChunk {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			part := digests[start:min(start+deleteChunk, len(digests))]
+			args := make([]any, len(part))
+			for i, d := range part {
+				args[i] = d
+			}
+			in := "(?" + strings.Repeat(", ?", len(part)-1) + ")"
+			for _, table := range []string{"sboms", "matches", "scan_status"} {
+				if _, err := tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE digest IN "+in, args...); err != nil {
+					return fmt.Errorf("deleting from %s: %w", table, err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("deleting scans of %d digests from %s: %w", len(digests), s.path, err)
+	}
+	return nil
 }

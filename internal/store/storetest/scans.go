@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -350,4 +351,293 @@ func testScanStatus(t *testing.T, s store.Store) {
 		}
 	}
 	checkScanStatuses(t, sc, []store.ScanStatus{ok, fresh, full})
+}
+
+// storedScan names the records a test stores for one digest, their
+// contents derived from n.
+type storedScan struct {
+	digest              string
+	n                   int
+	sbom, match, status bool
+}
+
+// fullScan is a digest with an SBOM, a match and a scan status.
+func fullScan(digest string, n int) storedScan {
+	return storedScan{digest: digest, n: n, sbom: true, match: true, status: true}
+}
+
+func (s storedScan) matchResult() store.MatchResult {
+	return store.MatchResult{
+		Digest:    s.digest,
+		DBVersion: fmt.Sprintf("v%d", s.n),
+		MatchedAt: scanTime.Add(time.Duration(s.n) * time.Second),
+		Findings:  json.RawMessage(fmt.Sprintf(`[{"id":"CVE-2026-%04d"}]`, s.n)),
+	}
+}
+
+func (s storedScan) scanStatus() store.ScanStatus {
+	return store.ScanStatus{
+		Digest: s.digest, LastAttempt: scanTime.Add(time.Duration(s.n) * time.Second), LastSuccess: scanTime,
+		Failures: s.n % 3, NextAttempt: scanTime.Add(time.Hour),
+	}
+}
+
+func putScans(t *testing.T, sc store.Scans, scans []storedScan) {
+	t.Helper()
+	for _, s := range scans {
+		if s.sbom {
+			mustPutSBOM(t, sc, SBOM(s.digest, s.n))
+		}
+		if s.match {
+			if err := sc.PutMatch(t.Context(), s.matchResult()); err != nil {
+				t.Fatalf("PutMatch(%s): %v", s.digest, err)
+			}
+		}
+		if s.status {
+			mustPutScanStatus(t, sc, s.scanStatus())
+		}
+	}
+}
+
+func digestsOf(scans []storedScan) []string {
+	out := make([]string, len(scans))
+	for i, s := range scans {
+		out[i] = s.digest
+	}
+	return out
+}
+
+// scanDigests returns n sorted digests named after prefix.
+func scanDigests(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("sha256:%s-%05d", prefix, i)
+	}
+	return out
+}
+
+// checkScans checks that the store holds exactly the records of want, and
+// nothing of the digests in gone.
+func checkScans(t *testing.T, sc store.Scans, want []storedScan, gone []string) {
+	t.Helper()
+	var sbomDigests []string
+	var statuses []store.ScanStatus
+	for _, s := range want {
+		if s.sbom {
+			sbomDigests = append(sbomDigests, s.digest)
+		}
+		if s.status {
+			statuses = append(statuses, s.scanStatus())
+		}
+	}
+	slices.Sort(sbomDigests)
+	slices.SortFunc(statuses, func(a, b store.ScanStatus) int { return strings.Compare(a.Digest, b.Digest) })
+	checkSBOMDigests(t, sc, sbomDigests)
+	checkScanStatuses(t, sc, statuses)
+	for _, s := range want {
+		if s.sbom {
+			checkSBOM(t, sc, SBOM(s.digest, s.n))
+		}
+		if s.match {
+			checkMatch(t, sc, s.matchResult())
+		} else {
+			checkNoMatch(t, sc, s.digest)
+		}
+	}
+	for _, d := range gone {
+		checkNoMatch(t, sc, d)
+	}
+}
+
+func checkNoMatch(t *testing.T, sc store.Scans, digest string) {
+	t.Helper()
+	if _, err := sc.Match(t.Context(), digest); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Match(%s): err = %v, want ErrNotFound", digest, err)
+	}
+}
+
+// countScans counts the records stored for the digests of scans.
+func countScans(t *testing.T, sc store.Scans, scans []storedScan) int {
+	t.Helper()
+	in := make(map[string]bool, len(scans))
+	for _, s := range scans {
+		in[s.digest] = true
+	}
+	sboms, err := sc.SBOMDigests(t.Context())
+	if err != nil {
+		t.Fatalf("SBOMDigests: %v", err)
+	}
+	statuses, err := sc.ScanStatuses(t.Context())
+	if err != nil {
+		t.Fatalf("ScanStatuses: %v", err)
+	}
+	n := 0
+	for _, d := range sboms {
+		if in[d] {
+			n++
+		}
+	}
+	for _, st := range statuses {
+		if in[st.Digest] {
+			n++
+		}
+	}
+	for _, s := range scans {
+		_, err := sc.Match(t.Context(), s.digest)
+		switch {
+		case err == nil:
+			n++
+		case !errors.Is(err, store.ErrNotFound):
+			t.Fatalf("Match(%s): %v", s.digest, err)
+		}
+	}
+	return n
+}
+
+// testDeleteScans deletes some digests of several and checks that the
+// others keep every record.
+func testDeleteScans(t *testing.T, s store.Store) {
+	sc := scansOf(t, s)
+	a, b, c, d := fullScan("sha256:a", 1), fullScan("sha256:b", 2), fullScan("sha256:c", 3), fullScan("sha256:d", 4)
+	sbomOnly := storedScan{digest: "sha256:sbom-only", n: 5, sbom: true}
+	matchOnly := storedScan{digest: "sha256:match-only", n: 6, match: true}
+	statusOnly := storedScan{digest: "sha256:status-only", n: 7, status: true}
+	all := []storedScan{a, b, c, d, sbomOnly, matchOnly, statusOnly}
+
+	tests := []struct {
+		name   string
+		delete []string
+		want   []storedScan // the records left
+	}{
+		{"some of several", []string{"sha256:d", "sha256:b"}, []storedScan{a, c, sbomOnly, matchOnly, statusOnly}},
+		{"digests with some records only", []string{"sha256:sbom-only", "sha256:match-only", "sha256:status-only"}, []storedScan{a, b, c, d}},
+		{"repeated and missing digests", []string{"sha256:c", "sha256:missing", "sha256:c", "sha256:A", "sha256:status-only"}, []storedScan{a, b, d, sbomOnly, matchOnly}},
+		{"missing digests only", []string{"sha256:missing", "sha256:A", "sha256:a ", ""}, all},
+		{"empty list", []string{}, all},
+		{"nil list", nil, all},
+		{"every digest", digestsOf(all), nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// Reset the store to all, with DeleteScans itself.
+			if err := sc.DeleteScans(t.Context(), digestsOf(all)); err != nil {
+				t.Fatalf("DeleteScans(reset): %v", err)
+			}
+			checkScans(t, sc, nil, digestsOf(all))
+			putScans(t, sc, all)
+
+			arg := slices.Clone(tc.delete)
+			if err := sc.DeleteScans(t.Context(), arg); err != nil {
+				t.Fatalf("DeleteScans(%q): %v", tc.delete, err)
+			}
+			if !slices.Equal(arg, tc.delete) {
+				t.Errorf("DeleteScans changed its argument to %q", arg)
+			}
+			var gone []string
+			for _, s := range all {
+				if !slices.Contains(tc.want, s) {
+					gone = append(gone, s.digest)
+				}
+			}
+			checkScans(t, sc, tc.want, gone)
+		})
+	}
+}
+
+// testDeleteScansLarge deletes 5,000 digests at once, more than one batch
+// of any store, with stored records in every batch.
+func testDeleteScansLarge(t *testing.T, s store.Store) {
+	sc := scansOf(t, s)
+	const n, every = 5000, 250
+	digests := scanDigests("big", n)
+	var kept, deleted []storedScan
+	for i := 0; i < n; i += every {
+		if (i/every)%2 == 0 {
+			deleted = append(deleted, fullScan(digests[i], i))
+		} else {
+			kept = append(kept, fullScan(digests[i], i))
+		}
+	}
+	putScans(t, sc, kept)
+	putScans(t, sc, deleted)
+
+	// Every digest but the kept ones, in reverse order.
+	var del []string
+	for i := n - 1; i >= 0; i-- {
+		if i%every != 0 || (i/every)%2 == 0 {
+			del = append(del, digests[i])
+		}
+	}
+	if err := sc.DeleteScans(t.Context(), del); err != nil {
+		t.Fatalf("DeleteScans(%d digests): %v", len(del), err)
+	}
+	checkScans(t, sc, kept, digestsOf(deleted))
+
+	if err := sc.DeleteScans(t.Context(), digests); err != nil {
+		t.Fatalf("DeleteScans(%d digests): %v", n, err)
+	}
+	checkScans(t, sc, nil, digests)
+}
+
+// testDeleteScansCanceled checks that a cancelled DeleteScans deletes
+// nothing, and that one cancelled while it runs deletes all or nothing.
+func testDeleteScansCanceled(t *testing.T, s store.Store) {
+	sc := scansOf(t, s)
+	kept := []storedScan{fullScan("sha256:kept", 0)}
+	putScans(t, sc, kept)
+
+	canceled, cancel := context.WithCancel(t.Context())
+	cancel()
+	expired, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
+	defer cancel()
+	for _, c := range []struct {
+		name string
+		ctx  context.Context
+		want error
+	}{{"canceled", canceled, context.Canceled}, {"deadline", expired, context.DeadlineExceeded}} {
+		if err := sc.DeleteScans(c.ctx, digestsOf(kept)); !errors.Is(err, c.want) {
+			t.Errorf("DeleteScans(%s) error = %v, want %v", c.name, err, c.want)
+		}
+	}
+	checkScans(t, sc, kept, nil)
+
+	// Cancelled while it runs: each call must either succeed whole or fail
+	// with the context's error, atomically. A cancellation that races the
+	// commit can leave the commit done and its acknowledgement lost, so
+	// after an error the digests keep all their records or none; never
+	// part. The long list, mostly of missing digests, makes the
+	// transaction last; stored records sit in every batch.
+	const n, every = 20000, 1000
+	for i, delay := range []time.Duration{0, time.Millisecond, 5 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond, time.Second} {
+		digests := scanDigests(fmt.Sprintf("cancel-%d", i), n)
+		var stored []storedScan
+		for j := 0; j < n; j += every {
+			stored = append(stored, fullScan(digests[j], j))
+		}
+		putScans(t, sc, stored)
+		all := 3 * len(stored)
+
+		ctx, cancel := context.WithCancel(t.Context())
+		timer := time.AfterFunc(delay, cancel)
+		err := sc.DeleteScans(ctx, digests)
+		timer.Stop()
+		cancel()
+		left := countScans(t, sc, stored)
+		switch {
+		case err == nil:
+			if left != 0 {
+				t.Errorf("after cancel at %v: DeleteScans succeeded but left %d of %d records", delay, left, all)
+			}
+		case errors.Is(err, context.Canceled):
+			if left != 0 && left != all {
+				t.Errorf("after cancel at %v: DeleteScans failed (%v) but left %d of %d records", delay, err, left, all)
+			}
+		default:
+			t.Errorf("after cancel at %v: DeleteScans error = %v, want nil or context.Canceled", delay, err)
+		}
+		if err := sc.DeleteScans(t.Context(), digests); err != nil {
+			t.Fatalf("DeleteScans: %v", err)
+		}
+	}
+	checkScans(t, sc, kept, nil)
 }

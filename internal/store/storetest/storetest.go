@@ -57,6 +57,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentPutSBOM", testConcurrentPutSBOM},
 		{"Matches", testMatches},
 		{"ScanStatus", testScanStatus},
+		{"DeleteScans", testDeleteScans},
+		{"DeleteScansLarge", testDeleteScansLarge},
+		{"DeleteScansCanceled", testDeleteScansCanceled},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/palisade-project/palisade/internal/sbom"
@@ -65,6 +66,15 @@ func ScanStatus(st store.ScanStatus) error {
 		return fmt.Errorf("storing scan status of %s: negative failure count %d", st.Digest, st.Failures)
 	}
 	return nil
+}
+
+// Digests returns a sorted copy of digests without repeats, so that both
+// stores delete in one order and touch each digest once. digests is not
+// modified.
+func Digests(digests []string) []string {
+	out := slices.Clone(digests)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // UTC returns t in UTC, keeping the zero time zero.
