@@ -46,6 +46,7 @@ type Store interface {
 	PutSBOM(ctx context.Context, s *sbom.SBOM) error
 	PutMatch(ctx context.Context, m store.MatchResult) error
 	PutScanStatus(ctx context.Context, s store.ScanStatus) error
+	DeleteScans(ctx context.Context, digests []string) error
 }
 
 // Defaults of Options.
@@ -55,6 +56,9 @@ const (
 	DefaultRetryMin = time.Minute
 	DefaultRetryMax = time.Hour
 	DefaultDBPoll   = 30 * time.Second
+	// DefaultRetention is how long what was found about an image is kept
+	// after no pod runs it any more.
+	DefaultRetention = 7 * 24 * time.Hour
 )
 
 // maxErrorLen bounds a stored scan error.
@@ -85,8 +89,11 @@ type Options struct {
 	// DBPoll is how often the vulnerability database is checked for a new
 	// import (palisade db import runs in another process).
 	DBPoll time.Duration
-	Logger *slog.Logger
-	Now    func() time.Time
+	// Retention is how long the SBOM, match and status of an image no pod
+	// runs are kept after it was last scanned or tried.
+	Retention time.Duration
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 func (o Options) withDefaults() Options {
@@ -106,6 +113,7 @@ func (o Options) withDefaults() Options {
 	o.RetryMin = cmp.Or(o.RetryMin, DefaultRetryMin)
 	o.RetryMax = min(cmp.Or(o.RetryMax, DefaultRetryMax), o.MaxAge)
 	o.DBPoll = cmp.Or(o.DBPoll, DefaultDBPoll)
+	o.Retention = cmp.Or(o.Retention, DefaultRetention)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -184,6 +192,7 @@ func (q *Queue) Run(ctx context.Context) error {
 		changed := q.opts.Inventory.Changed()
 		ix, _ := q.opts.Inventory.Index()
 		next := q.schedule(Targets(ix))
+		q.prune(ctx)
 		q.rematch(ctx)
 		if !timer.Stop() {
 			select {
@@ -508,6 +517,41 @@ func (q *Queue) rematch(ctx context.Context) {
 		matched++
 	}
 	q.log.Info("re-matched stored SBOMs", "images", matched, "db", db.Version(), "duration", q.opts.Now().Sub(start).Round(time.Millisecond))
+	q.publish()
+}
+
+// prune forgets the images no pod runs whose last scan or attempt is older
+// than the retention, in the store and in memory.
+func (q *Queue) prune(ctx context.Context) {
+	cutoff := q.opts.Now().Add(-q.opts.Retention)
+	q.mu.Lock()
+	var old []string
+	for d, im := range q.images {
+		if _, running := q.targets[d]; running || q.inflight[d] || q.queued[d] {
+			continue
+		}
+		last := im.Status.LastAttempt
+		if im.SBOM != nil && im.SBOM.ScannedAt.After(last) {
+			last = im.SBOM.ScannedAt
+		}
+		if last.Before(cutoff) {
+			old = append(old, d)
+		}
+	}
+	q.mu.Unlock()
+	if len(old) == 0 {
+		return
+	}
+	if err := q.opts.Store.DeleteScans(ctx, old); err != nil {
+		q.log.Error("pruning the scans of images no longer running", "images", len(old), "err", err)
+		return
+	}
+	q.mu.Lock()
+	for _, d := range old {
+		delete(q.images, d)
+	}
+	q.mu.Unlock()
+	q.log.Info("pruned the scans of images no longer running", "images", len(old), "retention", q.opts.Retention)
 	q.publish()
 }
 

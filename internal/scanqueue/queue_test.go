@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -427,5 +428,46 @@ func TestStaleAndOutdatedImagesAreRescanned(t *testing.T) {
 	})
 	if _, manifests := reg.reads(digest); manifests < 2 {
 		t.Errorf("manifest read %d times, want a rescan", manifests)
+	}
+}
+
+func TestImagesNoLongerRunningArePrunedAfterRetention(t *testing.T) {
+	reg := newRegistry(t)
+	h := newHarness(t)
+	ctx := context.Background()
+	running := reg.push(t, "shop/web", "", [3]string{"zlib1g", "zlib", "1:1.2.13.dfsg-1"})
+	// Stored long ago, no longer run by any pod.
+	gone := "sha256:" + strings.Repeat("9", 64)
+	old := time.Now().UTC().Add(-30 * 24 * time.Hour)
+	if err := h.st.PutSBOM(ctx, &sbom.SBOM{Digest: gone, Packages: []sbom.Package{}, Extractors: map[string]int{}, CreatedAt: old}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.st.PutScanStatus(ctx, store.ScanStatus{Digest: gone, LastAttempt: old, LastSuccess: old}); err != nil {
+		t.Fatal(err)
+	}
+	// Recently stored, not running either: kept.
+	recent := "sha256:" + strings.Repeat("8", 64)
+	if err := h.st.PutSBOM(ctx, &sbom.SBOM{Digest: recent, Packages: []sbom.Package{}, Extractors: map[string]int{}, CreatedAt: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	h.start(Options{Retention: 24 * time.Hour})
+	h.inv.set(pod("prod", "shop", "web", reg.host+"/shop/web:latest", running))
+	v := h.wait("the prune and the scan", func(v *imagescan.View) bool {
+		return v.Image(gone) == nil && v.Image(running) != nil && v.Image(running).SBOM != nil
+	})
+	if v.Image(recent) == nil {
+		t.Error("an image stored a moment ago was pruned")
+	}
+	if _, err := h.st.SBOM(ctx, gone); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the pruned SBOM is still stored: %v", err)
+	}
+	statuses, err := h.st.ScanStatuses(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range statuses {
+		if st.Digest == gone {
+			t.Errorf("the pruned status is still stored: %+v", st)
+		}
 	}
 }
