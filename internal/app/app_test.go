@@ -273,6 +273,24 @@ func TestDemoUsesItsOwnDatabaseAndToken(t *testing.T) {
 	if !strings.Contains(stderr.String(), "EXAMPLE DATA") {
 		t.Errorf("the demo does not say it serves example data")
 	}
+	// Questions 2 and 3 have example scans to show, labelled as such.
+	token := regexp.MustCompile(`pls_[A-Za-z0-9_-]+`).FindString(stderr.String())
+	for q, want := range map[string][]string{
+		"scan-age":   {`"state": "failing"`, `"state": "stale"`, `"state": "never-scanned"`, `"state": "fresh"`},
+		"vulnerable": {`"CVE-2021-44228"`, `"maxSeverity": "critical"`},
+		"privileged": {`the scanned image sets no user`},
+	} {
+		code, out, errOut := run(t, "", "ask", q, "--server", "http://"+addr, "--token", token, "-o", "json")
+		if code != 0 {
+			t.Errorf("ask %s: exit %d: %s", q, code, errOut)
+			continue
+		}
+		for _, w := range append(want, "EXAMPLE DATA") {
+			if !strings.Contains(out, w) {
+				t.Errorf("demo %s answer lacks %s", q, w)
+			}
+		}
+	}
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("demo exited %d: %s", code, stderr.String())

@@ -237,7 +237,7 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 			}
 		})
 	}
-	if scans, ok := st.(scanqueue.Store); ok && !cfg.Scan.Disabled {
+	if scans, ok := st.(scanqueue.Store); ok && !cfg.Scan.Disabled && !o.demo {
 		q := scanqueue.New(scanqueue.Options{
 			Inventory:  live,
 			Store:      scans,
@@ -361,9 +361,14 @@ func loadDemo(ctx context.Context, live *state.State) error {
 	if len(res.Errors) > 0 {
 		return fmt.Errorf("the built-in example environment does not load: %w", res.Errors[0])
 	}
-	if err := live.Replace(ctx, demo.Cluster, model.AllKinds, res.Snapshot.Objects()); err != nil {
+	objs := res.Snapshot.Objects()
+	pods := demo.RunningPods(objs)
+	if err := live.Replace(ctx, demo.Cluster, model.AllKinds, append(objs, pods...)); err != nil {
 		return fmt.Errorf("storing the example environment: %w", err)
 	}
+	// Example scan results: the example's registries are made up, so the
+	// demo pulls nothing (its scan queue does not run).
+	live.SetImages(demo.Scans(pods, time.Now()))
 	return nil
 }
 
@@ -513,15 +518,10 @@ func printWelcome(e *env, url string, demoMode bool) {
 	if demoMode {
 		fmt.Fprintf(e.stderr, "\n%s\n", demo.Notice)
 	}
-	fmt.Fprintf(e.stderr, `
-Palisade is serving at %[1]s  (Ctrl-C stops it)
-Ask it, with the token printed above in PALISADE_TOKEN:
-
-    palisade ask image-sources --server %[1]s
-    palisade ask privileged    --server %[1]s
-    palisade ask exposed       --server %[1]s
-    palisade ask owners        --server %[1]s
-    curl -H "Authorization: Bearer $PALISADE_TOKEN" %[1]s/api/v1/questions/exposed
-
-`, url)
+	fmt.Fprintf(e.stderr, "\nPalisade is serving at %s  (Ctrl-C stops it)\nAsk it, with an API token in PALISADE_TOKEN:\n\n", url)
+	for _, q := range answer.Questions {
+		fmt.Fprintf(e.stderr, "    palisade ask %-14s --server %s\n", q.Name, url)
+	}
+	fmt.Fprintf(e.stderr, "    palisade ask vulnerable     --server %s --cve CVE-2021-44228\n", url)
+	fmt.Fprintf(e.stderr, "    curl -H \"Authorization: Bearer $PALISADE_TOKEN\" %s/api/v1/questions/exposed\n\n", url)
 }

@@ -92,7 +92,7 @@ func TestServerBinaryAgainstCluster(t *testing.T) {
 		done := make(chan int, 1)
 		go func() {
 			done <- app.Main(runCtx, []string{"server", "--kubeconfig", cp.Kubeconfig, "--cluster", "e2e",
-				"--listen", addr, "--database", filepath.Join(t.TempDir(), "p.db")}, strings.NewReader(""), &bytes.Buffer{}, &stderr)
+				"--listen", addr, "--database", filepath.Join(t.TempDir(), "p.db"), "--no-scan"}, strings.NewReader(""), &bytes.Buffer{}, &stderr)
 		}()
 		defer func() {
 			cancel()
