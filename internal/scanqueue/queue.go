@@ -516,7 +516,12 @@ func (q *Queue) rematch(ctx context.Context) {
 		q.mu.Unlock()
 		matched++
 	}
-	q.log.Info("re-matched stored SBOMs", "images", matched, "db", db.Version(), "duration", q.opts.Now().Sub(start).Round(time.Millisecond))
+	if matched == 0 {
+		// Nothing changed (the store is failing): publishing would wake
+		// the loop and retry at once.
+		return
+	}
+	q.log.Info("re-matched stored SBOMs", "images", matched, "of", len(todo), "db", db.Version(), "duration", q.opts.Now().Sub(start).Round(time.Millisecond))
 	q.publish()
 }
 
