@@ -135,10 +135,11 @@ type Queue struct {
 
 	mu sync.Mutex
 	// images are replaced, never mutated, once published.
-	images   map[string]*imagescan.Image
-	targets  map[string]Target
-	pending  []string
-	queued   map[string]bool
+	images  map[string]*imagescan.Image
+	targets map[string]Target
+	pending []string
+	// queued holds the rank (dueAt) of each pending digest.
+	queued   map[string]int
 	inflight map[string]bool
 	db       *match.DB
 	dbKey    string
@@ -156,7 +157,7 @@ func New(opts Options) *Queue {
 		done:       make(chan struct{}, 1),
 		images:     map[string]*imagescan.Image{},
 		targets:    map[string]Target{},
-		queued:     map[string]bool{},
+		queued:     map[string]int{},
 		inflight:   map[string]bool{},
 	}
 	for _, e := range opts.Extractors {
@@ -167,9 +168,18 @@ func New(opts Options) *Queue {
 
 // Run loads what is stored, then schedules scans until ctx ends.
 func (q *Queue) Run(ctx context.Context) error {
-	images, err := imagescan.Load(ctx, q.opts.Store)
-	if err != nil {
-		return fmt.Errorf("loading stored scans: %w", err)
+	var images []*imagescan.Image
+	for wait := time.Second; ; wait = min(2*wait, time.Minute) {
+		var err error
+		if images, err = imagescan.Load(ctx, q.opts.Store); err == nil {
+			break
+		}
+		q.log.Error("loading stored scans; retrying", "in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
 	}
 	q.mu.Lock()
 	for _, im := range images {
@@ -229,7 +239,7 @@ func (q *Queue) schedule(targets []Target) time.Time {
 	var dues []due
 	for _, t := range targets {
 		q.targets[t.Digest] = t
-		if q.queued[t.Digest] || q.inflight[t.Digest] {
+		if _, queued := q.queued[t.Digest]; queued || q.inflight[t.Digest] {
 			continue
 		}
 		im := q.images[t.Digest]
@@ -242,11 +252,12 @@ func (q *Queue) schedule(targets []Target) time.Time {
 		}
 		dues = append(dues, due{t.Digest, rank})
 	}
-	slices.SortStableFunc(dues, func(a, b due) int { return cmp.Compare(a.rank, b.rank) })
 	for _, d := range dues {
 		q.pending = append(q.pending, d.digest)
-		q.queued[d.digest] = true
+		q.queued[d.digest] = d.rank
 	}
+	// New digests go before retries and rescans already waiting.
+	slices.SortStableFunc(q.pending, func(a, b string) int { return cmp.Compare(q.queued[a], q.queued[b]) })
 	for range min(len(dues), q.opts.Workers) {
 		select {
 		case q.kick <- struct{}{}:
@@ -532,7 +543,10 @@ func (q *Queue) prune(ctx context.Context) {
 	q.mu.Lock()
 	var old []string
 	for d, im := range q.images {
-		if _, running := q.targets[d]; running || q.inflight[d] || q.queued[d] {
+		if _, queued := q.queued[d]; queued || q.inflight[d] {
+			continue
+		}
+		if _, running := q.targets[d]; running {
 			continue
 		}
 		last := im.Status.LastAttempt

@@ -471,3 +471,21 @@ func TestImagesNoLongerRunningArePrunedAfterRetention(t *testing.T) {
 		}
 	}
 }
+
+// A digest that appears goes before rescans and retries already waiting.
+func TestNewDigestsJumpTheQueue(t *testing.T) {
+	h := newHarness(t)
+	q := New(Options{Inventory: h.inv, Store: h.st, Publish: h.publish, MaxAge: time.Hour})
+	old := time.Now().Add(-2 * time.Hour)
+	stale, failing, fresh := "sha256:"+strings.Repeat("1", 64), "sha256:"+strings.Repeat("2", 64), "sha256:"+strings.Repeat("3", 64)
+	q.images[stale] = &imagescan.Image{Digest: stale, SBOM: &imagescan.Facts{ScannedAt: old, Extractors: q.extractors}}
+	q.images[failing] = &imagescan.Image{Digest: failing, Status: store.ScanStatus{Failures: 2, NextAttempt: old}}
+	q.schedule([]Target{{Digest: stale}, {Digest: failing}})
+	if want := []string{failing, stale}; !slices.Equal(q.pending, want) {
+		t.Fatalf("pending = %v, want the retry before the rescan %v", q.pending, want)
+	}
+	q.schedule([]Target{{Digest: stale}, {Digest: failing}, {Digest: fresh}})
+	if want := []string{fresh, failing, stale}; !slices.Equal(q.pending, want) {
+		t.Errorf("pending = %v, want the new digest first %v", q.pending, want)
+	}
+}
