@@ -12,6 +12,7 @@ import (
 	"github.com/palisade-project/palisade/internal/extractor/npm"
 	"github.com/palisade-project/palisade/internal/extractor/osrelease"
 	"github.com/palisade-project/palisade/internal/extractor/python"
+	"github.com/palisade-project/palisade/internal/extractor/rpm"
 )
 
 // All returns every extractor, os-release first.
@@ -20,6 +21,7 @@ func All() []extractor.Extractor {
 		osrelease.New(),
 		dpkg.New(),
 		apk.New(),
+		rpm.New(),
 		gobinary.New(),
 		python.New(),
 		npm.New(),
