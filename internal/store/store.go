@@ -124,6 +124,13 @@ type Scans interface {
 	SBOMDigests(ctx context.Context) ([]string, error)
 	// PutMatch stores the latest match of a digest, replacing the previous.
 	PutMatch(ctx context.Context, m MatchResult) error
+	// PutMatches stores the latest match of each digest, replacing the
+	// previous ones, in one transaction. It is atomic like ReplaceAdvisories:
+	// after an error, every digest keeps its previous match or (when a
+	// cancellation raced the commit) all of ms were stored; never a mix.
+	// A match PutMatch would refuse makes it refuse the whole batch; of a
+	// digest repeated in ms the last match wins; an empty ms writes nothing.
+	PutMatches(ctx context.Context, ms []MatchResult) error
 	// Match returns the latest match of digest, or ErrNotFound.
 	Match(ctx context.Context, digest string) (MatchResult, error)
 	// PutScanStatus records the scheduler's state for a digest.

@@ -250,3 +250,5 @@ func benchStore(b *testing.B) store.Store {
 func BenchmarkApply(b *testing.B) { storetest.BenchApply(b, benchStore) }
 
 func BenchmarkSnapshot(b *testing.B) { storetest.BenchSnapshot(b, benchStore) }
+
+func BenchmarkPutMatches(b *testing.B) { storetest.BenchPutMatches(b, benchStore) }

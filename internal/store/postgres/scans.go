@@ -105,6 +105,48 @@ func (s *Store) PutMatch(ctx context.Context, m store.MatchResult) error {
 	return nil
 }
 
+const upsertMatches = `INSERT INTO matches (digest, db_version, matched_at, findings)
+SELECT d, v, a, f::json
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS t(d, v, a, f)
+ON CONFLICT (digest) DO UPDATE SET db_version = excluded.db_version, matched_at = excluded.matched_at, findings = excluded.findings`
+
+// matchBytes bounds the findings JSON one PutMatches statement sends, far
+// below PostgreSQL's limit of 1 GB for one array.
+const matchBytes = 16 << 20
+
+// PutMatches implements store.Scans, with multi-row upserts in one
+// transaction, in digest order so that concurrent writers lock rows in one
+// order; inTx retries a deadlock that happens nonetheless.
+func (s *Store) PutMatches(ctx context.Context, ms []store.MatchResult) error {
+	ms, err := validate.Matches(ms)
+	if err != nil {
+		return err
+	}
+	if len(ms) == 0 {
+		return ctx.Err()
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		for part := range validate.MatchChunks(ms, chunk, matchBytes) {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			n := len(part)
+			digests, versions, at, findings := make([]string, n), make([]string, n), make([]*time.Time, n), make([]string, n)
+			for i, m := range part {
+				digests[i], versions[i], at[i], findings[i] = m.Digest, m.DBVersion, nullTime(m.MatchedAt), string(m.Findings)
+			}
+			if _, err := tx.Exec(ctx, upsertMatches, digests, versions, at, findings); err != nil {
+				return fmt.Errorf("upserting matches: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return s.scrub(fmt.Errorf("storing %d matches in %s: %w", len(ms), s.where, err))
+	}
+	return nil
+}
+
 // Match implements store.Scans.
 func (s *Store) Match(ctx context.Context, digest string) (store.MatchResult, error) {
 	var m store.MatchResult

@@ -113,6 +113,49 @@ func (s *Store) PutMatch(ctx context.Context, m store.MatchResult) error {
 	return nil
 }
 
+const upsertMatchSet = ` ON CONFLICT (digest) DO UPDATE SET db_version = excluded.db_version, matched_at = excluded.matched_at, findings = excluded.findings`
+
+// Bounds of one PutMatches statement: matchRows rows of 4 parameters each,
+// well under SQLite's limit of 32766, and matchBytes of findings JSON, so
+// that binding them copies little at a time.
+const (
+	matchRows  = 256
+	matchBytes = 16 << 20
+)
+
+// PutMatches implements store.Scans, with multi-row upserts in one
+// transaction: one fsync for the batch.
+func (s *Store) PutMatches(ctx context.Context, ms []store.MatchResult) error {
+	ms, err := validate.Matches(ms)
+	if err != nil {
+		return err
+	}
+	if len(ms) == 0 {
+		return ctx.Err()
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		for part := range validate.MatchChunks(ms, matchRows, matchBytes) {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			q := "INSERT INTO matches (digest, db_version, matched_at, findings) VALUES (?, ?, ?, ?)" +
+				strings.Repeat(", (?, ?, ?, ?)", len(part)-1) + upsertMatchSet
+			args := make([]any, 0, 4*len(part))
+			for _, m := range part {
+				args = append(args, m.Digest, m.DBVersion, nullTime(m.MatchedAt), string(m.Findings))
+			}
+			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+				return fmt.Errorf("upserting matches: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("storing %d matches in %s: %w", len(ms), s.path, err)
+	}
+	return nil
+}
+
 // Match implements store.Scans.
 func (s *Store) Match(ctx context.Context, digest string) (store.MatchResult, error) {
 	var m store.MatchResult

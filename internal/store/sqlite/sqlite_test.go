@@ -239,3 +239,7 @@ func BenchmarkApply(b *testing.B) {
 func BenchmarkSnapshot(b *testing.B) {
 	storetest.BenchSnapshot(b, func(b *testing.B) store.Store { return openTemp(b) })
 }
+
+func BenchmarkPutMatches(b *testing.B) {
+	storetest.BenchPutMatches(b, func(b *testing.B) store.Store { return openTemp(b) })
+}

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -224,13 +225,17 @@ func testConcurrentPutSBOM(t *testing.T, s store.Store) {
 	}
 }
 
+// equalBytes compares findings with bytes.Equal: cmp would compare them
+// byte by byte through reflection, which takes minutes for 64 MiB.
+var equalBytes = gocmp.Comparer(func(a, b json.RawMessage) bool { return bytes.Equal(a, b) })
+
 func checkMatch(t *testing.T, sc store.Scans, want store.MatchResult) {
 	t.Helper()
 	got, err := sc.Match(t.Context(), want.Digest)
 	if err != nil {
 		t.Fatalf("Match(%s): %v", want.Digest, err)
 	}
-	if diff := gocmp.Diff(want, got); diff != "" {
+	if diff := gocmp.Diff(want, got, equalBytes); diff != "" {
 		t.Errorf("Match(%s) mismatch (-want +got):\n%s", want.Digest, diff)
 	}
 }
@@ -640,4 +645,261 @@ func testDeleteScansCanceled(t *testing.T, s store.Store) {
 		}
 	}
 	checkScans(t, sc, kept, nil)
+}
+
+// findingsJSON returns a findings array of about size bytes, shaped like
+// the scan queue's (internal/match.Finding), its contents derived from n.
+func findingsJSON(n, size int) json.RawMessage {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i := 0; i == 0 || b.Len() < size; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"id":"CVE-2026-%05d","aliases":["DEBIAN-CVE-2026-%05d","GHSA-%04x-%04x-%04x"],`+
+			`"package":{"name":"libssl3","version":"3.0.%d-1~deb12u1","ecosystem":"Debian:12","purl":"pkg:deb/debian/libssl3@3.0.%d-1~deb12u1?distro=debian-12",`+
+			`"sourceName":"openssl","sourceVersion":"3.0.%d-1~deb12u1","locations":["/var/lib/dpkg/status"],"extractor":"os/dpkg"},`+
+			`"installedVersion":"3.0.%d-1~deb12u1","fixedVersion":"3.0.%d-1~deb12u2","severity":"HIGH","score":7.5,`+
+			`"summary":"Excessive time spent checking DH keys and parameters (finding %d of match %d)"}`,
+			i, i, n, i, n+i, n, n, n, n, n, i, n)
+	}
+	b.WriteByte(']')
+	return json.RawMessage(b.String())
+}
+
+// checkMatches checks that the store holds exactly want as the matches of
+// want's digests, and no match of the digests in gone.
+func checkMatches(t *testing.T, sc store.Scans, want []store.MatchResult, gone []string) {
+	t.Helper()
+	for _, m := range want {
+		checkMatch(t, sc, m)
+	}
+	for _, d := range gone {
+		checkNoMatch(t, sc, d)
+	}
+}
+
+func matchDigests(ms []store.MatchResult) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.Digest
+	}
+	return out
+}
+
+// testPutMatches stores batches of new, replacing, repeated and invalid
+// matches over two stored ones.
+func testPutMatches(t *testing.T, s store.Store) {
+	sc := scansOf(t, s)
+	match := func(digest string, n int) store.MatchResult { return storedScan{digest: digest, n: n}.matchResult() }
+	a1, b1 := match("sha256:a", 1), match("sha256:b", 2)
+	a2, a3, c1 := match("sha256:a", 3), match("sha256:a", 4), match("sha256:c", 5)
+	// Findings come back byte for byte, spacing and odd strings included;
+	// a zero MatchedAt stays zero.
+	odd := store.MatchResult{
+		Digest:    "sha256:D",
+		DBVersion: "2026-11-05T10:00:00Z/sha256:abcd",
+		Findings:  json.RawMessage(`[{"id": "CVE-2024-0001", "details": "nul \u0000, quote \", emoji 🐛"},  {"id":"GO-2024-0002"}]`),
+	}
+	bad := func(digest, findings string) store.MatchResult {
+		return store.MatchResult{Digest: digest, DBVersion: "v9", MatchedAt: scanTime, Findings: json.RawMessage(findings)}
+	}
+	stored := []store.MatchResult{a1, b1}
+	all := []string{"sha256:a", "sha256:b", "sha256:c", "sha256:D", "sha256:bad"}
+
+	tests := []struct {
+		name    string
+		put     []store.MatchResult
+		want    []store.MatchResult // the matches stored afterwards
+		wantErr string              // what the error must name; "" for none
+	}{
+		{"new and replaced", []store.MatchResult{c1, odd, a2}, []store.MatchResult{a2, b1, c1, odd}, ""},
+		{"repeated digest, last wins", []store.MatchResult{a2, c1, a3, b1, a1, c1, a3}, []store.MatchResult{a3, b1, c1}, ""},
+		{"repeated digest only", []store.MatchResult{a3, a2}, []store.MatchResult{a2, b1}, ""},
+		{"invalid findings reject everything", []store.MatchResult{a2, c1, bad("sha256:bad", `[{"id":`)}, stored, "sha256:bad"},
+		{"no findings reject everything", []store.MatchResult{bad("sha256:bad", ""), a2}, stored, "sha256:bad"},
+		{"findings over 64 MiB reject everything", []store.MatchResult{c1, bad("sha256:bad", `"`+strings.Repeat("x", 64<<20)+`"`)}, stored, "sha256:bad"},
+		{"empty digest rejects everything", []store.MatchResult{a2, c1, bad("", "[]")}, stored, "match 2"},
+		// Every match is checked, even one a later match of its digest
+		// would replace.
+		{"invalid match of a repeated digest", []store.MatchResult{bad("sha256:a", "{"), a2}, stored, "sha256:a"},
+		{"empty list", []store.MatchResult{}, stored, ""},
+		{"nil list", nil, stored, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// Reset the store to stored.
+			if err := sc.DeleteScans(t.Context(), all); err != nil {
+				t.Fatalf("DeleteScans(reset): %v", err)
+			}
+			for _, m := range stored {
+				if err := sc.PutMatch(t.Context(), m); err != nil {
+					t.Fatalf("PutMatch(%s): %v", m.Digest, err)
+				}
+			}
+
+			arg := slices.Clone(tc.put)
+			err := sc.PutMatches(t.Context(), arg)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("PutMatches(%q): %v", matchDigests(tc.put), err)
+			case tc.wantErr != "" && err == nil:
+				t.Fatalf("PutMatches(%q) = nil, want an error naming %s", matchDigests(tc.put), tc.wantErr)
+			case tc.wantErr != "" && !strings.Contains(err.Error(), tc.wantErr):
+				t.Errorf("PutMatches(%q) error = %q, want it to name %s", matchDigests(tc.put), err, tc.wantErr)
+			}
+			if diff := gocmp.Diff(tc.put, arg, equalBytes); diff != "" {
+				t.Errorf("PutMatches changed its argument (-want +got):\n%s", diff)
+			}
+			var gone []string
+			for _, d := range all {
+				if !slices.Contains(matchDigests(tc.want), d) {
+					gone = append(gone, d)
+				}
+			}
+			checkMatches(t, sc, tc.want, gone)
+		})
+	}
+}
+
+// testPutMatchesLarge stores 2,000 matches at once, more than one batch of
+// any store, some replacing stored ones, in no particular order.
+func testPutMatchesLarge(t *testing.T, s store.Store) {
+	sc := scansOf(t, s)
+	const n, every = 2000, 100
+	digests := scanDigests("big", n)
+	var batch, others []store.MatchResult
+	for i, d := range digests {
+		if i%every == 0 {
+			old := storedScan{digest: d, n: -i}.matchResult()
+			if err := sc.PutMatch(t.Context(), old); err != nil {
+				t.Fatalf("PutMatch(%s): %v", d, err)
+			}
+		}
+		if i%every == every/2 {
+			// Not in the batch: must keep its match.
+			m := storedScan{digest: d + "-other", n: i}.matchResult()
+			if err := sc.PutMatch(t.Context(), m); err != nil {
+				t.Fatalf("PutMatch(%s): %v", m.Digest, err)
+			}
+			others = append(others, m)
+		}
+		m := storedScan{digest: d, n: i}.matchResult()
+		m.Findings = findingsJSON(i, 1+i%3*2000)
+		batch = append(batch, m)
+	}
+	// Interleave the halves: the stores must not rely on sorted input.
+	mixed := make([]store.MatchResult, 0, n)
+	for i := range n / 2 {
+		mixed = append(mixed, batch[n/2+i], batch[n/2-1-i])
+	}
+	if err := sc.PutMatches(t.Context(), mixed); err != nil {
+		t.Fatalf("PutMatches(%d matches): %v", n, err)
+	}
+	checkMatches(t, sc, batch, nil)
+	checkMatches(t, sc, others, nil)
+
+	// Again, replacing every one.
+	for i := range batch {
+		batch[i].DBVersion += "-again"
+	}
+	if err := sc.PutMatches(t.Context(), batch); err != nil {
+		t.Fatalf("PutMatches(%d matches): %v", n, err)
+	}
+	checkMatches(t, sc, batch, nil)
+	checkMatches(t, sc, others, nil)
+}
+
+// testPutMatchesCanceled checks that a cancelled PutMatches stores
+// nothing, and that one cancelled while it runs stores all or nothing.
+func testPutMatchesCanceled(t *testing.T, s store.Store) {
+	sc := scansOf(t, s)
+	kept := storedScan{digest: "sha256:kept", n: 0}.matchResult()
+	if err := sc.PutMatch(t.Context(), kept); err != nil {
+		t.Fatalf("PutMatch: %v", err)
+	}
+	put := []store.MatchResult{storedScan{digest: "sha256:kept", n: 1}.matchResult(), storedScan{digest: "sha256:new", n: 2}.matchResult()}
+
+	canceled, cancel := context.WithCancel(t.Context())
+	cancel()
+	expired, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
+	defer cancel()
+	for _, c := range []struct {
+		name string
+		ctx  context.Context
+		want error
+	}{{"canceled", canceled, context.Canceled}, {"deadline", expired, context.DeadlineExceeded}} {
+		if err := sc.PutMatches(c.ctx, put); !errors.Is(err, c.want) {
+			t.Errorf("PutMatches(%s) error = %v, want %v", c.name, err, c.want)
+		}
+	}
+	checkMatches(t, sc, []store.MatchResult{kept}, []string{"sha256:new"})
+
+	// Cancelled while it runs: each call must either succeed whole or fail
+	// with the context's error, atomically. A cancellation that races the
+	// commit can leave the commit done and its acknowledgement lost, so
+	// after an error the sampled digests hold all their previous matches
+	// (or none, for new digests) or all of the batch's; never a mix. The
+	// long batch of 1 KB findings makes the transaction last; sampled
+	// digests sit in every chunk of every store.
+	const n, every = 20000, 500
+	for i, delay := range []time.Duration{0, time.Millisecond, 5 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond, time.Second} {
+		digests := scanDigests(fmt.Sprintf("cancel-%d", i), n)
+		var batch, old []store.MatchResult
+		var fresh []string // sampled digests without a previous match
+		for j, d := range digests {
+			m := storedScan{digest: d, n: j}.matchResult()
+			m.Findings = findingsJSON(j, 1000)
+			batch = append(batch, m)
+			switch j % every {
+			case 0:
+				prev := storedScan{digest: d, n: j}.matchResult()
+				prev.DBVersion = "previous"
+				old = append(old, prev)
+			case every / 2:
+				fresh = append(fresh, d)
+			}
+		}
+		if err := sc.PutMatches(t.Context(), old); err != nil {
+			t.Fatalf("PutMatches(previous): %v", err)
+		}
+
+		ctx, cancel := context.WithCancel(t.Context())
+		timer := time.AfterFunc(delay, cancel)
+		err := sc.PutMatches(ctx, batch)
+		timer.Stop()
+		cancel()
+
+		// Count the sampled digests that hold the batch's match.
+		stored, sampled := 0, len(old)+len(fresh)
+		for _, d := range append(matchDigests(old), fresh...) {
+			m, err := sc.Match(t.Context(), d)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+			case err != nil:
+				t.Fatalf("Match(%s): %v", d, err)
+			case m.DBVersion != "previous":
+				stored++
+			}
+		}
+		switch {
+		case err == nil:
+			if stored != sampled {
+				t.Errorf("after cancel at %v: PutMatches succeeded but stored %d of %d sampled matches", delay, stored, sampled)
+			}
+		case errors.Is(err, context.Canceled):
+			if stored != 0 && stored != sampled {
+				t.Errorf("after cancel at %v: PutMatches failed (%v) but stored %d of %d sampled matches", delay, err, stored, sampled)
+			}
+			if stored == 0 {
+				checkMatches(t, sc, old, fresh)
+			}
+		default:
+			t.Errorf("after cancel at %v: PutMatches error = %v, want nil or context.Canceled", delay, err)
+		}
+		if err := sc.DeleteScans(t.Context(), digests); err != nil {
+			t.Fatalf("DeleteScans: %v", err)
+		}
+	}
+	checkMatches(t, sc, []store.MatchResult{kept}, []string{"sha256:new"})
 }

@@ -60,6 +60,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeleteScans", testDeleteScans},
 		{"DeleteScansLarge", testDeleteScansLarge},
 		{"DeleteScansCanceled", testDeleteScansCanceled},
+		{"PutMatches", testPutMatches},
+		{"PutMatchesLarge", testPutMatchesLarge},
+		{"PutMatchesCanceled", testPutMatchesCanceled},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

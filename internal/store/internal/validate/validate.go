@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/palisade-project/palisade/internal/sbom"
@@ -45,16 +47,71 @@ func Match(m store.MatchResult) error {
 	if m.Digest == "" {
 		return errors.New("storing match: empty image digest")
 	}
-	if len(m.Findings) == 0 {
-		return fmt.Errorf("storing match of %s: no findings JSON; use [] when nothing matched", m.Digest)
-	}
-	if len(m.Findings) > MaxScanBody {
-		return fmt.Errorf("storing match of %s: findings are %d bytes, over the limit of %d MiB", m.Digest, len(m.Findings), MaxScanBody>>20)
-	}
-	if !json.Valid(m.Findings) {
-		return fmt.Errorf("storing match of %s: findings are not valid JSON", m.Digest)
+	if err := matchFindings(m); err != nil {
+		return fmt.Errorf("storing match of %s: %w", m.Digest, err)
 	}
 	return nil
+}
+
+func matchFindings(m store.MatchResult) error {
+	if len(m.Findings) == 0 {
+		return errors.New("no findings JSON; use [] when nothing matched")
+	}
+	if len(m.Findings) > MaxScanBody {
+		return fmt.Errorf("findings are %d bytes, over the limit of %d MiB", len(m.Findings), MaxScanBody>>20)
+	}
+	if !json.Valid(m.Findings) {
+		return errors.New("findings are not valid JSON")
+	}
+	return nil
+}
+
+// Matches refuses a batch of which any match Match would refuse, naming
+// the first bad one, and returns the matches to write: a copy of ms sorted
+// by digest, one per digest, the last of a repeated digest winning. Sorted
+// writers lock rows in one order, and PostgreSQL's ON CONFLICT DO UPDATE
+// refuses a key twice in one statement. ms is not modified.
+func Matches(ms []store.MatchResult) ([]store.MatchResult, error) {
+	for i, m := range ms {
+		if m.Digest == "" {
+			return nil, fmt.Errorf("storing %d matches: match %d has an empty image digest; nothing was stored", len(ms), i)
+		}
+		if err := matchFindings(m); err != nil {
+			return nil, fmt.Errorf("storing %d matches: match %d, of %s: %w; nothing was stored", len(ms), i, m.Digest, err)
+		}
+	}
+	out := slices.Clone(ms)
+	slices.SortStableFunc(out, func(a, b store.MatchResult) int { return strings.Compare(a.Digest, b.Digest) })
+	// Keep the last of each run of one digest.
+	n := 0
+	for i, m := range out {
+		if i+1 < len(out) && out[i+1].Digest == m.Digest {
+			continue
+		}
+		out[n] = m
+		n++
+	}
+	return out[:n], nil
+}
+
+// MatchChunks splits ms into consecutive chunks of at most maxRows matches
+// whose findings total at most maxBytes, so that one statement stays small
+// whatever the findings weigh; a match larger than maxBytes gets a chunk
+// of its own.
+func MatchChunks(ms []store.MatchResult, maxRows, maxBytes int) iter.Seq[[]store.MatchResult] {
+	return func(yield func([]store.MatchResult) bool) {
+		for start := 0; start < len(ms); {
+			end, size := start+1, len(ms[start].Findings)
+			for end < len(ms) && end-start < maxRows && size+len(ms[end].Findings) <= maxBytes {
+				size += len(ms[end].Findings)
+				end++
+			}
+			if !yield(ms[start:end]) {
+				return
+			}
+			start = end
+		}
+	}
 }
 
 // ScanStatus refuses a status the stores could not keep as given.
