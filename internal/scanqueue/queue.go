@@ -45,6 +45,7 @@ type Store interface {
 	match.Stored
 	PutSBOM(ctx context.Context, s *sbom.SBOM) error
 	PutMatch(ctx context.Context, m store.MatchResult) error
+	PutMatches(ctx context.Context, ms []store.MatchResult) error
 	PutScanStatus(ctx context.Context, s store.ScanStatus) error
 	DeleteScans(ctx context.Context, digests []string) error
 }
@@ -419,27 +420,35 @@ func (q *Queue) backoff(failures int) time.Duration {
 // store is logged and the match kept in memory, to be stored again by the
 // next re-match.
 func (q *Queue) matchAndStore(ctx context.Context, db *match.DB, s *sbom.SBOM) *imagescan.Match {
-	findings, err := db.Match(ctx, s)
-	if err != nil && !errors.Is(err, match.ErrPartial) {
-		q.log.Error("matching an image", "digest", s.Digest, "err", err)
-		return nil
-	}
-	if err != nil {
-		q.log.Warn("matching an image", "digest", s.Digest, "err", err)
-	}
-	if findings == nil {
-		findings = []match.Finding{}
-	}
-	m := &imagescan.Match{DBVersion: db.Version(), MatchedAt: q.opts.Now().UTC(), Findings: findings}
-	body, err := json.Marshal(findings)
+	m, body, err := q.match(ctx, db, s)
 	if err == nil {
 		err = q.opts.Store.PutMatch(ctx, store.MatchResult{Digest: s.Digest, DBVersion: m.DBVersion, MatchedAt: m.MatchedAt, Findings: body})
 	}
 	if err != nil {
-		q.log.Error("storing a match", "digest", s.Digest, "err", err)
+		q.log.Error("matching an image", "digest", s.Digest, "err", err)
 		return nil
 	}
 	return m
+}
+
+// match matches s against db and returns the match and its findings as
+// JSON. Packages that could not be evaluated are logged (match.ErrPartial)
+// and the rest is still returned.
+func (q *Queue) match(ctx context.Context, db *match.DB, s *sbom.SBOM) (*imagescan.Match, []byte, error) {
+	findings, err := db.Match(ctx, s)
+	if errors.Is(err, match.ErrPartial) {
+		q.log.Warn("matching an image", "digest", s.Digest, "err", err)
+	} else if err != nil {
+		return nil, nil, err
+	}
+	if findings == nil {
+		findings = []match.Finding{}
+	}
+	body, err := json.Marshal(findings)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encoding findings: %w", err)
+	}
+	return &imagescan.Match{DBVersion: db.Version(), MatchedAt: q.opts.Now().UTC(), Findings: findings}, body, nil
 }
 
 // refreshDB reloads the vulnerability database when its sources changed.
@@ -505,27 +514,11 @@ func (q *Queue) rematch(ctx context.Context) {
 	slices.Sort(todo)
 	start := q.opts.Now()
 	matched := 0
-	for _, d := range todo {
+	for chunk := range slices.Chunk(todo, rematchBatchSize) {
 		if ctx.Err() != nil {
 			return
 		}
-		s, err := q.opts.Store.SBOM(ctx, d)
-		if err != nil {
-			q.log.Error("re-matching an image: reading its SBOM", "digest", d, "err", err)
-			continue
-		}
-		m := q.matchAndStore(ctx, db, s)
-		if m == nil {
-			continue
-		}
-		q.mu.Lock()
-		if prev := q.images[d]; prev != nil {
-			im := *prev
-			im.Match = m
-			q.images[d] = &im
-		}
-		q.mu.Unlock()
-		matched++
+		matched += q.rematchBatch(ctx, db, chunk)
 	}
 	if matched == 0 {
 		// Nothing changed (the store is failing): publishing would wake
@@ -572,6 +565,59 @@ func (q *Queue) prune(ctx context.Context) {
 	q.mu.Unlock()
 	q.log.Info("pruned the scans of images no longer running", "images", len(old), "retention", q.opts.Retention)
 	q.publish()
+}
+
+// rematchBatchSize is the number of SBOMs re-matched between two writes:
+// the matches of a batch are stored in one transaction.
+const rematchBatchSize = 100
+
+// rematchBatch re-matches the SBOMs of digests and stores their matches in
+// one transaction; it returns how many it stored.
+func (q *Queue) rematchBatch(ctx context.Context, db *match.DB, digests []string) int {
+	var (
+		results []store.MatchResult
+		matches []*imagescan.Match
+		scanned []time.Time
+	)
+	for _, d := range digests {
+		s, err := q.opts.Store.SBOM(ctx, d)
+		if err != nil {
+			q.log.Error("re-matching an image: reading its SBOM", "digest", d, "err", err)
+			continue
+		}
+		m, body, err := q.match(ctx, db, s)
+		if err != nil {
+			q.log.Error("re-matching an image", "digest", d, "err", err)
+			continue
+		}
+		results = append(results, store.MatchResult{Digest: d, DBVersion: m.DBVersion, MatchedAt: m.MatchedAt, Findings: body})
+		matches = append(matches, m)
+		scanned = append(scanned, s.CreatedAt)
+	}
+	if len(results) == 0 {
+		return 0
+	}
+	if err := q.opts.Store.PutMatches(ctx, results); err != nil {
+		q.log.Error("storing re-matches", "images", len(results), "err", err)
+		return 0
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i, r := range results {
+		prev := q.images[r.Digest]
+		if prev == nil {
+			continue
+		}
+		im := *prev
+		im.Match = matches[i]
+		if im.SBOM == nil || !im.SBOM.ScannedAt.Equal(scanned[i]) {
+			// A worker rescanned the image meanwhile, and this match (of
+			// the SBOM before) may have overwritten its own: match again.
+			im.Match = nil
+		}
+		q.images[r.Digest] = &im
+	}
+	return len(results)
 }
 
 // publish hands a view of every known image to Options.Publish.
