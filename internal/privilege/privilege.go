@@ -88,7 +88,8 @@ type ImageUsers func(w *model.Workload, container string) []string
 
 // ImageUsersOf returns the image users the scan results of ix know: those
 // of the digests the workload's pods run for the container, else of the
-// digest its spec pins.
+// digest its spec pins. When some of those images were not scanned and
+// none of the others runs as root, it returns nil: the answer stays "may".
 func ImageUsersOf(ix *inventory.Index) ImageUsers {
 	v := ix.Images()
 	if v.Len() == 0 {
@@ -104,10 +105,17 @@ func ImageUsersOf(ix *inventory.Index) ImageUsers {
 			}
 		}
 		var users []string
+		unknown := false
 		for _, d := range digests {
 			if im := v.Image(d); im != nil && im.SBOM != nil {
 				users = append(users, im.SBOM.User)
+			} else {
+				unknown = true
 			}
+		}
+		if unknown && !slices.ContainsFunc(users, imagescan.RunsAsRoot) {
+			// One image not scanned yet may still run as root.
+			return nil
 		}
 		return users
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/palisade-project/palisade/internal/imagescan"
 	"github.com/palisade-project/palisade/internal/model"
 )
 
@@ -155,5 +156,38 @@ func TestLoadAndReplace(t *testing.T) {
 	}
 	if len(got) != 2 || got[0] != "c/new" || got[1] != "d/keep" {
 		t.Fatalf("namespaces = %v, want [c/new d/keep]", got)
+	}
+}
+
+// New scan results change the generation but reuse the inventory index.
+func TestSetImagesKeepsTheInventoryIndex(t *testing.T) {
+	ctx := t.Context()
+	st := New(&memStore{objs: map[model.Key]model.Object{}}, quiet())
+	if err := st.Apply(ctx, []model.Object{ns("c", "a")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ix1, g1 := st.Index()
+	changed := st.Changed()
+	v := imagescan.NewView([]*imagescan.Image{{Digest: "sha256:1"}}, imagescan.Scheduler{Running: true})
+	st.SetImages(v)
+	select {
+	case <-changed:
+	default:
+		t.Fatal("Changed not closed after SetImages")
+	}
+	ix2, g2 := st.Index()
+	if g2 <= g1 || ix2.Images() != v || ix1.Images() != nil {
+		t.Fatalf("generation %d→%d, images %v (before %v)", g1, g2, ix2.Images(), ix1.Images())
+	}
+	if ix2.Snapshot() != ix1.Snapshot() {
+		t.Error("the inventory index was rebuilt for new scan results")
+	}
+	// An inventory change keeps the images.
+	if err := st.Apply(ctx, []model.Object{ns("c", "b")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ix3, _ := st.Index()
+	if ix3.Images() != v || len(ix3.Snapshot().Namespaces) != 2 {
+		t.Errorf("after an inventory change: images %v, %d namespaces", ix3.Images(), len(ix3.Snapshot().Namespaces))
 	}
 }
