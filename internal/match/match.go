@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/palisade-project/palisade/internal/osv"
 	"github.com/palisade-project/palisade/internal/sbom"
@@ -163,6 +164,60 @@ var levelRank = map[string]int{
 	osv.LevelCritical: 5,
 }
 
+// groupFix returns the smallest version that fixes every flaw of a group
+// of merged records. Records can bundle flaws (a DSA fixing four CVEs, of
+// which an earlier DSA fixed one), so the smallest fixed version among the
+// records may leave some flaws open. When the group names CVEs, each CVE
+// is fixed by the earliest fix among the records that name it, and the
+// group by the largest of those; a CVE no record fixes leaves the group
+// without a fix (fixable false). Groups without a CVE are one flaw under
+// several names: the smallest fix of any record.
+func groupFix(g []hit) (fixed version.Version, fixable bool) {
+	smaller := func(a, b version.Version) version.Version {
+		switch {
+		case a == nil:
+			return b
+		case b == nil:
+			return a
+		}
+		if c, err := b.Compare(a); err == nil && c < 0 {
+			return b
+		}
+		return a
+	}
+	var cves []string
+	for _, h := range g {
+		for _, id := range h.r.ids {
+			if strings.HasPrefix(id, "CVE-") && !slices.Contains(cves, id) {
+				cves = append(cves, id)
+			}
+		}
+	}
+	if len(cves) == 0 {
+		for _, h := range g {
+			fixed = smaller(fixed, h.fixed)
+		}
+		return fixed, fixed != nil
+	}
+	for _, cve := range cves {
+		var earliest version.Version
+		for _, h := range g {
+			if slices.Contains(h.r.ids, cve) {
+				earliest = smaller(earliest, h.fixed)
+			}
+		}
+		if earliest == nil {
+			return nil, false
+		}
+		if fixed == nil {
+			fixed = earliest
+		} else if c, err := earliest.Compare(fixed); err == nil && c > 0 {
+			fixed = earliest
+		}
+	}
+	return fixed, true
+}
+
 // merge turns one package's hits into findings, one per group of records
 // connected by a shared id or alias.
 func merge(p *sbom.Package, installed string, hits []hit) []Finding {
@@ -211,7 +266,6 @@ func merge(p *sbom.Package, installed string, hits []hit) []Finding {
 			Summary:          g[0].r.rec.Summary,
 		}
 		ids := make(map[string]bool)
-		var fixed version.Version
 		for _, h := range g {
 			for _, id := range h.r.ids {
 				ids[id] = true
@@ -223,14 +277,8 @@ func merge(p *sbom.Package, installed string, hits []hit) []Finding {
 			if rank > best || (rank == best && h.r.score > f.Score) {
 				f.Severity, f.Score = h.r.level, h.r.score
 			}
-			if h.fixed != nil {
-				if fixed == nil {
-					fixed = h.fixed
-				} else if c, err := h.fixed.Compare(fixed); err == nil && c < 0 {
-					fixed = h.fixed
-				}
-			}
 		}
+		fixed, fixable := groupFix(g)
 		delete(ids, f.ID)
 		if len(ids) > 0 {
 			f.Aliases = make([]string, 0, len(ids))
@@ -239,7 +287,7 @@ func merge(p *sbom.Package, installed string, hits []hit) []Finding {
 			}
 			slices.Sort(f.Aliases)
 		}
-		if fixed != nil {
+		if fixable && fixed != nil {
 			f.FixedVersion = fixed.String()
 		}
 		out = append(out, f)

@@ -32,8 +32,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/palisade-project/palisade/internal/app"
+	"github.com/palisade-project/palisade/internal/match/matchtest"
 	"github.com/palisade-project/palisade/internal/osv"
-	"github.com/palisade-project/palisade/internal/version"
 )
 
 // repoRoot is the directory holding go.mod, found by walking up.
@@ -278,9 +278,8 @@ type finding struct {
 }
 
 // expectedFindings computes, independently of the matcher, what the scan
-// must report for rep's packages: every record that osv.Affects says
-// affects a package (through its source name and version for Debian),
-// merged with the others sharing an id or alias, fixed = the smallest.
+// must report for rep's packages (internal/match/matchtest): through the
+// source name and version for Debian.
 func expectedFindings(t *testing.T, rep *report, records []*osv.Record) []finding {
 	t.Helper()
 	var out []finding
@@ -289,38 +288,8 @@ func expectedFindings(t *testing.T, rep *report, records []*osv.Record) []findin
 		if strings.HasPrefix(p.Ecosystem, "Debian") || strings.HasPrefix(p.Ecosystem, "Ubuntu") {
 			qname, qver = cmp.Or(p.SourceName, p.Name), cmp.Or(p.SourceVersion, p.Version)
 		}
-		type hit struct {
-			ids   []string
-			fixed string
-		}
-		var hits []hit
-		for _, r := range records {
-			ok, fixed, err := r.Affects(p.Ecosystem, qname, qver)
-			if err != nil {
-				t.Errorf("osv.Affects(%s, %s, %s) for %s: %v", p.Ecosystem, qname, qver, r.ID, err)
-				continue
-			}
-			if ok {
-				hits = append(hits, hit{r.IDs(), fixed})
-			}
-		}
-		// Merge hits sharing any id, until nothing changes.
-		for merged := true; merged; {
-			merged = false
-			for i := 0; i < len(hits) && !merged; i++ {
-				for j := i + 1; j < len(hits) && !merged; j++ {
-					if slices.ContainsFunc(hits[i].ids, func(id string) bool { return slices.Contains(hits[j].ids, id) }) {
-						hits[i].ids = append(hits[i].ids, hits[j].ids...)
-						hits[i].fixed = minVersion(t, p.Ecosystem, hits[i].fixed, hits[j].fixed)
-						hits = slices.Delete(hits, j, j+1)
-						merged = true
-					}
-				}
-			}
-		}
-		for _, h := range hits {
-			slices.Sort(h.ids)
-			out = append(out, finding{Package: pkgKey(p.Name, qver, p.Ecosystem), IDs: slices.Compact(h.ids), Fixed: h.fixed})
+		for _, f := range matchtest.Expected(t, p.Ecosystem, qname, qver, records) {
+			out = append(out, finding{Package: pkgKey(p.Name, qver, p.Ecosystem), IDs: f.IDs, Fixed: f.Fixed})
 		}
 	}
 	sortFindings(out)
@@ -345,26 +314,6 @@ func sortFindings(fs []finding) {
 	slices.SortFunc(fs, func(a, b finding) int {
 		return cmp.Or(cmp.Compare(a.Package, b.Package), slices.Compare(a.IDs, b.IDs))
 	})
-}
-
-// minVersion is the smaller of two fixed versions, "" meaning none.
-func minVersion(t *testing.T, eco, a, b string) string {
-	if a == "" {
-		return b
-	}
-	if b == "" {
-		return a
-	}
-	va, err1 := version.Parse(eco, a)
-	vb, err2 := version.Parse(eco, b)
-	if err1 != nil || err2 != nil {
-		t.Errorf("fixed versions %q, %q: %v %v", a, b, err1, err2)
-		return a
-	}
-	if c, err := vb.Compare(va); err == nil && c < 0 {
-		return b
-	}
-	return a
 }
 
 func nopLogger() *log.Logger { return log.New(io.Discard, "", 0) }

@@ -43,9 +43,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/palisade-project/palisade/internal/match/matchtest"
 	"github.com/palisade-project/palisade/internal/osv"
 	"github.com/palisade-project/palisade/internal/testenv"
-	"github.com/palisade-project/palisade/internal/version"
 )
 
 // scanCluster is the cluster name the scan test's server reports.
@@ -622,63 +622,20 @@ func checkVulnerable(a *vulnerableAnswer, want map[string][]finding) (bool, stri
 	return true, ""
 }
 
-// expectedFindings is what matching pkgs against records must report:
-// every record that osv.Affects says affects a package's source at its
-// version, merged with the others sharing an id or alias, fixed in the
-// smallest of their fixed versions.
+// expectedFindings is what matching pkgs against records must report,
+// computed independently of the matcher (internal/match/matchtest) through
+// each package's source and version.
 func expectedFindings(t *testing.T, pkgs []debPackage, records []*osv.Record) []finding {
 	t.Helper()
 	const eco = "Debian:12"
 	var out []finding
 	for _, p := range pkgs {
-		type hit struct {
-			ids   []string
-			fixed string
-		}
-		var hits []hit
-		for _, r := range records {
-			ok, fixed, err := r.Affects(eco, cmp.Or(p.Source, p.Name), p.Version)
-			if err != nil {
-				t.Fatalf("osv.Affects(%s, %s, %s) for %s: %v", eco, p.Source, p.Version, r.ID, err)
-			}
-			if ok {
-				hits = append(hits, hit{r.IDs(), fixed})
-			}
-		}
-		for merged := true; merged; {
-			merged = false
-			for i := 0; i < len(hits) && !merged; i++ {
-				for j := i + 1; j < len(hits) && !merged; j++ {
-					if slices.ContainsFunc(hits[i].ids, func(id string) bool { return slices.Contains(hits[j].ids, id) }) {
-						hits[i].ids = append(hits[i].ids, hits[j].ids...)
-						hits[i].fixed = minFixed(t, eco, hits[i].fixed, hits[j].fixed)
-						hits = slices.Delete(hits, j, j+1)
-						merged = true
-					}
-				}
-			}
-		}
-		for _, h := range hits {
-			slices.Sort(h.ids)
-			out = append(out, finding{p.Name, p.Version, slices.Compact(h.ids), h.fixed})
+		for _, f := range matchtest.Expected(t, eco, cmp.Or(p.Source, p.Name), p.Version, records) {
+			out = append(out, finding{p.Name, p.Version, f.IDs, f.Fixed})
 		}
 	}
 	sortFindings(out)
 	return out
-}
-
-func minFixed(t *testing.T, eco, a, b string) string {
-	if a == "" || b == "" {
-		return cmp.Or(a, b)
-	}
-	c, err := version.Compare(eco, a, b)
-	if err != nil {
-		t.Fatalf("comparing %s and %s: %v", a, b, err)
-	}
-	if c > 0 {
-		return b
-	}
-	return a
 }
 
 func sortFindings(fs []finding) {
