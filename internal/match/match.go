@@ -35,8 +35,9 @@ type Finding struct {
 	// InstalledVersion is the version compared with the advisories: the
 	// source version for Debian and Ubuntu binary packages that have one.
 	InstalledVersion string `json:"installedVersion"`
-	// FixedVersion is the smallest fixed version above the installed one
-	// among the merged records; "" when no fix is known.
+	// FixedVersion is the smallest version that fixes every flaw of the
+	// finding (groupFix): with CVEs, the largest of each CVE's earliest
+	// fix among the merged records; "" when no fix is known for some.
 	FixedVersion string `json:"fixedVersion,omitempty"`
 	// Severity is the highest level among the merged records (osv
 	// SeverityOf), "" when none says; Score its CVSS base score, 0 if none.
