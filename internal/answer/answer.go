@@ -6,15 +6,18 @@ package answer
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/palisade-project/palisade/internal/environment"
 	"github.com/palisade-project/palisade/internal/exposure"
 	"github.com/palisade-project/palisade/internal/imagetrust"
 	"github.com/palisade-project/palisade/internal/inventory"
 	"github.com/palisade-project/palisade/internal/model"
 	"github.com/palisade-project/palisade/internal/ownership"
 	"github.com/palisade-project/palisade/internal/privilege"
+	"github.com/palisade-project/palisade/internal/risk"
 )
 
 // Question names, as used by `palisade ask` and /api/v1/questions/.
@@ -22,6 +25,8 @@ const (
 	ImageSources = "image-sources"
 	ScanAge      = "scan-age"
 	Vulnerable   = "vulnerable"
+	Production   = "production"
+	Priorities   = "priorities"
 	Privileged   = "privileged"
 	Exposed      = "exposed"
 	Owners       = "owners"
@@ -39,6 +44,8 @@ var Questions = []Question{
 	{ImageSources, 1, "Where do our container images come from? Only trusted registries?"},
 	{ScanAge, 2, "How long ago was each running image scanned?"},
 	{Vulnerable, 3, "Which containers carry known vulnerabilities, and how severe?"},
+	{Production, 4, "Which production workloads are affected, and is anything being exploited?"},
+	{Priorities, 5, "Which vulnerable workloads come first?"},
 	{Privileged, 6, "Which workloads run privileged or with host access?"},
 	{Exposed, 7, "Which services are exposed outside the cluster?"},
 	{Owners, 10, "Which team owns each running application?"},
@@ -87,6 +94,9 @@ type Filter struct {
 	// CVE is a vulnerability id or alias (CVE-…, GHSA-…, GO-…); only the
 	// vulnerable question takes it.
 	CVE string `json:"cve,omitempty"`
+	// Environment keeps the workloads of one environment ("production",
+	// or the value of an environment label such as "staging").
+	Environment string `json:"environment,omitempty"`
 }
 
 // Match reports whether a workload passes the filter.
@@ -103,6 +113,13 @@ type Config struct {
 	// ClusterNotes are added to every answer that covers the cluster
 	// named by the key (the demo labels its example data this way).
 	ClusterNotes map[string]string
+	// Production defines what production is.
+	Production environment.Definition
+	// Risk weighs the factors of the priorities ranking.
+	Risk risk.Weights
+	// CriticalityKeys declare a workload's criticality (default
+	// palisade.io/criticality).
+	CriticalityKeys []string
 }
 
 // Engine computes answers. It is immutable and safe for concurrent use.
@@ -110,6 +127,8 @@ type Engine struct {
 	clusterNotes map[string]string
 	trust        *imagetrust.Policy
 	owners       *ownership.Resolver
+	env          *environment.Classifier
+	risk         risk.Config
 	now          func() time.Time
 }
 
@@ -119,7 +138,15 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{trust: p, owners: ownership.NewResolver(cfg.OwnerKeys), clusterNotes: cfg.ClusterNotes, now: time.Now}, nil
+	env, err := environment.New(cfg.Production)
+	if err != nil {
+		return nil, err
+	}
+	rc := risk.Config{Weights: cfg.Risk, CriticalityKeys: cfg.CriticalityKeys, Environments: env}
+	if _, err := risk.New(rc); err != nil {
+		return nil, err
+	}
+	return &Engine{trust: p, owners: ownership.NewResolver(cfg.OwnerKeys), env: env, risk: rc, clusterNotes: cfg.ClusterNotes, now: time.Now}, nil
 }
 
 // Ask answers question over ix. The result is an *Answer[T] for the
@@ -139,6 +166,10 @@ func (e *Engine) Ask(ix *inventory.Index, question string, f Filter) (any, error
 		return e.ScanAge(ix, f), nil
 	case Vulnerable:
 		return e.Vulnerable(ix, f), nil
+	case Production:
+		return e.Production(ix, f), nil
+	case Priorities:
+		return e.Priorities(ix, f), nil
 	case Privileged:
 		return e.Privileged(ix, f), nil
 	case Exposed:
@@ -166,8 +197,24 @@ func newAnswer[T any](e *Engine, ix *inventory.Index, name string, f Filter, ite
 
 // workloads returns the top-level workloads of ix that pass f, in index
 // order, so that each analysis looks only at what it reports.
-func (f Filter) workloads(ix *inventory.Index) []*model.Workload {
-	f.CVE = ""
+func (e *Engine) workloads(ix *inventory.Index, f Filter) []*model.Workload {
+	ws := f.located(ix)
+	if f.Environment == "" {
+		return ws
+	}
+	out := make([]*model.Workload, 0, len(ws))
+	for _, w := range ws {
+		if e.env.Of(w, ix.Namespace(w.Cluster, w.Namespace)).Environment == strings.ToLower(f.Environment) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// located returns the top-level workloads of ix in f's cluster and
+// namespace, in index order.
+func (f Filter) located(ix *inventory.Index) []*model.Workload {
+	f.CVE, f.Environment = "", ""
 	switch {
 	case f == Filter{}:
 		return ix.Workloads()
@@ -197,7 +244,7 @@ func (f Filter) keeps(cluster, namespace string) bool {
 
 // ImageSources answers question 1.
 func (e *Engine) ImageSources(ix *inventory.Index, f Filter) *Answer[imagetrust.Item] {
-	items := imagetrust.AnswerWorkloads(ix, f.workloads(ix), e.trust)
+	items := imagetrust.AnswerWorkloads(ix, e.workloads(ix, f), e.trust)
 	a := newAnswer(e, ix, ImageSources, f, items)
 	if !e.trust.Configured() {
 		a.Notes = append(a.Notes, "no trusted registries are configured (--trusted-registry or trustedRegistries in the config file): every image is reported as unverified, not trusted")
@@ -214,7 +261,7 @@ func (e *Engine) ImageSources(ix *inventory.Index, f Filter) *Answer[imagetrust.
 
 // Privileged answers question 6.
 func (e *Engine) Privileged(ix *inventory.Index, f Filter) *Answer[privilege.Item] {
-	items := privilege.AnswerWorkloads(f.workloads(ix), privilege.ImageUsersOf(ix))
+	items := privilege.AnswerWorkloads(e.workloads(ix, f), privilege.ImageUsersOf(ix))
 	a := newAnswer(e, ix, Privileged, f, items)
 	a.Summary["workloads"] = len(items)
 	for _, it := range items {
@@ -232,6 +279,16 @@ func (e *Engine) Exposed(ix *inventory.Index, f Filter) *Answer[exposure.Item] {
 		keep = f.keeps
 	}
 	res := exposure.AnswerWhere(ix, keep)
+	if f.Environment != "" {
+		env := strings.ToLower(f.Environment)
+		res.Items = slices.DeleteFunc(res.Items, func(it exposure.Item) bool {
+			w := ix.Workload(it.Workload)
+			return w == nil || e.env.Of(w, ix.Namespace(w.Cluster, w.Namespace)).Environment != env
+		})
+		res.Unmatched = slices.DeleteFunc(res.Unmatched, func(u exposure.Unmatched) bool {
+			return e.env.OfNamespace(u.Cluster, u.Namespace, ix.Namespace(u.Cluster, u.Namespace)).Environment != env
+		})
+	}
 	a := newAnswer(e, ix, Exposed, f, res.Items)
 	a.Unmatched = res.Unmatched
 	a.Summary["workloads"] = len(res.Items)
@@ -244,7 +301,7 @@ func (e *Engine) Exposed(ix *inventory.Index, f Filter) *Answer[exposure.Item] {
 
 // Owners answers question 10.
 func (e *Engine) Owners(ix *inventory.Index, f Filter) *Answer[ownership.Item] {
-	items := e.owners.AnswerWorkloads(ix, f.workloads(ix))
+	items := e.owners.AnswerWorkloads(ix, e.workloads(ix, f))
 	a := newAnswer(e, ix, Owners, f, items)
 	a.Notes = append(a.Notes, "owner keys, in order, on the workload then its namespace: "+strings.Join(e.owners.Keys(), ", "))
 	a.Summary["workloads"] = len(items)

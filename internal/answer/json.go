@@ -42,7 +42,7 @@ func (a *Answer[T]) AppendJSON(dst []byte) ([]byte, error) {
 	if a.Filter != (Filter{}) {
 		dst = append(dst, `,"filter":{`...)
 		comma := false
-		for _, kv := range [...][2]string{{`"cluster":`, a.Filter.Cluster}, {`"namespace":`, a.Filter.Namespace}, {`"cve":`, a.Filter.CVE}} {
+		for _, kv := range [...][2]string{{`"cluster":`, a.Filter.Cluster}, {`"namespace":`, a.Filter.Namespace}, {`"cve":`, a.Filter.CVE}, {`"environment":`, a.Filter.Environment}} {
 			if kv[1] == "" {
 				continue
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/palisade-project/palisade/internal/imagetrust"
 	"github.com/palisade-project/palisade/internal/ownership"
 	"github.com/palisade-project/palisade/internal/privilege"
+	"github.com/palisade-project/palisade/internal/risk"
 	"github.com/palisade-project/palisade/internal/scanage"
 	"github.com/palisade-project/palisade/internal/vulnerable"
 )
@@ -31,6 +33,10 @@ func Decode(question string, data []byte) (any, error) {
 		v, err = decode[scanage.Item](data)
 	case Vulnerable:
 		v, err = decode[vulnerable.Item](data)
+	case Production:
+		v, err = decode[risk.ProductionItem](data)
+	case Priorities:
+		v, err = decode[risk.Assessment](data)
 	case Privileged:
 		v, err = decode[privilege.Item](data)
 	case Exposed:
@@ -158,6 +164,33 @@ func WriteTable(w io.Writer, a any) error {
 			c := it.Counts
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", it.Workload, it.Container, it.Image, c["critical"], c["high"], c["medium"], c["low"], c[vulnerable.Unknown], it.Fixable, worst)
 		}
+	case *Answer[risk.ProductionItem]:
+		notes, summary = a.Notes, a.Summary
+		fmt.Fprintln(tw, "WORKLOAD\tKEV\tCRITICAL\tHIGH\tMEDIUM\tLOW\tFIXABLE\tWHY PRODUCTION\tFIRST TO FIX")
+		for _, it := range a.Items {
+			first := "-"
+			if len(it.Vulnerabilities) > 0 {
+				first = describeVuln(it.Vulnerabilities[0])
+			}
+			c := it.Counts
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", it.Workload, it.KnownExploited, c["critical"], c["high"], c["medium"], c["low"], it.Fixable, it.Environment.Reason, first)
+		}
+	case *Answer[risk.Assessment]:
+		notes, summary = a.Notes, a.Summary
+		fmt.Fprintln(tw, "RANK\tWORKLOAD\tSCORE\tFACTORS\tFIRST TO FIX")
+		for _, it := range a.Items {
+			first := "-"
+			if len(it.Vulnerabilities) > 0 {
+				first = describeVuln(it.Vulnerabilities[0])
+			}
+			var fs []string
+			for _, f := range it.Factors {
+				if f.Name == risk.FactorVulnerabilities || f.Value != 1 {
+					fs = append(fs, f.Name+" "+strconv.FormatFloat(f.Value, 'f', -1, 64))
+				}
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", it.Rank, it.Workload, strconv.FormatFloat(it.Score, 'f', 1, 64), strings.Join(fs, " × "), first)
+		}
 	default:
 		return fmt.Errorf("no table form for %T", a)
 	}
@@ -180,6 +213,33 @@ func WriteTable(w io.Writer, a any) error {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	return nil
+}
+
+// describeVuln is one vulnerability in a table cell.
+func describeVuln(v risk.Vulnerability) string {
+	s := v.ID + " in " + v.Package + " " + v.InstalledVersion
+	if v.FixedVersion != "" {
+		s += " (fixed in " + v.FixedVersion + ")"
+	}
+	if v.KnownExploited != nil {
+		s += " KNOWN EXPLOITED"
+	}
+	return s
+}
+
+// WriteExplanation prints how one workload's score is made: each factor,
+// its value and evidence, and the product.
+func WriteExplanation(w io.Writer, a risk.Assessment) error {
+	w = printable{w}
+	fmt.Fprintf(w, "%s: rank %d, score %s\n", a.Workload, a.Rank, strconv.FormatFloat(a.Score, 'f', -1, 64))
+	for _, f := range a.Factors {
+		fmt.Fprintf(w, "\n  %-16s × %s\n", f.Name, strconv.FormatFloat(f.Value, 'f', -1, 64))
+		for _, e := range f.Evidence {
+			fmt.Fprintf(w, "      %s\n", e)
+		}
+	}
+	_, err := fmt.Fprintf(w, "\n  %s\n", a.Formula())
+	return err
 }
 
 // ago renders an age for people: "45s ago", "3h ago", "2d ago".

@@ -30,7 +30,7 @@ func scanNotes(ix *inventory.Index) []string {
 // ScanAge answers question 2.
 func (e *Engine) ScanAge(ix *inventory.Index, f Filter) *Answer[scanage.Item] {
 	now := e.now().UTC()
-	items, noDigest := scanage.Answer(ix, f.workloads(ix), now)
+	items, noDigest := scanage.Answer(ix, e.workloads(ix, f), now)
 	a := newAnswer(e, ix, ScanAge, f, items)
 	a.Notes = append(a.Notes, scanNotes(ix)...)
 	s := ix.Images().Scheduler()
@@ -56,7 +56,7 @@ func (e *Engine) ScanAge(ix *inventory.Index, f Filter) *Answer[scanage.Item] {
 
 // Vulnerable answers question 3.
 func (e *Engine) Vulnerable(ix *inventory.Index, f Filter) *Answer[vulnerable.Item] {
-	items, cov := vulnerable.Answer(ix, f.workloads(ix), f.CVE)
+	items, cov := vulnerable.Answer(ix, e.workloads(ix, f), f.CVE)
 	a := newAnswer(e, ix, Vulnerable, f, items)
 	a.Notes = append(a.Notes, scanNotes(ix)...)
 	if cov.Unmatched > 0 {

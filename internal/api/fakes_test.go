@@ -224,9 +224,9 @@ func smallSnapshot() *model.Snapshot {
 	ns := func(cluster, name string, labels map[string]string) {
 		snap.Add(&model.Namespace{Meta: model.Meta{Cluster: cluster, Name: name, Labels: labels}})
 	}
-	ns("default", "shop", map[string]string{"team": "payments"})
+	ns("default", "shop", map[string]string{"team": "payments", "environment": "production"})
 	ns("default", "ops", nil)
-	ns("edge", "shop", nil)
+	ns("edge", "shop", map[string]string{"env": "prod"})
 
 	img := func(registry, repo, tag, digest string) model.ImageRef {
 		r := model.ImageRef{Registry: registry, Repository: repo, Tag: tag, Digest: digest}

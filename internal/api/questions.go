@@ -65,8 +65,10 @@ func parseFilter(q url.Values) (answer.Filter, error) {
 			dst = &f.Namespace
 		case "cve":
 			dst = &f.CVE
+		case "environment":
+			dst = &f.Environment
 		default:
-			return f, errorf(http.StatusBadRequest, codeBadRequest, "unknown query parameter %q: use cluster, namespace and (for vulnerable) cve", truncate(k, 64))
+			return f, errorf(http.StatusBadRequest, codeBadRequest, "unknown query parameter %q: use cluster, namespace, environment and (for vulnerable) cve", truncate(k, 64))
 		}
 		if len(vs) != 1 {
 			return f, errorf(http.StatusBadRequest, codeBadRequest, "query parameter %q given %d times: give it once", k, len(vs))

@@ -26,6 +26,7 @@ import (
 	"github.com/palisade-project/palisade/internal/inventory"
 	"github.com/palisade-project/palisade/internal/manifest"
 	"github.com/palisade-project/palisade/internal/model"
+	"github.com/palisade-project/palisade/internal/risk"
 )
 
 type askOptions struct {
@@ -37,6 +38,8 @@ type askOptions struct {
 	cluster    string
 	namespace  string
 	cve        string
+	env        string
+	explain    string
 	output     string
 	configFile string
 	maxFileMB  int64
@@ -83,6 +86,8 @@ Where the answer comes from:
 	f.StringVar(&o.cluster, "cluster", "", "only this cluster")
 	f.StringVarP(&o.namespace, "namespace", "n", "", "only this namespace")
 	f.StringVar(&o.cve, "cve", "", "vulnerable: only this flaw, by id or alias (CVE-…, GHSA-…, GO-…)")
+	f.StringVar(&o.env, "environment", "", "only workloads of this environment (production, or an environment label's value such as staging)")
+	f.StringVar(&o.explain, "explain", "", "priorities: explain one workload's score, named KIND/NAMESPACE/NAME or NAMESPACE/NAME")
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table, json or yaml")
 	f.StringVar(&o.configFile, "config", "", "config file (trustedRegistries, ownerKeys)")
 	f.Int64Var(&o.maxFileMB, "max-file-mb", 64, "largest manifest file or stdin to read, in MiB")
@@ -104,6 +109,20 @@ func mergeAnalysis(cmd *cobra.Command, file config.Analysis, flags *config.Analy
 	}
 	if !cmd.Flags().Changed("owner-key") {
 		flags.OwnerKeys = file.OwnerKeys
+	}
+	flags.Production, flags.Risk, flags.CriticalityKeys = file.Production, file.Risk, file.CriticalityKeys
+}
+
+// engineConfig is the answer engine's configuration from the analysis
+// settings.
+func engineConfig(a config.Analysis) answer.Config {
+	return answer.Config{
+		TrustedRegistries: a.TrustedRegistries,
+		OwnerKeys:         a.OwnerKeys,
+		ClusterNotes:      map[string]string{demo.Cluster: demo.Notice},
+		Production:        a.Production,
+		Risk:              a.Risk,
+		CriticalityKeys:   a.CriticalityKeys,
 	}
 }
 
@@ -133,7 +152,10 @@ func runAsk(cmd *cobra.Command, e *env, o *askOptions, question string) error {
 	if o.cve != "" && question != answer.Vulnerable {
 		return usageError("--cve applies to the %s question only", answer.Vulnerable)
 	}
-	filter := answer.Filter{Cluster: o.cluster, Namespace: o.namespace, CVE: o.cve}
+	if o.explain != "" && question != answer.Priorities {
+		return usageError("--explain applies to the %s question only", answer.Priorities)
+	}
+	filter := answer.Filter{Cluster: o.cluster, Namespace: o.namespace, CVE: o.cve, Environment: o.env}
 	var (
 		result any
 		err    error
@@ -149,15 +171,53 @@ func runAsk(cmd *cobra.Command, e *env, o *askOptions, question string) error {
 	if err != nil {
 		return err
 	}
+	if o.explain != "" {
+		a, err := explained(result, o.explain)
+		if err != nil {
+			return err
+		}
+		if o.output != "table" {
+			return writeOutput(e.stdout, o.output, a)
+		}
+		return answer.WriteExplanation(e.stdout, a)
+	}
 	return writeOutput(e.stdout, o.output, result)
 }
 
+// explained picks the assessment of the workload named by ref
+// (KIND/NAMESPACE/NAME or NAMESPACE/NAME) from a priorities answer.
+func explained(result any, ref string) (risk.Assessment, error) {
+	a, ok := result.(*answer.Answer[risk.Assessment])
+	if !ok {
+		return risk.Assessment{}, fmt.Errorf("--explain: unexpected answer %T", result)
+	}
+	parts := strings.Split(ref, "/")
+	if len(parts) < 2 || len(parts) > 3 {
+		return risk.Assessment{}, usageError("--explain %q: want KIND/NAMESPACE/NAME or NAMESPACE/NAME", ref)
+	}
+	var found []risk.Assessment
+	for _, it := range a.Items {
+		w := it.Workload
+		n := len(parts)
+		if w.Namespace == parts[n-2] && w.Name == parts[n-1] && (n == 2 || strings.EqualFold(string(w.Kind), parts[0])) {
+			found = append(found, it)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return risk.Assessment{}, fmt.Errorf("%s is not ranked: no such workload, or it runs no image with known vulnerabilities (see the scan-age and vulnerable answers)", ref)
+	case 1:
+		return found[0], nil
+	}
+	names := make([]string, len(found))
+	for i, f := range found {
+		names[i] = f.Workload.Cluster + ":" + f.Workload.String()
+	}
+	return risk.Assessment{}, usageError("--explain %q names %d workloads (%s): add the kind, or --cluster", ref, len(found), strings.Join(names, ", "))
+}
+
 func askLocal(ctx context.Context, e *env, o *askOptions, question string, filter answer.Filter) (any, error) {
-	eng, err := answer.NewEngine(answer.Config{
-		TrustedRegistries: o.analysis.TrustedRegistries,
-		OwnerKeys:         o.analysis.OwnerKeys,
-		ClusterNotes:      map[string]string{demo.Cluster: demo.Notice},
-	})
+	eng, err := answer.NewEngine(engineConfig(o.analysis))
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
@@ -230,6 +290,9 @@ func askServer(ctx context.Context, e *env, o *askOptions, question string, filt
 	}
 	if filter.CVE != "" {
 		q.Set("cve", filter.CVE)
+	}
+	if filter.Environment != "" {
+		q.Set("environment", filter.Environment)
 	}
 	u.RawQuery = q.Encode()
 	client := &http.Client{Timeout: 60 * time.Second}

@@ -161,11 +161,7 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 	if sources := btoi(o.demo) + btoi(len(cfg.Manifests) > 0) + btoi(cfg.Kubeconfig != ""); sources > 1 {
 		return usageError("choose one source: --demo, --manifests or --kubeconfig")
 	}
-	eng, err := answer.NewEngine(answer.Config{
-		TrustedRegistries: cfg.TrustedRegistries,
-		OwnerKeys:         cfg.OwnerKeys,
-		ClusterNotes:      map[string]string{demo.Cluster: demo.Notice},
-	})
+	eng, err := answer.NewEngine(engineConfig(cfg.Analysis))
 	if err != nil {
 		return usageError("%v", err)
 	}

@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/palisade-project/palisade/internal/environment"
+	"github.com/palisade-project/palisade/internal/risk"
 )
 
 // Analysis configures how answers are computed; every role that answers
@@ -26,6 +29,14 @@ type Analysis struct {
 	// OwnerKeys is the ordered list of label/annotation keys that name a
 	// workload's owning team.
 	OwnerKeys []string `json:"ownerKeys,omitempty"`
+	// Production defines production (cluster and namespace patterns,
+	// environment label keys and values).
+	Production environment.Definition `json:"production,omitzero"`
+	// Risk overrides weights of the priorities ranking (docs/risk.md).
+	Risk risk.Weights `json:"risk,omitzero"`
+	// CriticalityKeys are the label/annotation keys declaring a workload's
+	// criticality (default palisade.io/criticality).
+	CriticalityKeys []string `json:"criticalityKeys,omitempty"`
 }
 
 // Token is an API token declared in the config file. Only the SHA-256 of

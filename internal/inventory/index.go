@@ -159,6 +159,15 @@ func (ix *Index) Clusters() []string { return ix.clusters }
 // Workloads returns the top-level workloads, sorted by reference.
 func (ix *Index) Workloads() []*model.Workload { return ix.workloads }
 
+// Workload returns the top-level workload ref names, or nil.
+func (ix *Index) Workload(ref model.WorkloadRef) *model.Workload {
+	i, ok := slices.BinarySearchFunc(ix.workloads, ref, func(w *model.Workload, r model.WorkloadRef) int { return CompareRefs(w.Ref(), r) })
+	if !ok {
+		return nil
+	}
+	return ix.workloads[i]
+}
+
 // Pods returns the pods that roll up to the workload ref.
 func (ix *Index) Pods(ref model.WorkloadRef) []*model.Workload { return ix.pods[ref] }
 
