@@ -335,6 +335,10 @@ type aggregate struct {
 	exploited []string
 }
 
+func newAggregate() *aggregate {
+	return &aggregate{listed: make([]Vulnerability, 0, MaxListed)}
+}
+
 // add weighs one vulnerability into the aggregate.
 func (g *aggregate) add(vu Vulnerability) {
 	g.n++
@@ -408,15 +412,17 @@ func (r *Ranker) workloadAggregate(ix *inventory.Index, w *model.Workload, cache
 	case 1:
 		agg := cache[digests[0]]
 		if agg == nil {
-			agg = &aggregate{}
-			for _, vu := range r.findings(ix, digests[0]) {
-				agg.add(vu)
+			agg = newAggregate()
+			if im := ix.Images().Image(digests[0]); im != nil && im.Match != nil {
+				for i := range im.Match.Findings {
+					agg.add(r.weigh(&im.Match.Findings[i]))
+				}
 			}
 			cache[digests[0]] = agg
 		}
 		return agg
 	}
-	agg := &aggregate{}
+	agg := newAggregate()
 	for _, vu := range r.Vulnerabilities(ix, w) {
 		agg.add(vu)
 	}
@@ -474,14 +480,17 @@ func (r *Ranker) weigh(f *match.Finding) Vulnerability {
 		vu.Weight *= r.w.Unfixable
 	}
 	if r.kev != nil {
-		if e, ok := r.kev(f.ID); ok {
-			vu.KnownExploited = &e
-		} else {
-			for _, id := range f.Aliases {
-				if e, ok := r.kev(id); ok {
-					vu.KnownExploited = &e
-					break
-				}
+		// Copied into a new variable only when found: taking the address
+		// of the lookup's result would allocate for every finding.
+		for i := -1; i < len(f.Aliases); i++ {
+			id := f.ID
+			if i >= 0 {
+				id = f.Aliases[i]
+			}
+			if e, ok := r.kev(id); ok {
+				found := e
+				vu.KnownExploited = &found
+				break
 			}
 		}
 	}
