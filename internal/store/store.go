@@ -9,6 +9,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/palisade-project/palisade/internal/kev"
 	"github.com/palisade-project/palisade/internal/model"
 	"github.com/palisade-project/palisade/internal/sbom"
 )
@@ -107,6 +108,46 @@ type AdvisorySource struct {
 	Records    int       `json:"records"`
 	ImportedAt time.Time `json:"importedAt"`
 	// Digest is the SHA-256 of the imported records, so a re-import of the
+	// same data is recognisable.
+	Digest string `json:"digest"`
+}
+
+// KEV persists CISA's Known Exploited Vulnerabilities catalog, imported
+// with `palisade db import` or `palisade db update`. There is one catalog,
+// replaced whole by each import. Both store implementations provide it;
+// storetest checks them.
+type KEV interface {
+	// ReplaceKEV makes the stored catalog exactly entries, described by
+	// src, in one transaction. src needs a Name and a Version, and every
+	// entry must pass kev.Entry.Validate with no CVE id twice (the checks
+	// of kev.New); otherwise nothing is written. The stored Entries is
+	// len(entries); a zero ImportedAt means now. It is atomic: after an
+	// error the previous catalog is kept whole or, when a cancellation
+	// raced the commit and only the acknowledgement was lost, the new one
+	// is; never a mix.
+	ReplaceKEV(ctx context.Context, src KEVSource, entries []kev.Entry) error
+	// KEVEntries returns the stored catalog's description and entries,
+	// sorted by CVE id, read in one transaction so that they belong
+	// together; ErrNotFound when no catalog was imported. An empty
+	// catalog was imported and is not ErrNotFound.
+	KEVEntries(ctx context.Context) (KEVSource, []kev.Entry, error)
+}
+
+// KEVSource describes the imported KEV catalog.
+type KEVSource struct {
+	// Name labels the catalog: "cisa-kev" for CISA's feed.
+	Name string `json:"name"`
+	// Location is where it was imported from (a file path or URL).
+	Location string `json:"location"`
+	// Version is the catalog's catalogVersion ("2025.08.25").
+	Version string `json:"version"`
+	// Released is the catalog's dateReleased, kept to the microsecond;
+	// zero when unknown.
+	Released time.Time `json:"released,omitzero"`
+	Entries  int       `json:"entries"`
+	// ImportedAt is kept to the microsecond.
+	ImportedAt time.Time `json:"importedAt"`
+	// Digest is the SHA-256 of what was imported, so a re-import of the
 	// same data is recognisable.
 	Digest string `json:"digest"`
 }

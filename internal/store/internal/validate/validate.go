@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/palisade-project/palisade/internal/kev"
 	"github.com/palisade-project/palisade/internal/sbom"
 	"github.com/palisade-project/palisade/internal/store"
 )
@@ -166,4 +167,19 @@ func Advisories(source store.AdvisorySource, recs []store.Advisory) error {
 		}
 	}
 	return nil
+}
+
+// KEV refuses a KEV catalog the stores could not keep as given: no source
+// name, or what kev.New refuses (no version, an invalid entry, a CVE id
+// twice). It returns the entries to write, sorted by CVE id; entries is
+// not modified.
+func KEV(src store.KEVSource, entries []kev.Entry) ([]kev.Entry, error) {
+	if src.Name == "" {
+		return nil, errors.New("storing KEV catalog: empty source name; nothing was stored")
+	}
+	c, err := kev.New(src.Version, src.Released, entries)
+	if err != nil {
+		return nil, fmt.Errorf("storing KEV catalog %q: %w; nothing was stored", src.Name, err)
+	}
+	return c.Entries(), nil
 }

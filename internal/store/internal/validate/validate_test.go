@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/palisade-project/palisade/internal/kev"
 	"github.com/palisade-project/palisade/internal/store"
 )
 
@@ -116,5 +117,41 @@ func TestMatchChunks(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("MatchChunks went on after break: %d chunks", n)
+	}
+}
+
+func TestKEV(t *testing.T) {
+	entry := func(id string) kev.Entry {
+		return kev.Entry{CVEID: id, VendorProject: "V", Product: "P", VulnerabilityName: "N", ShortDescription: "S", RequiredAction: "A",
+			DateAdded: kev.Date{Year: 2024, Month: 1, Day: 2}, DueDate: kev.Date{Year: 2024, Month: 1, Day: 23}, KnownRansomwareCampaignUse: kev.RansomwareUnknown}
+	}
+	src := store.KEVSource{Name: "cisa-kev", Version: "1"}
+	in := []kev.Entry{entry("CVE-2024-2000"), entry("CVE-2024-10000"), entry("CVE-2023-9999")}
+	got, err := KEV(src, in)
+	if err != nil {
+		t.Fatalf("KEV: %v", err)
+	}
+	var ids []string
+	for _, e := range got {
+		ids = append(ids, e.CVEID)
+	}
+	if want := []string{"CVE-2023-9999", "CVE-2024-10000", "CVE-2024-2000"}; !slices.Equal(ids, want) {
+		t.Errorf("KEV order = %q, want %q (bytewise)", ids, want)
+	}
+	if in[0].CVEID != "CVE-2024-2000" {
+		t.Error("KEV reordered its argument")
+	}
+	for _, tc := range []struct {
+		src     store.KEVSource
+		entries []kev.Entry
+		want    string
+	}{
+		{store.KEVSource{Version: "1"}, nil, "storing KEV catalog: empty source name; nothing was stored"},
+		{src, []kev.Entry{entry("CVE-2024-1")}, `storing KEV catalog "cisa-kev": invalid KEV catalog: entry 0: cveID "CVE-2024-1" is not a CVE id`},
+		{src, []kev.Entry{entry("CVE-2024-1234"), entry("CVE-2024-1234")}, "entry 1 (CVE-2024-1234): cveID appears twice, first at entry 0; nothing was stored"},
+	} {
+		if _, err := KEV(tc.src, tc.entries); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("KEV(%+v, %d entries) = %v, want an error containing %q", tc.src, len(tc.entries), err, tc.want)
+		}
 	}
 }
