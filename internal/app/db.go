@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/palisade-project/palisade/internal/config"
+	"github.com/palisade-project/palisade/internal/kev"
 	"github.com/palisade-project/palisade/internal/match"
 	"github.com/palisade-project/palisade/internal/osv"
 	"github.com/palisade-project/palisade/internal/store"
@@ -31,7 +33,7 @@ var errNoDatabase = errors.New("no Palisade database")
 func newDBCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "db",
-		Short: "Manage the vulnerability database (OSV advisories) that scans match against",
+		Short: "Manage the vulnerability database (OSV advisories, CISA KEV catalog) that scans match against",
 	}
 	cmd.AddCommand(newDBImportCmd(e), newDBUpdateCmd(e), newDBStatusCmd(e))
 	return cmd
@@ -42,7 +44,7 @@ func newDBImportCmd(e *env) *cobra.Command {
 	var dl downloadFlags
 	cmd := &cobra.Command{
 		Use:   "import SOURCE...",
-		Short: "Import OSV vulnerability data (zips, directories or record files) into the database",
+		Short: "Import OSV vulnerability data (zips, directories or record files) or the CISA KEV catalog into the database",
 		Long: `import loads OSV records from each SOURCE: an OSV export zip such as
 all.zip, the Go vulnerability database module zip, a directory of OSV JSON or
 YAML, or one record file. A SOURCE may also be an http:// or https:// URL
@@ -55,9 +57,15 @@ the file's base name without extension, and for a URL the last path element
 without extension, prefixed with its parent when that is "all"
 (.../Debian/all.zip is "Debian-all"). Broken records are reported and
 skipped; a SOURCE without any valid record is an error and keeps the
-previous data.`,
+previous data.
+
+A SOURCE that is CISA's Known Exploited Vulnerabilities catalog (its JSON
+feed, recognised from its first bytes) replaces the stored KEV catalog,
+source "` + kevSourceName + `" whatever --name says. It is validated whole
+first: a malformed catalog is an error and the stored one is kept.`,
 		Example: `  palisade db import go-vulndb.zip debian-12-all.zip
   palisade db import ./advisories/ --name internal
+  palisade db import known_exploited_vulnerabilities.json
   palisade db import https://osv-vulnerabilities.storage.googleapis.com/Debian/all.zip`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -83,11 +91,18 @@ previous data.`,
 				return err
 			}
 			defer st.Close()
+			vdb := vulnDB{adv: adv, kev: kevStoreOf(st)}
 			var errs []error
+			onlyKEV := true
 			for i, src := range args {
-				if err := importSource(ctx, e, adv, opts, names[i], src); err != nil {
+				isKEV, err := importSource(ctx, e, vdb, opts, names[i], src)
+				if err != nil {
 					errs = append(errs, err)
 				}
+				onlyKEV = onlyKEV && isKEV
+			}
+			if onlyKEV {
+				return errors.Join(errs...)
 			}
 			db, sources, err := storedDB(ctx, e, adv)
 			if err != nil {
@@ -140,9 +155,26 @@ func sourceName(src string) string {
 	return strings.TrimSuffix(base, filepath.Ext(base))
 }
 
+// vulnDB is what the db commands write to: the OSV advisories and the KEV
+// catalog of one store.
+type vulnDB struct {
+	adv store.Advisories
+	kev store.KEV // nil when the store does not keep one
+}
+
+// kevSourceName names CISA's catalog in the store.
+const kevSourceName = "cisa-kev"
+
+// kevStoreOf returns st's KEV catalog, or nil when it keeps none.
+func kevStoreOf(st store.Store) store.KEV {
+	k, _ := st.(store.KEV)
+	return k
+}
+
 // importSource loads src, downloading it first when it is a URL, and
-// replaces the stored records of source name with its valid records.
-func importSource(ctx context.Context, e *env, adv store.Advisories, dl downloadOptions, name, src string) error {
+// stores it: a KEV catalog (recognised by kev.Sniff) replaces the stored
+// one; anything else is OSV data replacing the records of source name.
+func importSource(ctx context.Context, e *env, db vulnDB, dl downloadOptions, name, src string) (isKEV bool, err error) {
 	file, location := src, src
 	if abs, err := filepath.Abs(src); err == nil {
 		location = abs
@@ -150,13 +182,69 @@ func importSource(ctx context.Context, e *env, adv store.Advisories, dl download
 	if isURL(src) {
 		f, cleanup, err := download(ctx, dl, src)
 		if err != nil {
-			return err
+			return false, err
 		}
 		defer cleanup()
 		file = f
 		src = redactURL(src)
 		location = src
 	}
+	if sniffKEV(file) {
+		return true, importKEV(ctx, e, db.kev, file, src, location)
+	}
+	return false, importOSV(ctx, e, db.adv, file, src, location, name)
+}
+
+// sniffKEV reports whether file is a regular file that starts like a KEV
+// catalog. Anything unreadable is left to the OSV loader to report.
+func sniffKEV(file string) bool {
+	f, err := os.Open(file)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
+		return false
+	}
+	prefix := make([]byte, kev.SniffLen)
+	n, _ := io.ReadFull(f, prefix)
+	return kev.Sniff(prefix[:n])
+}
+
+// importKEV parses file, shown as src, as a KEV catalog and, when all of
+// it is valid, replaces the stored catalog with it in one transaction.
+func importKEV(ctx context.Context, e *env, k store.KEV, file, src, location string) error {
+	if k == nil {
+		return fmt.Errorf("importing %s: this database does not keep a KEV catalog; use the SQLite or PostgreSQL store", src)
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return fmt.Errorf("importing %s: %w", src, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	cat, err := kev.Parse(io.TeeReader(f, h), kev.DefaultMaxBytes)
+	if err != nil {
+		return fmt.Errorf("importing %s: %w; the stored KEV catalog is kept", src, err)
+	}
+	source := store.KEVSource{
+		Name:       kevSourceName,
+		Location:   location,
+		Version:    cat.Version(),
+		Released:   cat.Released(),
+		ImportedAt: time.Now().UTC().Truncate(time.Microsecond),
+		Digest:     "sha256:" + hex.EncodeToString(h.Sum(nil)),
+	}
+	if err := k.ReplaceKEV(ctx, source, cat.Entries()); err != nil {
+		return fmt.Errorf("importing %s: %w", src, err)
+	}
+	fmt.Fprintf(e.stdout, "imported KEV catalog version %s (%d entries) from %s as source %q\n", cat.Version(), cat.Len(), src, kevSourceName)
+	return nil
+}
+
+// importOSV loads the OSV records of file, shown as src, and replaces the
+// stored records of source name with its valid records.
+func importOSV(ctx context.Context, e *env, adv store.Advisories, file, src, location, name string) error {
 	recs, broken, err := osv.Load(ctx, file)
 	if err != nil {
 		return fmt.Errorf("importing %s: %w", src, err)
@@ -248,13 +336,36 @@ type dbStatus struct {
 	Version string                 `json:"version"`
 	Records int                    `json:"records"`
 	Sources []store.AdvisorySource `json:"sources"`
+	// KEV describes the stored KEV catalog; null when none was imported.
+	KEV *store.KEVSource `json:"kev"`
+}
+
+// storedKEV loads the stored KEV catalog and checks it as an import
+// would. It returns a nil catalog when none was imported or the store
+// keeps none.
+func storedKEV(ctx context.Context, k store.KEV) (*kev.Catalog, store.KEVSource, error) {
+	if k == nil {
+		return nil, store.KEVSource{}, nil
+	}
+	src, entries, err := k.KEVEntries(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, store.KEVSource{}, nil
+	}
+	if err != nil {
+		return nil, store.KEVSource{}, err
+	}
+	cat, err := kev.New(src.Version, src.Released, entries)
+	if err != nil {
+		return nil, store.KEVSource{}, fmt.Errorf("the stored KEV catalog is damaged: %w; import it again with \"palisade db import\" or \"palisade db update\"", err)
+	}
+	return cat, src, nil
 }
 
 func newDBStatusCmd(e *env) *cobra.Command {
 	var database, output string
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show the imported vulnerability data: sources, record counts, import times and the database version",
+		Short: "Show the imported vulnerability data: sources, record counts, import times, the database version and the KEV catalog",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch output {
@@ -276,28 +387,54 @@ func newDBStatusCmd(e *env) *cobra.Command {
 				return err
 			}
 			status := dbStatus{Version: db.Version(), Records: db.Len(), Sources: sources}
+			cat, kevSrc, err := storedKEV(ctx, kevStoreOf(st))
+			if err != nil {
+				return err
+			}
+			if cat != nil {
+				status.KEV = &kevSrc
+			}
 			if output != "table" {
 				return writeOutput(e.stdout, output, status)
 			}
-			if len(sources) == 0 {
-				_, err := fmt.Fprintln(e.stdout, "no vulnerability data imported; import some with \"palisade db import\"")
-				return err
-			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SOURCE\tRECORDS\tIMPORTED\tDIGEST\tLOCATION")
-			for _, s := range sources {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", s.Name, s.Records, s.ImportedAt.Format(time.RFC3339), s.Digest, s.Location)
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			_, err = fmt.Fprintf(e.stdout, "\ndatabase version %s: %d records\n", status.Version, status.Records)
-			return err
+			return writeDBStatus(e.stdout, status)
 		},
 	}
 	cmd.Flags().StringVar(&database, "database", "", "SQLite file or PostgreSQL URL (default: the local SQLite database)")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, json or yaml")
 	return cmd
+}
+
+// writeDBStatus prints status as tables: the OSV sources and the database
+// version, then the KEV catalog.
+func writeDBStatus(w io.Writer, status dbStatus) error {
+	if len(status.Sources) == 0 && status.KEV == nil {
+		_, err := fmt.Fprintln(w, "no vulnerability data imported; import some with \"palisade db import\"")
+		return err
+	}
+	if len(status.Sources) == 0 {
+		fmt.Fprintln(w, "no OSV advisories imported; import some with \"palisade db import\"")
+	} else {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SOURCE\tRECORDS\tIMPORTED\tDIGEST\tLOCATION")
+		for _, s := range status.Sources {
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", s.Name, s.Records, s.ImportedAt.Format(time.RFC3339), s.Digest, s.Location)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "\ndatabase version %s: %d records\n", status.Version, status.Records)
+	}
+	fmt.Fprintln(w)
+	if status.KEV == nil {
+		_, err := fmt.Fprintln(w, "no KEV catalog imported; \"palisade db update\" downloads CISA's, \"palisade db import\" takes a copy")
+		return err
+	}
+	k := status.KEV
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEV CATALOG\tVERSION\tENTRIES\tIMPORTED\tDIGEST\tLOCATION")
+	fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", k.Name, k.Version, k.Entries, k.ImportedAt.Format(time.RFC3339), k.Digest, k.Location)
+	return tw.Flush()
 }
 
 // osvFeedBaseURL serves OSV's per-ecosystem exports, <base>/<Ecosystem>/all.zip.
@@ -310,23 +447,30 @@ const osvFeedBaseURL = "https://osv-vulnerabilities.storage.googleapis.com"
 // folder of its export in the bucket ("Red Hat" is escaped as Red%20Hat).
 var defaultFeeds = []string{"Go", "PyPI", "npm", "Maven", "Debian", "Ubuntu", "Alpine", "Red Hat"}
 
+// kevFeedURL is CISA's KEV catalog feed, downloaded by `palisade db update`.
+const kevFeedURL = "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json"
+
 // feedURL is the export URL of one OSV ecosystem under base.
 func feedURL(base, ecosystem string) string {
 	return strings.TrimSuffix(base, "/") + "/" + url.PathEscape(ecosystem) + "/all.zip"
 }
 
 func newDBUpdateCmd(e *env) *cobra.Command {
-	var database, baseURL string
+	var database, baseURL, kevURL string
 	var ecosystems []string
+	var withKEV bool
 	var dl downloadFlags
 	cmd := &cobra.Command{
 		Use:   "update",
-		Short: "Download the standard OSV feeds and import each as its own source",
+		Short: "Download the standard OSV feeds and the CISA KEV catalog and import each as its own source",
 		Long: `update downloads the OSV export of each ecosystem,
 ` + osvFeedBaseURL + `/<Ecosystem>/all.zip,
 and imports it as "palisade db import URL" would, as the source
 "<Ecosystem>-all". Without --ecosystem the ecosystems are
 ` + strings.Join(defaultFeeds, ", ") + `.
+It then downloads CISA's Known Exploited Vulnerabilities catalog,
+` + kevFeedURL + `,
+and replaces the stored one with it (source "` + kevSourceName + `"), unless --kev=false.
 A failed feed is reported and the others are still imported; the command
 then exits non-zero. Without internet access, import files copied from a
 connected machine with "palisade db import".`,
@@ -340,6 +484,9 @@ connected machine with "palisade db import".`,
 			}
 			if u, err := url.Parse(baseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 				return usageError("--feed-base-url %q: want an http:// or https:// URL", redactURL(baseURL))
+			}
+			if u, err := url.Parse(kevURL); withKEV && (err != nil || (u.Scheme != "http" && u.Scheme != "https")) {
+				return usageError("--kev-url %q: want an http:// or https:// URL", redactURL(kevURL))
 			}
 			feeds := defaultFeeds
 			if len(ecosystems) > 0 {
@@ -358,9 +505,21 @@ connected machine with "palisade db import".`,
 					return err
 				}
 				src := feedURL(baseURL, eco)
-				if err := importSource(ctx, e, adv, opts, urlSourceName(src), src); err != nil {
+				if err := importOSVURL(ctx, e, adv, opts, src); err != nil {
 					fmt.Fprintf(e.stderr, "error: %s: %v\n", eco, err)
 					failed = append(failed, eco)
+					errs = append(errs, err)
+				}
+			}
+			total := len(feeds)
+			if withKEV {
+				total++
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				if err := importKEVURL(ctx, e, kevStoreOf(st), opts, kevURL); err != nil {
+					fmt.Fprintf(e.stderr, "error: KEV catalog: %v\n", err)
+					failed = append(failed, "KEV catalog")
 					errs = append(errs, err)
 				}
 			}
@@ -370,15 +529,42 @@ connected machine with "palisade db import".`,
 			}
 			fmt.Fprintf(e.stdout, "database version %s: %d records from %d sources\n", db.Version(), db.Len(), len(sources))
 			if len(failed) > 0 {
-				return fmt.Errorf("%d of %d feeds failed (%s) and were reported above; their previously stored records are kept", len(failed), len(feeds), strings.Join(failed, ", "))
+				return fmt.Errorf("%d of %d feeds failed (%s) and were reported above; their previously stored data is kept", len(failed), total, strings.Join(failed, ", "))
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringArrayVar(&ecosystems, "ecosystem", nil, "OSV ecosystem to download, repeatable (default: "+strings.Join(defaultFeeds, ", ")+")")
 	cmd.Flags().StringVar(&database, "database", "", "SQLite file or PostgreSQL URL (default: the local SQLite database)")
+	cmd.Flags().BoolVar(&withKEV, "kev", true, "also download CISA's Known Exploited Vulnerabilities catalog")
 	cmd.Flags().StringVar(&baseURL, "feed-base-url", osvFeedBaseURL, "base URL of the OSV exports (for mirrors and tests)")
 	_ = cmd.Flags().MarkHidden("feed-base-url")
+	cmd.Flags().StringVar(&kevURL, "kev-url", kevFeedURL, "URL of the KEV catalog (for mirrors and tests)")
+	_ = cmd.Flags().MarkHidden("kev-url")
 	dl.register(cmd)
 	return cmd
+}
+
+// importOSVURL downloads one OSV feed and imports it as the source its URL
+// names.
+func importOSVURL(ctx context.Context, e *env, adv store.Advisories, dl downloadOptions, src string) error {
+	file, cleanup, err := download(ctx, dl, src)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	shown := redactURL(src)
+	return importOSV(ctx, e, adv, file, shown, shown, urlSourceName(src))
+}
+
+// importKEVURL downloads the KEV catalog and imports it, whatever its
+// first bytes look like: a feed that is not a catalog is an error.
+func importKEVURL(ctx context.Context, e *env, k store.KEV, dl downloadOptions, src string) error {
+	file, cleanup, err := download(ctx, dl, src)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	shown := redactURL(src)
+	return importKEV(ctx, e, k, file, shown, shown)
 }

@@ -1,7 +1,13 @@
 package app
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -196,5 +202,271 @@ func TestDBImportGoVulnDB(t *testing.T) {
 	}
 	if st2 := dbStatusOf(t, "--database", db); st2.Version != st.Version || st2.Sources[0].Digest != st.Sources[0].Digest {
 		t.Errorf("re-import of the same data changed version or digest: %+v, was %+v", st2, st)
+	}
+}
+
+// kevEntryJSON is one KEV catalog entry.
+func kevEntryJSON(id, added string) string {
+	return fmt.Sprintf(`{"cveID": %q, "vendorProject": "Example", "product": "Widget",
+  "vulnerabilityName": "Example Widget Vulnerability", "dateAdded": %q,
+  "shortDescription": "A flaw.", "requiredAction": "Apply updates per vendor instructions.",
+  "dueDate": "2025-12-31", "knownRansomwareCampaignUse": "Known", "notes": "", "cwes": ["CWE-79"]}`, id, added)
+}
+
+// kevJSON is a KEV catalog of version holding entries.
+func kevJSON(version string, entries ...string) string {
+	return fmt.Sprintf(`{"title": "CISA Catalog of Known Exploited Vulnerabilities", "catalogVersion": %q,
+ "dateReleased": "2025-08-25T17:04:19.9796Z", "count": %d, "vulnerabilities": [%s]}`, version, len(entries), strings.Join(entries, ",\n"))
+}
+
+// writeFile writes body to a new file named name and returns its path.
+func writeFile(t *testing.T, name, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+type kevStatusJSON struct {
+	Name, Location, Version, Digest string
+	Released, ImportedAt            time.Time
+	Entries                         int
+}
+
+// kevStatusOf returns the kev object of db status -o json, nil when null.
+func kevStatusOf(t *testing.T, args ...string) *kevStatusJSON {
+	t.Helper()
+	code, out, stderr := run(t, "", append([]string{"db", "status", "-o", "json"}, args...)...)
+	if code != 0 {
+		t.Fatalf("db status: exit %d: %s", code, stderr)
+	}
+	var st struct {
+		Version *string         `json:"version"`
+		Sources json.RawMessage `json:"sources"`
+		KEV     *kevStatusJSON  `json:"kev"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("db status output: %v\n%s", err, out)
+	}
+	if st.Version == nil || st.Sources == nil || !strings.Contains(out, `"kev":`) {
+		t.Errorf("db status JSON lacks version, sources or kev:\n%s", out)
+	}
+	return st.KEV
+}
+
+// TestDBImportKEV imports a KEV catalog next to OSV data, shows it in db
+// status, refuses malformed catalogs while keeping the stored one, and
+// replaces it with a newer one.
+func TestDBImportKEV(t *testing.T) {
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	v1 := writeFile(t, "known_exploited_vulnerabilities.json", kevJSON("2025.08.24",
+		kevEntryJSON("CVE-2021-44228", "2021-12-10"), kevEntryJSON("CVE-2024-3400", "2024-04-12")))
+	osvDir := writeRecords(t, "advisories", map[string]string{"GO-2099-0001.json": goRecord})
+
+	// One command, both kinds.
+	code, out, stderr := run(t, "", "db", "import", osvDir, v1)
+	if code != 0 {
+		t.Fatalf("db import: exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{`imported KEV catalog version 2025.08.24 (2 entries) from ` + v1 + ` as source "cisa-kev"`, `source "advisories"`, "1 records from 1 sources"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("db import output lacks %q:\n%s", want, out)
+		}
+	}
+	st := dbStatusOf(t)
+	if len(st.Sources) != 1 || st.Sources[0].Name != "advisories" || st.Records != 1 {
+		t.Errorf("db status sources after importing OSV and KEV = %+v; the KEV catalog is not an OSV source", st)
+	}
+	k := kevStatusOf(t)
+	if k == nil || k.Name != "cisa-kev" || k.Version != "2025.08.24" || k.Entries != 2 || k.Location != v1 ||
+		!strings.HasPrefix(k.Digest, "sha256:") || time.Since(k.ImportedAt) > time.Minute ||
+		!k.Released.Equal(time.Date(2025, 8, 25, 17, 4, 19, 979600000, time.UTC)) {
+		t.Fatalf("db status kev = %+v", k)
+	}
+	code, out, _ = run(t, "", "db", "status")
+	if code != 0 || !strings.Contains(out, "KEV CATALOG") || !strings.Contains(out, "2025.08.24") || !strings.Contains(out, k.Digest) || !strings.Contains(out, "advisories") {
+		t.Errorf("db status table: exit %d\n%s", code, out)
+	}
+
+	// Malformed catalogs fail with a clear error and keep the stored one.
+	for _, tc := range []struct {
+		name, body, want string
+	}{
+		{"bad date", kevJSON("2025.08.25", kevEntryJSON("CVE-2021-44228", "10/12/2021")), `vulnerabilities[0]: CVE-2021-44228: dateAdded "10/12/2021" is not a date in the form YYYY-MM-DD`},
+		{"duplicate", kevJSON("2025.08.25", kevEntryJSON("CVE-2021-44228", "2021-12-10"), kevEntryJSON("CVE-2021-44228", "2021-12-11")), "vulnerabilities[1] (CVE-2021-44228): cveID appears twice"},
+		{"bad id", kevJSON("2025.08.25", kevEntryJSON("CVE-2021-1", "2021-12-10")), `cveID "CVE-2021-1" is not a CVE id`},
+		{"count", strings.Replace(kevJSON("2025.08.25", kevEntryJSON("CVE-2021-44228", "2021-12-10")), `"count": 1`, `"count": 2`, 1), "count is 2 but vulnerabilities has 1 entries"},
+		{"truncated", kevJSON("2025.08.25", kevEntryJSON("CVE-2021-44228", "2021-12-10"))[:300], "the JSON ends early"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := writeFile(t, "kev.json", tc.body)
+			code, out, stderr := run(t, "", "db", "import", bad)
+			if code != ExitError {
+				t.Errorf("db import of a malformed catalog: exit %d, want %d\n%s", code, ExitError, out)
+			}
+			for _, want := range []string{"importing " + bad, "invalid KEV catalog", tc.want, "the stored KEV catalog is kept"} {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("stderr lacks %q: %q", want, stderr)
+				}
+			}
+			if strings.Contains(stderr, "OSV") {
+				t.Errorf("a malformed KEV catalog was reported as OSV data: %q", stderr)
+			}
+			if k2 := kevStatusOf(t); k2 == nil || *k2 != *k {
+				t.Errorf("db status kev after a failed import = %+v, want it unchanged: %+v", k2, k)
+			}
+		})
+	}
+
+	// A newer catalog replaces it; the OSV data stays.
+	v2 := writeFile(t, "kev-2025.08.25.json", kevJSON("2025.08.25", kevEntryJSON("CVE-2025-48384", "2025-08-25")))
+	if code, out, stderr := run(t, "", "db", "import", v2, "--name", "ignored"); code != 0 || !strings.Contains(out, `(1 entries)`) {
+		t.Fatalf("db import of a newer catalog: exit %d: %s %s", code, out, stderr)
+	}
+	if k2 := kevStatusOf(t); k2 == nil || k2.Version != "2025.08.25" || k2.Entries != 1 || k2.Location != v2 || k2.Name != "cisa-kev" || k2.Digest == k.Digest {
+		t.Errorf("db status kev after a newer import = %+v", k2)
+	}
+	if st2 := dbStatusOf(t); st2.Version != st.Version {
+		t.Errorf("importing a KEV catalog changed the OSV database version: %s, was %s", st2.Version, st.Version)
+	}
+}
+
+func TestDBStatusWithoutKEV(t *testing.T) {
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	if code, _, stderr := run(t, "", "db", "import", writeRecords(t, "advisories", map[string]string{"GO-2099-0001.json": goRecord})); code != 0 {
+		t.Fatalf("db import: exit %d: %s", code, stderr)
+	}
+	if k := kevStatusOf(t); k != nil {
+		t.Errorf("db status kev without any KEV import = %+v, want null", k)
+	}
+	code, out, _ := run(t, "", "db", "status")
+	if code != 0 || !strings.Contains(out, "no KEV catalog imported") || !strings.Contains(out, "advisories") {
+		t.Errorf("db status table without KEV: exit %d\n%s", code, out)
+	}
+
+	// Only a KEV catalog: the table says that no OSV data is there.
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	if code, out, stderr := run(t, "", "db", "import", writeFile(t, "kev.json", kevJSON("1", kevEntryJSON("CVE-2021-44228", "2021-12-10")))); code != 0 || strings.Contains(out, "database version") {
+		t.Fatalf("db import of only a KEV catalog: exit %d: %s %s", code, out, stderr)
+	}
+	code, out, _ = run(t, "", "db", "status")
+	if code != 0 || !strings.Contains(out, "no OSV advisories imported") || !strings.Contains(out, "KEV CATALOG") {
+		t.Errorf("db status table with only KEV: exit %d\n%s", code, out)
+	}
+}
+
+// sharedKEV is CISA's catalog of 2025-08-25 in ../shared.
+const sharedKEV = "../../../shared/vulndata/cisa-kev-2025-08-25.json"
+
+func readSharedKEV(t *testing.T) []byte {
+	t.Helper()
+	data, err := os.ReadFile(sharedKEV)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("shared data %s is missing (CI=true): %v", sharedKEV, err)
+		}
+		t.Skipf("shared data %s is missing; check out ../shared next to the repository to run this test", sharedKEV)
+	}
+	return data
+}
+
+// TestDBUpdateKEV runs db update against a loopback server that serves an
+// OSV feed and CISA's real catalog, then a broken catalog, then none.
+func TestDBUpdateKEV(t *testing.T) {
+	real := readSharedKEV(t)
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	goZip := zipOf(t, map[string]string{"GO-2099-0001.json": goRecord})
+	var kevBody []byte
+	kevRequests := 0
+	mux := http.NewServeMux()
+	mux.HandleFunc("/osv/Go/all.zip", func(w http.ResponseWriter, r *http.Request) { w.Write(goZip) })
+	mux.HandleFunc("/sites/default/files/feeds/known_exploited_vulnerabilities.json", func(w http.ResponseWriter, r *http.Request) {
+		kevRequests++
+		if kevBody == nil {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(kevBody)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	kevURL := srv.URL + "/sites/default/files/feeds/known_exploited_vulnerabilities.json"
+	update := func(extra ...string) (int, string, string) {
+		return run(t, "", append([]string{"db", "update", "--feed-base-url", srv.URL + "/osv", "--ecosystem", "Go", "--kev-url", kevURL}, extra...)...)
+	}
+
+	kevBody = real
+	code, out, stderr := update()
+	if code != 0 {
+		t.Fatalf("db update: exit %d: %s\n%s", code, stderr, out)
+	}
+	if !strings.Contains(out, `imported KEV catalog version 2025.08.25 (1404 entries) from `+kevURL+` as source "cisa-kev"`) || !strings.Contains(out, `source "Go-all"`) {
+		t.Errorf("db update output:\n%s", out)
+	}
+	k := kevStatusOf(t)
+	if k == nil || k.Version != "2025.08.25" || k.Entries != 1404 || k.Location != kevURL {
+		t.Fatalf("db status kev after update = %+v", k)
+	}
+
+	// A broken feed fails the update, reported as the KEV catalog's, and
+	// keeps the stored catalog; the OSV feed is still imported.
+	kevBody = bytes.Replace(real, []byte(`"cveID": "CVE-2021-44228"`), []byte(`"cveID": "CVE-2021-44228 "`), 1)
+	code, _, stderr = update()
+	if code != ExitError || !strings.Contains(stderr, "error: KEV catalog:") || !strings.Contains(stderr, `cveID "CVE-2021-44228 " is not a CVE id`) ||
+		!strings.Contains(stderr, "1 of 2 feeds failed (KEV catalog)") {
+		t.Errorf("db update with a broken KEV feed: exit %d: %q", code, stderr)
+	}
+	if k2 := kevStatusOf(t); k2 == nil || *k2 != *k {
+		t.Errorf("db status kev after a failed update = %+v, want it unchanged: %+v", k2, k)
+	}
+	// A feed that is not a catalog at all (an error page served with 200).
+	kevBody = []byte("<html><body>Access Denied</body></html>")
+	if code, _, stderr = update(); code != ExitError || !strings.Contains(stderr, "invalid KEV catalog: malformed JSON") {
+		t.Errorf("db update with an HTML page as the KEV feed: exit %d: %q", code, stderr)
+	}
+	kevBody = nil
+	if code, _, stderr = update(); code != ExitError || !strings.Contains(stderr, "404 Not Found") {
+		t.Errorf("db update with a missing KEV feed: exit %d: %q", code, stderr)
+	}
+	if k2 := kevStatusOf(t); k2 == nil || *k2 != *k {
+		t.Errorf("db status kev after failed updates = %+v, want it unchanged: %+v", k2, k)
+	}
+
+	// --kev=false does not ask for it.
+	before := kevRequests
+	if code, _, stderr := update("--kev=false"); code != 0 || kevRequests != before {
+		t.Errorf("db update --kev=false: exit %d, %d KEV requests: %s", code, kevRequests-before, stderr)
+	}
+	if code, _, _ := run(t, "", "db", "update", "--kev-url", "ftp://x"); code != ExitUsage {
+		t.Errorf("db update --kev-url ftp://x: exit %d, want %d", code, ExitUsage)
+	}
+}
+
+// TestDBImportKEVURL imports the real catalog from a URL, as db import
+// does for OSV data: recognised from its first bytes after the download.
+func TestDBImportKEVURL(t *testing.T) {
+	real := readSharedKEV(t)
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write(real)
+	}))
+	t.Cleanup(srv.Close)
+	code, out, stderr := run(t, "", "db", "import", srv.URL+"/feeds/kev")
+	if code != 0 || !strings.Contains(out, "imported KEV catalog version 2025.08.25 (1404 entries)") {
+		t.Fatalf("db import URL of the KEV catalog: exit %d: %s %s", code, out, stderr)
+	}
+	// The same file from disk gives the same digest.
+	code, _, stderr = run(t, "", "db", "import", sharedKEV)
+	if code != 0 {
+		t.Fatalf("db import %s: exit %d: %s", sharedKEV, code, stderr)
+	}
+	k := kevStatusOf(t)
+	sum := sha256.Sum256(real)
+	if k == nil || k.Entries != 1404 || k.Digest != "sha256:"+hex.EncodeToString(sum[:]) {
+		t.Errorf("db status kev = %+v, want 1404 entries and the file's SHA-256", k)
 	}
 }

@@ -195,7 +195,7 @@ func TestURLSourceName(t *testing.T) {
 func TestDBUpdate(t *testing.T) {
 	t.Setenv("XDG_DATA_HOME", t.TempDir())
 	srv, _ := feedServer(t)
-	code, out, stderr := run(t, "", "db", "update", "--feed-base-url", srv.URL, "--ecosystem", "Go", "--ecosystem", "PyPI", "--ecosystem", "Debian")
+	code, out, stderr := run(t, "", "db", "update", "--feed-base-url", srv.URL, "--ecosystem", "Go", "--ecosystem", "PyPI", "--ecosystem", "Debian", "--kev=false")
 	if code != ExitError {
 		t.Errorf("db update with a failing feed: exit %d, want %d", code, ExitError)
 	}
