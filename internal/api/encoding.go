@@ -75,7 +75,7 @@ func qValue(params string) (float64, bool) {
 // an eviction, say), and because the gzip and plain forms share it.
 func answerETag(gen uint64, key cacheKey) string {
 	h := fnv.New64a()
-	for _, s := range []string{key.kind, key.name, key.filter.Cluster, key.filter.Namespace} {
+	for _, s := range []string{key.kind, key.name, key.filter.Cluster, key.filter.Namespace, key.filter.CVE, key.filter.Environment} {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}

@@ -258,7 +258,7 @@ func askLocal(ctx context.Context, e *env, o *askOptions, question string, filte
 			fmt.Fprintln(e.stderr, "note: the database holds no inventory yet; run \"palisade server\" (or \"palisade demo\"), or ask with --manifests or --server")
 		}
 		if sc, ok := st.(imagescan.Store); ok {
-			list, err := imagescan.Load(ctx, sc)
+			list, err := imagescan.Load(ctx, sc, func(err error) { fmt.Fprintf(e.stderr, "warning: %v\n", err) })
 			if err != nil {
 				return nil, err
 			}

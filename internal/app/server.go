@@ -158,6 +158,9 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 	if err := setMemoryLimit(e, o.memoryLimit); err != nil {
 		return err
 	}
+	if o.dbPoll < 0 {
+		return usageError("--scan-db-poll must be positive")
+	}
 	if sources := btoi(o.demo) + btoi(len(cfg.Manifests) > 0) + btoi(cfg.Kubeconfig != ""); sources > 1 {
 		return usageError("choose one source: --demo, --manifests or --kubeconfig")
 	}
@@ -238,7 +241,7 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 			Inventory:  live,
 			Store:      scans,
 			Publish:    live.SetImages,
-			Keychain:   pullKeychain(rc),
+			Keychain:   pullKeychain(rc, cfg.Cluster),
 			Extractors: list.All(),
 			Workers:    cfg.Scan.Workers,
 			MaxAge:     maxAge,
@@ -322,11 +325,12 @@ func startSensor(ctx context.Context, e *env, cfg *config.Server) (*sensor.Senso
 
 // pullKeychain returns the credentials the scanner pulls an image with:
 // the pod's imagePullSecrets and its service account's, read from the
-// watched cluster, then the docker config (config.json) of the server.
+// watched cluster (only for that cluster's pods), then the docker config
+// (config.json) of the server.
 // Without a cluster only the docker config applies. When the secrets
 // cannot be read (RBAC), the docker config is still tried and the reason
 // is returned with it, so a failed pull says why.
-func pullKeychain(rc *rest.Config) func(ctx context.Context, src scanqueue.Source) (authn.Keychain, error) {
+func pullKeychain(rc *rest.Config, cluster string) func(ctx context.Context, src scanqueue.Source) (authn.Keychain, error) {
 	if rc == nil {
 		return nil
 	}
@@ -337,6 +341,11 @@ func pullKeychain(rc *rest.Config) func(ctx context.Context, src scanqueue.Sourc
 		}
 	}
 	return func(ctx context.Context, src scanqueue.Source) (authn.Keychain, error) {
+		if src.Cluster != cluster {
+			// Pods of other clusters (stored by earlier runs or other
+			// sensors) must never be pulled with this cluster's secrets.
+			return authn.DefaultKeychain, nil
+		}
 		kc, err := k8sauthn.New(ctx, client, k8sauthn.Options{
 			Namespace:          src.Namespace,
 			ServiceAccountName: src.ServiceAccount,

@@ -176,7 +176,7 @@ func (s *Server) Validate() error {
 		errs = append(errs, err)
 	}
 	if s.Scan.Workers < 0 || s.Scan.Workers > 64 {
-		errs = append(errs, fmt.Errorf("scan.workers %d: want 1 to 64", s.Scan.Workers))
+		errs = append(errs, fmt.Errorf("scan.workers %d: want 1 to 64 (0 means the default, 2)", s.Scan.Workers))
 	}
 	for i := range s.Tokens {
 		t := &s.Tokens[i]

@@ -140,10 +140,18 @@ type Store interface {
 	SBOM(ctx context.Context, digest string) (*sbom.SBOM, error)
 	Match(ctx context.Context, digest string) (store.MatchResult, error)
 	ScanStatuses(ctx context.Context) ([]store.ScanStatus, error)
+	// Ping tells a failing store from a bad record.
+	Ping(ctx context.Context) error
 }
 
-// Load reads every stored image: SBOM facts, latest match and status.
-func Load(ctx context.Context, st Store) ([]*Image, error) {
+// Load reads every stored image: SBOM facts, latest match and status. A
+// stored SBOM or match that cannot be read is reported to warn (when not
+// nil) and left out, so the image is scanned or matched again; only a
+// failing store is an error.
+func Load(ctx context.Context, st Store, warn func(error)) ([]*Image, error) {
+	if warn == nil {
+		warn = func(error) {}
+	}
 	byDigest := map[string]*Image{}
 	get := func(d string) *Image {
 		im := byDigest[d]
@@ -165,9 +173,19 @@ func Load(ctx context.Context, st Store) ([]*Image, error) {
 		return nil, fmt.Errorf("listing stored SBOMs: %w", err)
 	}
 	for _, d := range digests {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		s, err := st.SBOM(ctx, d)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // deleted meanwhile
+		}
 		if err != nil {
-			return nil, fmt.Errorf("reading the SBOM of %s: %w", d, err)
+			if st.Ping(ctx) != nil {
+				return nil, fmt.Errorf("reading the SBOM of %s: %w", d, err)
+			}
+			warn(fmt.Errorf("skipped the stored SBOM of %s: %w", d, err))
+			continue
 		}
 		im := get(d)
 		im.SBOM = FactsOf(s)
@@ -175,11 +193,14 @@ func Load(ctx context.Context, st Store) ([]*Image, error) {
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}
-		if err != nil {
-			return nil, fmt.Errorf("reading the match of %s: %w", d, err)
+		if err == nil {
+			im.Match, err = MatchOf(m)
 		}
-		if im.Match, err = MatchOf(m); err != nil {
-			return nil, err
+		if err != nil {
+			if st.Ping(ctx) != nil {
+				return nil, fmt.Errorf("reading the match of %s: %w", d, err)
+			}
+			warn(fmt.Errorf("skipped the stored match of %s: %w", d, err))
 		}
 	}
 	out := make([]*Image, 0, len(byDigest))

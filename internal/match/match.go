@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/palisade-project/palisade/internal/osv"
 	"github.com/palisade-project/palisade/internal/sbom"
@@ -35,9 +34,9 @@ type Finding struct {
 	// InstalledVersion is the version compared with the advisories: the
 	// source version for Debian and Ubuntu binary packages that have one.
 	InstalledVersion string `json:"installedVersion"`
-	// FixedVersion is the smallest version that fixes every flaw of the
-	// finding (groupFix): with CVEs, the largest of each CVE's earliest
-	// fix among the merged records; "" when no fix is known for some.
+	// FixedVersion is the smallest version at which none of the merged
+	// records affects the package (groupFix): the largest of their fixed
+	// versions; "" when one of them has no fix.
 	FixedVersion string `json:"fixedVersion,omitempty"`
 	// Severity is the highest level among the merged records (osv
 	// SeverityOf), "" when none says; Score its CVSS base score, 0 if none.
@@ -165,58 +164,24 @@ var levelRank = map[string]int{
 	osv.LevelCritical: 5,
 }
 
-// groupFix returns the smallest version that fixes every flaw of a group
-// of merged records. Records can bundle flaws (a DSA fixing four CVEs, of
-// which an earlier DSA fixed one), so the smallest fixed version among the
-// records may leave some flaws open. When the group names CVEs, each CVE
-// is fixed by the earliest fix among the records that name it, and the
-// group by the largest of those; a CVE no record fixes leaves the group
-// without a fix (fixable false). Groups without a CVE are one flaw under
-// several names: the smallest fix of any record.
+// groupFix returns the smallest version at which none of a group of
+// merged records affects the package any more: the largest of their fixed
+// versions. Records can bundle flaws (one fixing four CVEs, of which an
+// earlier one fixed one), so the smallest fix among them may leave some
+// open. A record without a fix leaves the group without one (fixable
+// false). Versions that do not compare keep the first, in id order.
 func groupFix(g []hit) (fixed version.Version, fixable bool) {
-	smaller := func(a, b version.Version) version.Version {
-		switch {
-		case a == nil:
-			return b
-		case b == nil:
-			return a
-		}
-		if c, err := b.Compare(a); err == nil && c < 0 {
-			return b
-		}
-		return a
-	}
-	var cves []string
 	for _, h := range g {
-		for _, id := range h.r.ids {
-			if strings.HasPrefix(id, "CVE-") && !slices.Contains(cves, id) {
-				cves = append(cves, id)
-			}
-		}
-	}
-	if len(cves) == 0 {
-		for _, h := range g {
-			fixed = smaller(fixed, h.fixed)
-		}
-		return fixed, fixed != nil
-	}
-	for _, cve := range cves {
-		var earliest version.Version
-		for _, h := range g {
-			if slices.Contains(h.r.ids, cve) {
-				earliest = smaller(earliest, h.fixed)
-			}
-		}
-		if earliest == nil {
+		if h.fixed == nil {
 			return nil, false
 		}
 		if fixed == nil {
-			fixed = earliest
-		} else if c, err := earliest.Compare(fixed); err == nil && c > 0 {
-			fixed = earliest
+			fixed = h.fixed
+		} else if c, err := h.fixed.Compare(fixed); err == nil && c > 0 {
+			fixed = h.fixed
 		}
 	}
-	return fixed, true
+	return fixed, fixed != nil
 }
 
 // merge turns one package's hits into findings, one per group of records

@@ -159,6 +159,35 @@ func checkAgainstBruteForce(t *testing.T, recs []*osv.Record, pkgs []sbom.Packag
 	}
 }
 
+// checkFixedClearsFinding holds each finding's fixed version to what it
+// promises: the package at that version matches none of the finding's ids.
+func checkFixedClearsFinding(t *testing.T, db *DB, got []Finding) {
+	t.Helper()
+	for _, f := range got {
+		if f.FixedVersion == "" {
+			continue
+		}
+		p := f.Package
+		if p.SourceVersion != "" {
+			p.SourceVersion = f.FixedVersion
+		} else {
+			p.Version = f.FixedVersion
+		}
+		again, err := db.Match(t.Context(), &sbom.SBOM{Packages: []sbom.Package{p}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := append([]string{f.ID}, f.Aliases...)
+		for _, g := range again {
+			for _, id := range append([]string{g.ID}, g.Aliases...) {
+				if slices.Contains(ids, id) {
+					t.Errorf("%s at its fixed version %s still matches %s (finding %s)", p.Name, f.FixedVersion, id, f.ID)
+				}
+			}
+		}
+	}
+}
+
 func mustCompare(t *testing.T, eco, a, b string) int {
 	t.Helper()
 	c, err := version.Compare(eco, a, b)
@@ -248,6 +277,7 @@ func TestRealDebian(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkAgainstBruteForce(t, recs, pkgs, got)
+			checkFixedClearsFinding(t, db, got)
 			if tc.fixed == "" && len(got) > 0 {
 				t.Errorf("at the newest fixed version: %d findings, want none; first %+v", len(got), got[0])
 			}

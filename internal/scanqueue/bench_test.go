@@ -59,7 +59,7 @@ func BenchmarkRematchStored(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	images, err := imagescan.Load(ctx, st)
+	images, err := imagescan.Load(ctx, st, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -57,8 +57,8 @@ const (
 	DefaultRetryMin = time.Minute
 	DefaultRetryMax = time.Hour
 	DefaultDBPoll   = 30 * time.Second
-	// DefaultRetention is how long what was found about an image is kept
-	// after no pod runs it any more.
+	// DefaultRetention is how long what was found about an image no pod
+	// runs any more is kept after its last scan or attempt.
 	DefaultRetention = 7 * 24 * time.Hour
 )
 
@@ -114,7 +114,8 @@ func (o Options) withDefaults() Options {
 	o.RetryMin = cmp.Or(o.RetryMin, DefaultRetryMin)
 	o.RetryMax = min(cmp.Or(o.RetryMax, DefaultRetryMax), o.MaxAge)
 	o.DBPoll = cmp.Or(o.DBPoll, DefaultDBPoll)
-	o.Retention = cmp.Or(o.Retention, DefaultRetention)
+	// Never prune what a running image would keep fresh anyway.
+	o.Retention = max(cmp.Or(o.Retention, DefaultRetention), 2*o.MaxAge)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -145,6 +146,11 @@ type Queue struct {
 	db       *match.DB
 	dbKey    string
 	dbErr    string
+	// rematchFailed holds, per digest, the database version a re-match
+	// failed with; it is not retried until the database or the image
+	// changes.
+	rematchFailed map[string]string
+	rematching    bool
 }
 
 // New returns a queue; Run starts it.
@@ -160,6 +166,8 @@ func New(opts Options) *Queue {
 		targets:    map[string]Target{},
 		queued:     map[string]int{},
 		inflight:   map[string]bool{},
+
+		rematchFailed: map[string]string{},
 	}
 	for _, e := range opts.Extractors {
 		q.extractors[e.Name()] = e.Version()
@@ -172,7 +180,7 @@ func (q *Queue) Run(ctx context.Context) error {
 	var images []*imagescan.Image
 	for wait := time.Second; ; wait = min(2*wait, time.Minute) {
 		var err error
-		if images, err = imagescan.Load(ctx, q.opts.Store); err == nil {
+		if images, err = imagescan.Load(ctx, q.opts.Store, func(err error) { q.log.Warn("stored scan unreadable; the image will be scanned again", "err", err) }); err == nil {
 			break
 		}
 		q.log.Error("loading stored scans; retrying", "in", wait, "err", err)
@@ -204,7 +212,7 @@ func (q *Queue) Run(ctx context.Context) error {
 		ix, _ := q.opts.Inventory.Index()
 		next := q.schedule(Targets(ix))
 		q.prune(ctx)
-		q.rematch(ctx)
+		q.startRematch(ctx, &wg)
 		if !timer.Stop() {
 			select {
 			case <-timer.C:
@@ -288,14 +296,22 @@ func (q *Queue) worker(ctx context.Context) {
 	for {
 		q.mu.Lock()
 		var d string
+		busy := false
 		if len(q.pending) > 0 {
 			d = q.pending[0]
 			q.pending = q.pending[1:]
 			delete(q.queued, d)
-			q.inflight[d] = true
+			// A digest being re-matched is left to the next schedule.
+			busy = q.inflight[d]
+			if !busy {
+				q.inflight[d] = true
+			}
 		}
 		t, running := q.targets[d]
 		q.mu.Unlock()
+		if busy {
+			continue
+		}
 		if d == "" {
 			select {
 			case <-ctx.Done():
@@ -368,6 +384,7 @@ func (q *Queue) scan(ctx context.Context, t Target) {
 	}
 	q.mu.Lock()
 	q.images[t.Digest] = im
+	delete(q.rematchFailed, t.Digest)
 	q.mu.Unlock()
 	q.publish()
 }
@@ -380,6 +397,9 @@ func (q *Queue) pull(ctx context.Context, t Target) (*sbom.SBOM, error) {
 	for _, src := range t.Sources {
 		kc, kcErr := q.opts.Keychain(ctx, src)
 		if kc == nil {
+			if kcErr == nil {
+				kcErr = errors.New("no keychain")
+			}
 			errs = append(errs, fmt.Errorf("credentials for %s in %s/%s: %w", src.Ref, src.Cluster, src.Namespace, kcErr))
 			continue
 		}
@@ -494,6 +514,26 @@ func (q *Queue) setDBError(err error) {
 	q.publish()
 }
 
+// startRematch runs rematch in the background unless it runs already, so
+// that a long re-match does not hold up scheduling.
+func (q *Queue) startRematch(ctx context.Context, wg *sync.WaitGroup) {
+	q.mu.Lock()
+	if q.rematching {
+		q.mu.Unlock()
+		return
+	}
+	q.rematching = true
+	q.mu.Unlock()
+	wg.Go(func() {
+		// A re-match that stored something publishes, which wakes the
+		// loop; one that did nothing must not, or the two would ping-pong.
+		q.rematch(ctx)
+		q.mu.Lock()
+		q.rematching = false
+		q.mu.Unlock()
+	})
+}
+
 // rematch matches every stored SBOM whose latest match used another
 // database version, reading the SBOM from the store: no image is pulled.
 func (q *Queue) rematch(ctx context.Context) {
@@ -502,7 +542,7 @@ func (q *Queue) rematch(ctx context.Context) {
 	var todo []string
 	if db != nil {
 		for d, im := range q.images {
-			if im.SBOM != nil && !q.inflight[d] && (im.Match == nil || im.Match.DBVersion != db.Version()) {
+			if im.SBOM != nil && !q.inflight[d] && q.rematchFailed[d] != db.Version() && (im.Match == nil || im.Match.DBVersion != db.Version()) {
 				todo = append(todo, d)
 			}
 		}
@@ -572,52 +612,87 @@ func (q *Queue) prune(ctx context.Context) {
 const rematchBatchSize = 100
 
 // rematchBatch re-matches the SBOMs of digests and stores their matches in
-// one transaction; it returns how many it stored.
+// one transaction; it returns how many it stored. The digests are marked
+// in flight meanwhile, so no worker rescans them underneath. A digest that
+// cannot be re-matched is not tried again with the same database.
 func (q *Queue) rematchBatch(ctx context.Context, db *match.DB, digests []string) int {
+	q.mu.Lock()
+	mine := make([]string, 0, len(digests))
+	for _, d := range digests {
+		if !q.inflight[d] {
+			q.inflight[d] = true
+			mine = append(mine, d)
+		}
+	}
+	q.mu.Unlock()
+	defer func() {
+		q.mu.Lock()
+		for _, d := range mine {
+			delete(q.inflight, d)
+		}
+		q.mu.Unlock()
+	}()
+	failed := func(d string, err error) {
+		q.log.Error("re-matching an image", "digest", d, "db", db.Version(), "err", err)
+		q.mu.Lock()
+		q.rematchFailed[d] = db.Version()
+		q.mu.Unlock()
+	}
 	var (
 		results []store.MatchResult
 		matches []*imagescan.Match
-		scanned []time.Time
+		facts   []*imagescan.Facts
 	)
-	for _, d := range digests {
+	for _, d := range mine {
 		s, err := q.opts.Store.SBOM(ctx, d)
 		if err != nil {
-			q.log.Error("re-matching an image: reading its SBOM", "digest", d, "err", err)
+			failed(d, fmt.Errorf("reading its SBOM: %w", err))
 			continue
 		}
 		m, body, err := q.match(ctx, db, s)
 		if err != nil {
-			q.log.Error("re-matching an image", "digest", d, "err", err)
+			failed(d, err)
 			continue
 		}
 		results = append(results, store.MatchResult{Digest: d, DBVersion: m.DBVersion, MatchedAt: m.MatchedAt, Findings: body})
 		matches = append(matches, m)
-		scanned = append(scanned, s.CreatedAt)
+		facts = append(facts, imagescan.FactsOf(s))
 	}
 	if len(results) == 0 {
 		return 0
 	}
-	if err := q.opts.Store.PutMatches(ctx, results); err != nil {
-		q.log.Error("storing re-matches", "images", len(results), "err", err)
-		return 0
+	stored := make([]bool, len(results))
+	if err := q.opts.Store.PutMatches(ctx, results); err == nil {
+		for i := range stored {
+			stored[i] = true
+		}
+	} else {
+		// One bad match must not hold up the batch: store them one by one.
+		q.log.Warn("storing re-matches as a batch; storing them one by one", "images", len(results), "err", err)
+		for i, r := range results {
+			if err := q.opts.Store.PutMatch(ctx, r); err != nil {
+				failed(r.Digest, fmt.Errorf("storing its match: %w", err))
+				continue
+			}
+			stored[i] = true
+		}
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	n := 0
 	for i, r := range results {
 		prev := q.images[r.Digest]
-		if prev == nil {
+		if !stored[i] || prev == nil {
 			continue
 		}
 		im := *prev
-		im.Match = matches[i]
-		if im.SBOM == nil || !im.SBOM.ScannedAt.Equal(scanned[i]) {
-			// A worker rescanned the image meanwhile, and this match (of
-			// the SBOM before) may have overwritten its own: match again.
-			im.Match = nil
-		}
+		// The SBOM matched is the stored one, whatever memory held (another
+		// replica may have rescanned the image).
+		im.SBOM, im.Match = facts[i], matches[i]
 		q.images[r.Digest] = &im
+		n++
 	}
-	return len(results)
+	return n
 }
 
 // publish hands a view of every known image to Options.Publish.

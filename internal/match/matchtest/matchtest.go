@@ -1,13 +1,12 @@
 // Package matchtest computes, independently of the matcher, what matching
 // must report for one package: every record that osv.Affects says affects
 // it, merged with the records sharing an id or alias, each merged group
-// with the version that fixes all of its flaws. Tests of internal/match,
+// with the version at which none of its records affects the package. Tests of internal/match,
 // the image tests and the live integration test hold the matcher to it.
 package matchtest
 
 import (
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/palisade-project/palisade/internal/osv"
@@ -85,48 +84,17 @@ func shareID(a, b []Hit) bool {
 	return false
 }
 
-// GroupFixed is the version that fixes every flaw of a merged group of
-// hits. When the records name CVEs, each CVE is fixed by the smallest fix
-// among the records naming it, and the group by the largest of those (""
-// when some CVE has no fix): records bundle flaws, and the smallest fix of
-// the bundle may leave some open. Without CVEs the records are one flaw
-// under several names: the smallest fix of any.
+// GroupFixed is the version at which no record of a merged group affects
+// the package any more: the largest of their fixed versions, "" when one
+// has none.
 func GroupFixed(t testing.TB, eco string, g []Hit) string {
 	t.Helper()
-	var cves []string
-	for _, h := range g {
-		for _, id := range h.IDs {
-			if strings.HasPrefix(id, "CVE-") && !slices.Contains(cves, id) {
-				cves = append(cves, id)
-			}
-		}
-	}
-	if len(cves) == 0 {
-		return smallest(t, eco, g)
-	}
 	out := ""
-	for _, cve := range cves {
-		var naming []Hit
-		for _, h := range g {
-			if slices.Contains(h.IDs, cve) {
-				naming = append(naming, h)
-			}
-		}
-		fx := smallest(t, eco, naming)
-		if fx == "" {
+	for _, h := range g {
+		if h.Fixed == "" {
 			return ""
 		}
-		if out == "" || compare(t, eco, fx, out) > 0 {
-			out = fx
-		}
-	}
-	return out
-}
-
-func smallest(t testing.TB, eco string, g []Hit) string {
-	out := ""
-	for _, h := range g {
-		if h.Fixed != "" && (out == "" || compare(t, eco, h.Fixed, out) < 0) {
+		if out == "" || compare(t, eco, h.Fixed, out) > 0 {
 			out = h.Fixed
 		}
 	}
