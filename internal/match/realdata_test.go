@@ -249,8 +249,8 @@ func TestRealDebian(t *testing.T) {
 	tests := []struct {
 		name string
 		pkg  sbom.Package
-		// fixed is a fixed version some finding must carry: the smallest
-		// version that fixes each CVE of that finding; "" for none.
+		// fixed is a fixed version some finding must carry: the largest
+		// fix of its merged records; "" for none.
 		fixed string
 		// cve, when set, must be reported with cveFixed (or not at all
 		// when cveFixed is "").
