@@ -87,5 +87,16 @@ func (e *Engine) Priorities(ix *inventory.Index, f Filter) *Answer[risk.Assessme
 // knownExploited is the KEV lookup of ix's scan results, nil without a
 // catalog.
 func knownExploited(ix *inventory.Index) risk.KnownExploited {
-	return nil // wired to the KEV catalog once it is imported (issue 4)
+	c := ix.Images().Scheduler().KEV
+	if c == nil {
+		return nil
+	}
+	return func(id string) (risk.Exploit, bool) {
+		e, ok := c.Lookup(id)
+		if !ok {
+			return risk.Exploit{}, false
+		}
+		return risk.Exploit{CVE: e.CVEID, Name: e.VulnerabilityName, DateAdded: e.DateAdded.String(), DueDate: e.DueDate.String(),
+			RequiredAction: e.RequiredAction, Ransomware: e.KnownRansomwareCampaignUse}, true
+	}
 }

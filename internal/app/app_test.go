@@ -279,6 +279,8 @@ func TestDemoUsesItsOwnDatabaseAndToken(t *testing.T) {
 		"scan-age":   {`"state": "failing"`, `"state": "stale"`, `"state": "never-scanned"`, `"state": "fresh"`},
 		"vulnerable": {`"CVE-2021-44228"`, `"maxSeverity": "critical"`},
 		"privileged": {`the scanned image sets no user`},
+		"production": {`"dateAdded": "2021-12-10"`, `"name": "payment-api"`},
+		"priorities": {`"rank": 1`, `known exploited: `},
 	} {
 		code, out, errOut := run(t, "", "ask", q, "--server", "http://"+addr, "--token", token, "-o", "json")
 		if code != 0 {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -24,9 +25,11 @@ import (
 	"github.com/palisade-project/palisade/internal/demo"
 	"github.com/palisade-project/palisade/internal/imagescan"
 	"github.com/palisade-project/palisade/internal/inventory"
+	"github.com/palisade-project/palisade/internal/kev"
 	"github.com/palisade-project/palisade/internal/manifest"
 	"github.com/palisade-project/palisade/internal/model"
 	"github.com/palisade-project/palisade/internal/risk"
+	"github.com/palisade-project/palisade/internal/store"
 )
 
 type askOptions struct {
@@ -262,7 +265,19 @@ func askLocal(ctx context.Context, e *env, o *askOptions, question string, filte
 			if err != nil {
 				return nil, err
 			}
-			images = imagescan.NewView(list, imagescan.Scheduler{})
+			var sched imagescan.Scheduler
+			if ks, ok := st.(store.KEV); ok {
+				src, entries, err := ks.KEVEntries(ctx)
+				switch {
+				case err == nil:
+					if sched.KEV, err = kev.New(src.Version, src.Released, entries); err != nil {
+						fmt.Fprintf(e.stderr, "warning: the stored KEV catalog does not load (re-import it): %v\n", err)
+					}
+				case !errors.Is(err, store.ErrNotFound):
+					return nil, fmt.Errorf("reading the KEV catalog: %w", err)
+				}
+			}
+			images = imagescan.NewView(list, sched)
 		}
 	}
 	return eng.Ask(inventory.New(snap).WithImages(images), question, filter)

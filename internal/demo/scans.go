@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/palisade-project/palisade/internal/imagescan"
+	"github.com/palisade-project/palisade/internal/kev"
 	"github.com/palisade-project/palisade/internal/match"
 	"github.com/palisade-project/palisade/internal/model"
 	"github.com/palisade-project/palisade/internal/sbom"
@@ -155,5 +156,34 @@ func Scans(pods []model.Object, now time.Time) *imagescan.View {
 		}
 	}
 	images := slices.Collect(maps.Values(byDigest))
-	return imagescan.NewView(images, imagescan.Scheduler{Running: true, MaxAge: 24 * time.Hour, DBVersion: "example"})
+	return imagescan.NewView(images, imagescan.Scheduler{Running: true, MaxAge: 24 * time.Hour, DBVersion: "example", KEV: exampleKEV()})
+}
+
+// exampleKEV is a three-entry excerpt of CISA's KEV catalog (CC0), so the
+// example's known-exploited findings are marked as a real import would.
+func exampleKEV() *kev.Catalog {
+	d := func(s string) kev.Date {
+		v, err := kev.ParseDate(s)
+		if err != nil {
+			panic(err) // fixed at build time
+		}
+		return v
+	}
+	c, err := kev.New("example excerpt of 2025.08.25", time.Date(2025, 8, 25, 0, 0, 0, 0, time.UTC), []kev.Entry{
+		{CVEID: "CVE-2021-44228", VendorProject: "Apache", Product: "Log4j2", VulnerabilityName: "Apache Log4j2 Remote Code Execution Vulnerability",
+			DateAdded: d("2021-12-10"), DueDate: d("2021-12-24"), KnownRansomwareCampaignUse: kev.RansomwareKnown,
+			ShortDescription: "Apache Log4j2 JNDI features do not protect against attacker-controlled endpoints, allowing remote code execution.",
+			RequiredAction:   "Apply updates, or remove affected assets from agency networks."},
+		{CVEID: "CVE-2021-45046", VendorProject: "Apache", Product: "Log4j2", VulnerabilityName: "Apache Log4j2 Deserialization of Untrusted Data Vulnerability",
+			DateAdded: d("2023-05-01"), DueDate: d("2023-05-22"), KnownRansomwareCampaignUse: kev.RansomwareKnown,
+			ShortDescription: "Incomplete fix of CVE-2021-44228 in certain non-default configurations.", RequiredAction: "Apply updates per vendor instructions."},
+		{CVEID: "CVE-2023-44487", VendorProject: "IETF", Product: "HTTP/2", VulnerabilityName: "HTTP/2 Rapid Reset Attack Vulnerability",
+			DateAdded: d("2023-10-10"), DueDate: d("2023-10-31"), KnownRansomwareCampaignUse: kev.RansomwareUnknown,
+			ShortDescription: "HTTP/2 rapid reset allows a distributed denial-of-service attack.",
+			RequiredAction:   "Apply mitigations per vendor instructions, or discontinue use of the product if mitigations are unavailable."},
+	})
+	if err != nil {
+		panic(err) // fixed at build time
+	}
+	return c
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/palisade-project/palisade/internal/kev"
 	"github.com/palisade-project/palisade/internal/match"
 	"github.com/palisade-project/palisade/internal/sbom"
 	"github.com/palisade-project/palisade/internal/store"
@@ -80,6 +81,9 @@ type Scheduler struct {
 	DBVersion string
 	// DBError is why the database could not be loaded, if it could not.
 	DBError string
+	// KEV is the imported Known Exploited Vulnerabilities catalog, nil
+	// when none is.
+	KEV *kev.Catalog
 }
 
 // View is an immutable set of images.

@@ -27,6 +27,7 @@ import (
 	"github.com/palisade-project/palisade/internal/imagefs"
 	"github.com/palisade-project/palisade/internal/imagescan"
 	"github.com/palisade-project/palisade/internal/inventory"
+	"github.com/palisade-project/palisade/internal/kev"
 	"github.com/palisade-project/palisade/internal/match"
 	"github.com/palisade-project/palisade/internal/sbom"
 	"github.com/palisade-project/palisade/internal/scanner"
@@ -47,6 +48,7 @@ type Store interface {
 	PutMatch(ctx context.Context, m store.MatchResult) error
 	PutMatches(ctx context.Context, ms []store.MatchResult) error
 	PutScanStatus(ctx context.Context, s store.ScanStatus) error
+	KEVEntries(ctx context.Context) (store.KEVSource, []kev.Entry, error)
 	DeleteScans(ctx context.Context, digests []string) error
 }
 
@@ -146,6 +148,8 @@ type Queue struct {
 	db       *match.DB
 	dbKey    string
 	dbErr    string
+	kev      *kev.Catalog
+	kevKey   string
 	// rematchFailed holds, per digest, the database version a re-match
 	// failed with; it is not retried until the database or the image
 	// changes.
@@ -471,8 +475,37 @@ func (q *Queue) match(ctx context.Context, db *match.DB, s *sbom.SBOM) (*imagesc
 	return &imagescan.Match{DBVersion: db.Version(), MatchedAt: q.opts.Now().UTC(), Findings: findings}, body, nil
 }
 
+// refreshKEV reloads the KEV catalog when a new one was imported.
+func (q *Queue) refreshKEV(ctx context.Context) {
+	src, entries, err := q.opts.Store.KEVEntries(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return
+	}
+	if err != nil {
+		q.log.Error("loading the KEV catalog", "err", err)
+		return
+	}
+	q.mu.Lock()
+	same := src.Digest == q.kevKey
+	q.mu.Unlock()
+	if same {
+		return
+	}
+	c, err := kev.New(src.Version, src.Released, entries)
+	if err != nil {
+		q.log.Error("the stored KEV catalog does not load; re-import it", "err", err)
+		return
+	}
+	q.log.Info("KEV catalog loaded", "version", src.Version, "entries", c.Len())
+	q.mu.Lock()
+	q.kev, q.kevKey = c, src.Digest
+	q.mu.Unlock()
+	q.publish()
+}
+
 // refreshDB reloads the vulnerability database when its sources changed.
 func (q *Queue) refreshDB(ctx context.Context) {
+	q.refreshKEV(ctx)
 	sources, err := q.opts.Store.AdvisorySources(ctx)
 	if err != nil {
 		q.setDBError(fmt.Errorf("listing advisory sources: %w", err))
@@ -699,7 +732,7 @@ func (q *Queue) rematchBatch(ctx context.Context, db *match.DB, digests []string
 func (q *Queue) publish() {
 	q.mu.Lock()
 	images := slices.Collect(maps.Values(q.images))
-	s := imagescan.Scheduler{Running: true, MaxAge: q.opts.MaxAge, DBError: q.dbErr}
+	s := imagescan.Scheduler{Running: true, MaxAge: q.opts.MaxAge, DBError: q.dbErr, KEV: q.kev}
 	if q.db != nil {
 		s.DBVersion = q.db.Version()
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/palisade-project/palisade/internal/extractor/list"
 	"github.com/palisade-project/palisade/internal/imagescan"
 	"github.com/palisade-project/palisade/internal/inventory"
+	"github.com/palisade-project/palisade/internal/kev"
 	"github.com/palisade-project/palisade/internal/kubemodel"
 	"github.com/palisade-project/palisade/internal/model"
 	"github.com/palisade-project/palisade/internal/sbom"
@@ -487,5 +488,26 @@ func TestNewDigestsJumpTheQueue(t *testing.T) {
 	q.schedule([]Target{{Digest: stale}, {Digest: failing}, {Digest: fresh}})
 	if want := []string{fresh, failing, stale}; !slices.Equal(q.pending, want) {
 		t.Errorf("pending = %v, want the new digest first %v", q.pending, want)
+	}
+}
+
+// A KEV catalog imported while the server runs reaches the answers'
+// view at the next poll.
+func TestKEVCatalogIsLoadedWhenImported(t *testing.T) {
+	h := newHarness(t)
+	h.start(Options{})
+	h.wait("the first view", func(v *imagescan.View) bool { return true })
+	d, err := kev.ParseDate("2021-12-10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := kev.Entry{CVEID: "CVE-2021-44228", VendorProject: "Apache", Product: "Log4j2", VulnerabilityName: "Log4Shell",
+		DateAdded: d, DueDate: d, ShortDescription: "x", RequiredAction: "Apply updates.", KnownRansomwareCampaignUse: kev.RansomwareKnown}
+	if err := h.st.ReplaceKEV(context.Background(), store.KEVSource{Name: "cisa-kev", Location: "test", Version: "2025.08.25", Digest: "1"}, []kev.Entry{e}); err != nil {
+		t.Fatal(err)
+	}
+	v := h.wait("the KEV catalog", func(v *imagescan.View) bool { return v.Scheduler().KEV != nil })
+	if got, ok := v.Scheduler().KEV.Lookup("cve-2021-44228"); !ok || got.RequiredAction != "Apply updates." {
+		t.Errorf("lookup = %+v, %v", got, ok)
 	}
 }
