@@ -60,7 +60,7 @@ func parseHeader(b []byte) (header, error) {
 		return h, fmt.Errorf("%d index entries and %d data bytes overrun the header's %d bytes", il, dl, len(b))
 	}
 	index, data := b[8:8+16*il], b[8+16*il:end]
-	seen := map[uint32]bool{}
+	var seen [tagSourceRPM - tagName + 1]bool // tags read, by tag - tagName
 	for i := uint32(0); i < il; i++ {
 		e := index[16*i:]
 		tag, typ := binary.BigEndian.Uint32(e), binary.BigEndian.Uint32(e[4:])
@@ -81,10 +81,10 @@ func parseHeader(b []byte) (header, error) {
 		default:
 			continue
 		}
-		if seen[tag] {
+		if seen[tag-tagName] {
 			continue // the first occurrence is the package's own
 		}
-		seen[tag] = true
+		seen[tag-tagName] = true
 		if uint64(off) >= uint64(len(data)) || count == 0 {
 			return h, fmt.Errorf("tag %d: offset %d, count %d outside its %d data bytes", tag, off, count, len(data))
 		}

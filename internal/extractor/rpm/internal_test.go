@@ -157,3 +157,42 @@ func patch(b []byte, off int, v uint32) []byte {
 	binary.BigEndian.PutUint32(c[off:], v)
 	return c
 }
+
+// TestCollectorBounds checks the bounds every database format goes through:
+// the number of headers, their minimum size and the byte budget.
+func TestCollectorBounds(t *testing.T) {
+	h := blob(tagName, typeString, "a", tagVersion, typeString, "1", tagRelease, typeString, "1")
+	c := &collector{ctx: t.Context(), left: 1 << 30}
+	for i := range maxHeaders {
+		if err := c.add(h); err != nil {
+			t.Fatalf("header %d: %v", i+1, err)
+		}
+	}
+	if err := c.add(h); err == nil || !strings.Contains(err.Error(), "more than 100000 package headers") {
+		t.Errorf("header %d: error %v, want one about too many headers", maxHeaders+1, err)
+	}
+	n := 0
+	for _, chunk := range c.headers.chunks {
+		n += len(chunk)
+	}
+	if n != maxHeaders || c.headers.n != maxHeaders {
+		t.Errorf("collected %d headers (n = %d), want %d", n, c.headers.n, maxHeaders)
+	}
+
+	for _, size := range []int{0, 1, 8, minHeader - 1} {
+		c := &collector{ctx: t.Context(), left: 1 << 20}
+		if err := c.add(make([]byte, size)); err == nil || !strings.Contains(err.Error(), "too short for an rpm header") {
+			t.Errorf("%d-byte blob: error %v, want one about its size", size, err)
+		}
+	}
+
+	c = &collector{ctx: t.Context(), left: 2*len(h) + minHeader - 1}
+	for range 2 {
+		if err := c.add(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.add(h); err == nil || !strings.Contains(err.Error(), "more than the database's size") {
+		t.Errorf("third header over the budget: error %v", err)
+	}
+}

@@ -6,11 +6,14 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -312,9 +315,18 @@ func TestHostileDatabases(t *testing.T) {
 			path: "var/lib/rpm/rpmdb.sqlite",
 			make: func(t *testing.T) []byte {
 				return sqliteDB(t, `CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL);
-					INSERT INTO Packages (blob) VALUES (x'0000ffff00000010')`)
+					INSERT INTO Packages (blob) VALUES (x'0000ffff00000010' || zeroblob(56))`)
 			},
-			want: "header 1 of 1: 65535 index entries and 16 data bytes overrun",
+			want: "sqlite: header 1: 65535 index entries and 16 data bytes overrun",
+		},
+		{
+			name: "sqlite blob too short for a header",
+			path: "var/lib/rpm/rpmdb.sqlite",
+			make: func(t *testing.T) []byte {
+				return sqliteDB(t, `CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL);
+					INSERT INTO Packages (blob) VALUES (x'')`)
+			},
+			want: "sqlite: header 1: 0 bytes, too short for an rpm header",
 		},
 		{
 			name: "sqlite blobs generated larger than the file",
@@ -331,6 +343,59 @@ func TestHostileDatabases(t *testing.T) {
 			_, err := extract(t, tt.path, tt.make(t))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Extract() error = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestManyHeaders feeds SQLite databases of many small rows, which cost a
+// reader that keeps every blob until the end far more memory than the file
+// is large (870 MB allocated for 3.6 million 8-byte rows in 60 MB, before
+// the blobs were decoded as they were read). Each must end in a clear
+// error, having allocated no more than a small multiple of the file's
+// size. (SQLite's own copy of the database lives outside the Go heap and
+// is not counted.)
+func TestManyHeaders(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds databases of several megabytes")
+	}
+	// The smallest header the extractor accepts: name "a", version and
+	// release "1".
+	var h []byte
+	for _, v := range []uint32{3, 6, 1000, 6, 0, 1, 1001, 6, 2, 1, 1002, 6, 4, 1} {
+		h = binary.BigEndian.AppendUint32(h, v)
+	}
+	h = append(h, "a\x001\x001\x00"...)
+	const schema = "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL);"
+	rows := func(n int, value string) string {
+		return fmt.Sprintf(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d)
+			INSERT INTO Packages (blob) SELECT %s FROM n`, n, value)
+	}
+	for _, tt := range []struct {
+		name, sql, want string
+	}{
+		{"200k 8-byte rows", schema + rows(200_000, "randomblob(8)"), "header 1: 8 bytes, too short for an rpm header"},
+		{"200k empty rows", schema + rows(200_000, "x''"), "header 1: 0 bytes, too short for an rpm header"},
+		{"150k minimal headers", schema + rows(150_000, "x'"+hex.EncodeToString(h)+"'"), "more than 100000 package headers"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := sqliteDB(t, tt.sql)
+			b[18], b[19] = 2, 2 // WAL mode, as rpm leaves its database
+			in := &extractor.Input{Path: "var/lib/rpm/rpmdb.sqlite", Size: int64(len(b)), Reader: bytes.NewReader(b)}
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			pkgs, err := rpm.New().Extract(t.Context(), in)
+			runtime.ReadMemStats(&after)
+			alloc := after.TotalAlloc - before.TotalAlloc
+			t.Logf("%d bytes of database: %d bytes allocated in %d allocations", len(b), alloc, after.Mallocs-before.Mallocs)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Extract() = %d packages, error %v; want an error containing %q", len(pkgs), err, tt.want)
+			}
+			// The extractor's copy of the file, and what the headers the
+			// file has room for (at most 100,000, of 56 bytes or more)
+			// take once decoded, with room to spare.
+			if limit := 3*uint64(len(b)) + 256*uint64(min(100_000, len(b)/56)); alloc > limit {
+				t.Errorf("Extract() allocated %d bytes for a %d-byte database, over %d", alloc, len(b), limit)
 			}
 		})
 	}

@@ -46,9 +46,10 @@ func sqliteBlobs(ctx context.Context, b []byte, c *collector) error {
 	// An in-memory database cannot be in WAL mode, which rpm leaves its
 	// database in: bytes 18 and 19 (file format write and read versions)
 	// say 2 for WAL, 1 for the rollback journal. The WAL file itself is
-	// another file and is not read.
+	// another file and is not read. b is the extractor's own copy of the
+	// file (see readHeaders), so it is patched in place rather than copied
+	// once more: SQLite's deserialisation makes a copy of its own anyway.
 	if b[18] == 2 || b[19] == 2 {
-		b = append([]byte(nil), b...)
 		b[18], b[19] = 1, 1
 	}
 	db, err := sql.Open("sqlite", ":memory:")
@@ -97,8 +98,10 @@ func sqliteBlobs(ctx context.Context, b []byte, c *collector) error {
 		return fmt.Errorf("sqlite: %w", err)
 	}
 	defer rows.Close()
+	// The collector decodes each blob at once and keeps none of its bytes,
+	// so it can be the driver's own, valid until the next row.
+	var blob sql.RawBytes
 	for rows.Next() {
-		var blob []byte
 		if err := rows.Scan(&blob); err != nil {
 			return fmt.Errorf("sqlite: %w", err)
 		}
