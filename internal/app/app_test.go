@@ -293,6 +293,24 @@ func TestDemoUsesItsOwnDatabaseAndToken(t *testing.T) {
 			}
 		}
 	}
+	// One workload's score, factor by factor.
+	code, out, errOut := run(t, "", "ask", "priorities", "--server", "http://"+addr, "--token", token, "--explain", "payments/payment-api")
+	if code != 0 {
+		t.Errorf("explain: exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"Deployment/payments/payment-api: rank 1", "exploitation", "CVE-2021-44228", "production: namespace label environment=production", "vulnerabilities 11.6 × exploitation 4 ×"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("explanation lacks %q:\n%s", want, out)
+		}
+	}
+	if code, _, errOut := run(t, "", "ask", "priorities", "--server", "http://"+addr, "--token", token, "--explain", "shop/nothing"); code != 1 || !strings.Contains(errOut, "is not ranked") {
+		t.Errorf("explain of an unranked workload: exit %d: %s", code, errOut)
+	}
+	// The environment filter.
+	code, out, _ = run(t, "", "ask", "vulnerable", "--server", "http://"+addr, "--token", token, "--environment", "production", "-o", "json")
+	if code != 0 || strings.Contains(out, `"namespace": "monitoring"`) || !strings.Contains(out, `"namespace": "payments"`) {
+		t.Errorf("vulnerable --environment production: exit %d\n%s", code, out)
+	}
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("demo exited %d: %s", code, stderr.String())
@@ -304,7 +322,7 @@ func TestDemoUsesItsOwnDatabaseAndToken(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(data, "palisade", "palisade.db")); err == nil {
 		t.Errorf("the demo wrote into the default database")
 	}
-	_, out, errOut := run(t, "", "token", "list", "--database", demoDB)
+	_, out, errOut = run(t, "", "token", "list", "--database", demoDB)
 	if strings.Contains(out, "demo") {
 		t.Errorf("the demo token outlived the demo: %q %s", out, errOut)
 	}
