@@ -2,6 +2,7 @@ package answer
 
 import (
 	"bytes"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -163,6 +164,51 @@ func TestPrivilegedUsesTheImageUser(t *testing.T) {
 	} {
 		if got[name] != want {
 			t.Errorf("%s: runAsRoot = %q, want %q", name, got[name], want)
+		}
+	}
+}
+
+// The environment filter keeps exactly the items of production workloads.
+func TestEnvironmentFilter(t *testing.T) {
+	ix := scanIndex()
+	snap := ix.Snapshot()
+	snap.Add(&model.Namespace{Meta: model.Meta{Cluster: "prod", Name: "shop", Labels: map[string]string{"environment": "production"}}})
+	snap.Add(&model.Namespace{Meta: model.Meta{Cluster: "prod", Name: "ops", Labels: map[string]string{"env": "staging"}}})
+	ix = inventory.New(snap).WithImages(ix.Images())
+	e := scanEngine(t)
+	for _, q := range Questions {
+		for env, wantNS := range map[string]string{"production": "shop", "Staging": "ops"} {
+			got, err := e.Ask(ix, q.Name, Filter{Environment: env})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := json.Marshal(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var a struct {
+				Items []struct {
+					Workload  *model.WorkloadRef  `json:"workload"`
+					Workloads []model.WorkloadRef `json:"workloads"`
+				} `json:"items"`
+			}
+			if err := json.Unmarshal(b, &a); err != nil {
+				t.Fatal(err)
+			}
+			for _, it := range a.Items {
+				refs := it.Workloads
+				if it.Workload != nil {
+					refs = append(refs, *it.Workload)
+				}
+				for _, r := range refs {
+					if r.Namespace != wantNS {
+						t.Errorf("%s --environment %s: item of %s", q.Name, env, r)
+					}
+				}
+			}
+			if q.Name == Vulnerable && env == "production" && len(a.Items) == 0 {
+				t.Errorf("vulnerable --environment production: no items")
+			}
 		}
 	}
 }
