@@ -74,6 +74,7 @@ func (e *Engine) Vulnerable(ix *inventory.Index, f Filter) *Answer[vulnerable.It
 			a.Summary[l] += n
 		}
 		a.Summary["fixable"] += it.Fixable
+		a.Summary["knownExploited"] += it.KnownExploited
 	}
 	a.Summary["workloads"] = len(workloads)
 	a.Summary["containers"] = len(items)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/palisade-project/palisade/internal/imagescan"
 	"github.com/palisade-project/palisade/internal/inventory"
+	"github.com/palisade-project/palisade/internal/kev"
 	"github.com/palisade-project/palisade/internal/match"
 	"github.com/palisade-project/palisade/internal/model"
 	"github.com/palisade-project/palisade/internal/privilege"
@@ -52,13 +53,13 @@ func scanIndex() *inventory.Index {
 	fresh := &imagescan.Facts{ScannedAt: scanNow.Add(-time.Hour), User: "", Packages: 3}
 	images := []*imagescan.Image{
 		{Digest: digestOf('a'), SBOM: fresh, Match: &imagescan.Match{DBVersion: "v2", MatchedAt: scanNow, Findings: []match.Finding{
-			finding("DSA-1", "openssl", "1.1", "critical", "CVE-2026-1"),
-			finding("DSA-2", "zlib", "", "low", "CVE-2026-2"),
-			finding("DSA-3", "curl", "1.2", "", "CVE-2026-3"),
+			finding("DSA-1", "openssl", "1.1", "critical", "CVE-2026-0001"),
+			finding("DSA-2", "zlib", "", "low", "CVE-2026-0002"),
+			finding("DSA-3", "curl", "1.2", "", "CVE-2026-0003"),
 		}}},
 		{Digest: digestOf('b'), SBOM: &imagescan.Facts{ScannedAt: scanNow.Add(-time.Hour), User: "1000"}, Match: &imagescan.Match{DBVersion: "v2", Findings: []match.Finding{}}},
 		{Digest: digestOf('c'), SBOM: &imagescan.Facts{ScannedAt: scanNow.Add(-48 * time.Hour), User: "root"}, Match: &imagescan.Match{DBVersion: "v1", Findings: []match.Finding{
-			finding("GHSA-x", "lib", "2.0", "high", "CVE-2026-1"),
+			finding("GHSA-x", "lib", "2.0", "high", "CVE-2026-0001"),
 		}}},
 		{Digest: digestOf('d'), Status: store.ScanStatus{Digest: digestOf('d'), Failures: 2, LastError: "pulling x: UNAUTHORIZED", NextAttempt: scanNow.Add(time.Minute)}},
 	}
@@ -127,7 +128,7 @@ func TestVulnerable(t *testing.T) {
 
 	// One flaw, by an alias shared by a Debian and a GitHub record.
 	got = nil
-	cve, err := e.Ask(ix, Vulnerable, Filter{CVE: "cve-2026-1"})
+	cve, err := e.Ask(ix, Vulnerable, Filter{CVE: "cve-2026-0001"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +141,7 @@ func TestVulnerable(t *testing.T) {
 	if want := []string{"web:DSA-1", "web2:DSA-1", "old:GHSA-x"}; !slices.Equal(got, want) {
 		t.Errorf("--cve items = %v, want %v", got, want)
 	}
-	if _, err := e.Ask(ix, Privileged, Filter{CVE: "CVE-2026-1"}); err == nil {
+	if _, err := e.Ask(ix, Privileged, Filter{CVE: "CVE-2026-0001"}); err == nil {
 		t.Error("a CVE filter on privileged was accepted")
 	}
 }
@@ -208,6 +209,36 @@ func TestEnvironmentFilter(t *testing.T) {
 			}
 			if q.Name == Vulnerable && env == "production" && len(a.Items) == 0 {
 				t.Errorf("vulnerable --environment production: no items")
+			}
+		}
+	}
+}
+
+// With a KEV catalog, vulnerable marks the findings whose id or alias is
+// listed.
+func TestVulnerableMarksKnownExploited(t *testing.T) {
+	d, _ := kev.ParseDate("2026-01-02")
+	c, err := kev.New("v", time.Time{}, []kev.Entry{{CVEID: "CVE-2026-0001", VendorProject: "x", Product: "x", VulnerabilityName: "x",
+		DateAdded: d, DueDate: d, ShortDescription: "x", RequiredAction: "Patch.", KnownRansomwareCampaignUse: kev.RansomwareUnknown}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := scanIndex()
+	s := ix.Images().Scheduler()
+	s.KEV = c
+	ix = ix.WithImages(imagescan.NewView(ix.Images().All(), s))
+	a := scanEngine(t).Vulnerable(ix, Filter{})
+	if a.Summary["knownExploited"] != 3 {
+		t.Errorf("summary knownExploited = %d, want 3 (web, web2, old)", a.Summary["knownExploited"])
+	}
+	for _, it := range a.Items {
+		for _, v := range it.Vulnerabilities {
+			marked := v.KnownExploited != nil
+			if want := v.ID == "DSA-1" || v.ID == "GHSA-x"; marked != want {
+				t.Errorf("%s %s: marked %v, want %v", it.Workload, v.ID, marked, want)
+			}
+			if marked && (v.KnownExploited.DateAdded != "2026-01-02" || v.KnownExploited.RequiredAction != "Patch.") {
+				t.Errorf("%s: %+v", v.ID, v.KnownExploited)
 			}
 		}
 	}

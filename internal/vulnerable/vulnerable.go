@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/palisade-project/palisade/internal/inventory"
+	"github.com/palisade-project/palisade/internal/kev"
 	"github.com/palisade-project/palisade/internal/match"
 	"github.com/palisade-project/palisade/internal/model"
 	"github.com/palisade-project/palisade/internal/osv"
@@ -32,7 +33,9 @@ type Item struct {
 	// Counts has a key per level of Levels.
 	Counts map[string]int `json:"counts"`
 	// Fixable counts the vulnerabilities with a known fixed version.
-	Fixable         int             `json:"fixable"`
+	Fixable int `json:"fixable"`
+	// KnownExploited counts those in the KEV catalog.
+	KnownExploited  int             `json:"knownExploited"`
 	DBVersion       string          `json:"dbVersion"`
 	Vulnerabilities []Vulnerability `json:"vulnerabilities"`
 }
@@ -50,6 +53,16 @@ type Vulnerability struct {
 	Severity         string   `json:"severity"`
 	Score            float64  `json:"score,omitempty"`
 	Summary          string   `json:"summary,omitempty"`
+	// KnownExploited is set when one of its ids is in the KEV catalog.
+	KnownExploited *Exploit `json:"knownExploited,omitempty"`
+}
+
+// Exploit is the KEV catalog entry of a known-exploited vulnerability.
+type Exploit struct {
+	CVE            string `json:"cve"`
+	DateAdded      string `json:"dateAdded"`
+	DueDate        string `json:"dueDate,omitempty"`
+	RequiredAction string `json:"requiredAction,omitempty"`
 }
 
 // Coverage counts the running containers of the answer by what is known
@@ -107,6 +120,7 @@ func Has(f *match.Finding, id string) bool {
 // are that flaw (by id or alias) count.
 func Answer(ix *inventory.Index, ws []*model.Workload, cve string) ([]Item, Coverage) {
 	v := ix.Images()
+	catalog := v.Scheduler().KEV
 	var out []Item
 	var cov Coverage
 	for _, w := range ws {
@@ -152,7 +166,7 @@ func Answer(ix *inventory.Index, ws []*model.Workload, cve string) ([]Item, Cove
 					if cve != "" && !Has(f, cve) {
 						continue
 					}
-					it.add(f)
+					it.add(f, catalog)
 				}
 				if len(it.Vulnerabilities) == 0 {
 					continue
@@ -165,7 +179,7 @@ func Answer(ix *inventory.Index, ws []*model.Workload, cve string) ([]Item, Cove
 	return out, cov
 }
 
-func (it *Item) add(f *match.Finding) {
+func (it *Item) add(f *match.Finding, catalog *kev.Catalog) {
 	l := level(f.Severity)
 	it.Counts[l]++
 	if f.FixedVersion != "" {
@@ -183,6 +197,20 @@ func (it *Item) add(f *match.Finding) {
 		SourcePackage: src, InstalledVersion: f.InstalledVersion, FixedVersion: f.FixedVersion,
 		Severity: l, Score: f.Score, Summary: f.Summary,
 	})
+	if catalog == nil {
+		return
+	}
+	for i := -1; i < len(f.Aliases); i++ {
+		id := f.ID
+		if i >= 0 {
+			id = f.Aliases[i]
+		}
+		if e, ok := catalog.Lookup(id); ok {
+			it.KnownExploited++
+			it.Vulnerabilities[len(it.Vulnerabilities)-1].KnownExploited = &Exploit{CVE: e.CVEID, DateAdded: e.DateAdded.String(), DueDate: e.DueDate.String(), RequiredAction: e.RequiredAction}
+			return
+		}
+	}
 }
 
 func compareItems(a, b Item) int {
