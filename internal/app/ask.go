@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -25,11 +24,9 @@ import (
 	"github.com/palisade-project/palisade/internal/demo"
 	"github.com/palisade-project/palisade/internal/imagescan"
 	"github.com/palisade-project/palisade/internal/inventory"
-	"github.com/palisade-project/palisade/internal/kev"
 	"github.com/palisade-project/palisade/internal/manifest"
 	"github.com/palisade-project/palisade/internal/model"
 	"github.com/palisade-project/palisade/internal/risk"
-	"github.com/palisade-project/palisade/internal/store"
 )
 
 type askOptions struct {
@@ -80,6 +77,18 @@ Where the answer comes from:
 			return runAsk(cmd, e, o, args[0])
 		},
 	}
+	addSourceFlags(cmd, o)
+	f := cmd.Flags()
+	f.StringVar(&o.cve, "cve", "", "vulnerable: only this flaw, by id or alias (CVE-…, GHSA-…, GO-…)")
+	f.StringVar(&o.explain, "explain", "", "priorities: explain one workload's score, named KIND/NAMESPACE/NAME or NAMESPACE/NAME")
+	f.StringVarP(&o.output, "output", "o", "table", "output format: table, json or yaml")
+	return cmd
+}
+
+// addSourceFlags binds the flags that say where answers come from, what
+// they are narrowed to and how the analyses are configured: those of
+// "palisade ask" and "palisade report".
+func addSourceFlags(cmd *cobra.Command, o *askOptions) {
 	f := cmd.Flags()
 	f.StringArrayVar(&o.manifests, "manifests", nil, "manifest file, directory, or - for stdin (repeatable)")
 	f.StringVar(&o.server, "server", "", "URL of a palisade server to ask")
@@ -88,14 +97,10 @@ Where the answer comes from:
 	f.StringVar(&o.database, "database", "", "database to read when neither --manifests nor --server is given (default: the local SQLite file)")
 	f.StringVar(&o.cluster, "cluster", "", "only this cluster")
 	f.StringVarP(&o.namespace, "namespace", "n", "", "only this namespace")
-	f.StringVar(&o.cve, "cve", "", "vulnerable: only this flaw, by id or alias (CVE-…, GHSA-…, GO-…)")
 	f.StringVar(&o.env, "environment", "", "only workloads of this environment (production, or an environment label's value such as staging)")
-	f.StringVar(&o.explain, "explain", "", "priorities: explain one workload's score, named KIND/NAMESPACE/NAME or NAMESPACE/NAME")
-	f.StringVarP(&o.output, "output", "o", "table", "output format: table, json or yaml")
 	f.StringVar(&o.configFile, "config", "", "config file (trustedRegistries, ownerKeys)")
 	f.Int64Var(&o.maxFileMB, "max-file-mb", 64, "largest manifest file or stdin to read, in MiB")
 	addAnalysisFlags(cmd, &o.analysis)
-	return cmd
 }
 
 // addAnalysisFlags binds the flags that configure the analyses.
@@ -224,6 +229,16 @@ func askLocal(ctx context.Context, e *env, o *askOptions, question string, filte
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
+	ix, err := loadLocal(ctx, e, o)
+	if err != nil {
+		return nil, err
+	}
+	return eng.Ask(ix, question, filter)
+}
+
+// loadLocal reads the inventory of --manifests, or else of the local
+// database with its scan results and KEV catalog, and indexes it.
+func loadLocal(ctx context.Context, e *env, o *askOptions) (*inventory.Index, error) {
 	var snap *model.Snapshot
 	var images *imagescan.View
 	if len(o.manifests) > 0 {
@@ -266,24 +281,27 @@ func askLocal(ctx context.Context, e *env, o *askOptions, question string, filte
 				return nil, err
 			}
 			var sched imagescan.Scheduler
-			if ks, ok := st.(store.KEV); ok {
-				src, entries, err := ks.KEVEntries(ctx)
-				switch {
-				case err == nil:
-					if sched.KEV, err = kev.New(src.Version, src.Released, entries); err != nil {
-						fmt.Fprintf(e.stderr, "warning: the stored KEV catalog does not load (re-import it): %v\n", err)
-					}
-				case !errors.Is(err, store.ErrNotFound):
-					return nil, fmt.Errorf("reading the KEV catalog: %w", err)
-				}
+			if sched.KEV, _, err = storedKEV(ctx, kevStoreOf(st)); err != nil {
+				return nil, fmt.Errorf("reading the KEV catalog: %w", err)
 			}
 			images = imagescan.NewView(list, sched)
 		}
 	}
-	return eng.Ask(inventory.New(snap).WithImages(images), question, filter)
+	return inventory.New(snap).WithImages(images), nil
 }
 
 func askServer(ctx context.Context, e *env, o *askOptions, question string, filter answer.Filter) (any, error) {
+	body, err := fetchServer(ctx, e, o, filter, "questions", question)
+	if err != nil {
+		return nil, err
+	}
+	return answer.Decode(question, body)
+}
+
+// fetchServer GETs /api/v1/ELEM... with filter from --server and returns
+// the body of a 200 response; other responses become errors that show
+// the server's message.
+func fetchServer(ctx context.Context, e *env, o *askOptions, filter answer.Filter, elem ...string) ([]byte, error) {
 	token := firstNonEmpty(o.token, e.getenv("PALISADE_TOKEN"))
 	if token == "" {
 		return nil, usageError("asking a server needs an API token: pass --token or set PALISADE_TOKEN")
@@ -295,7 +313,7 @@ func askServer(ctx context.Context, e *env, o *askOptions, question string, filt
 	if host := base.Hostname(); base.Scheme == "http" && host != "localhost" && !isLoopbackIP(host) {
 		fmt.Fprintf(e.stderr, "warning: %s is plain HTTP to another host: the API token crosses the network unencrypted\n", base.Redacted())
 	}
-	u := base.JoinPath("api", "v1", "questions", question)
+	u := base.JoinPath(append([]string{"api", "v1"}, elem...)...)
 	q := url.Values{}
 	if filter.Cluster != "" {
 		q.Set("cluster", filter.Cluster)
@@ -366,7 +384,7 @@ func askServer(ctx context.Context, e *env, o *askOptions, question string, filt
 		}
 		return nil, fmt.Errorf("server %s answered %s: %s", base.Redacted(), resp.Status, msg)
 	}
-	return answer.Decode(question, body)
+	return body, nil
 }
 
 func writeOutput(w io.Writer, format string, v any) error {

@@ -13,11 +13,13 @@ import (
 
 	"github.com/palisade-project/palisade/internal/extractor/list"
 	"github.com/palisade-project/palisade/internal/imagefs"
+	"github.com/palisade-project/palisade/internal/kev"
 	"github.com/palisade-project/palisade/internal/match"
 	"github.com/palisade-project/palisade/internal/model"
 	"github.com/palisade-project/palisade/internal/osv"
 	"github.com/palisade-project/palisade/internal/sbom"
 	"github.com/palisade-project/palisade/internal/scanner"
+	"github.com/palisade-project/palisade/internal/vulnerable"
 )
 
 // scanReport is the JSON form of `palisade scan` (docs/output.md).
@@ -50,6 +52,9 @@ type scanVuln struct {
 	Severity         string   `json:"severity"`
 	Score            float64  `json:"score,omitempty"`
 	Summary          string   `json:"summary,omitempty"`
+	// KnownExploited is set when the local database's KEV catalog lists
+	// one of its ids.
+	KnownExploited *vulnerable.Exploit `json:"knownExploited,omitempty"`
 }
 
 type scanDatabase struct {
@@ -122,6 +127,10 @@ severity is found.`,
 				rep.Notes = append(rep.Notes, "no vulnerability data given (--osv) or imported (palisade db import): packages listed, nothing matched")
 			} else {
 				rep.Database = &scanDatabase{Version: db.Version(), Records: db.Len(), Sources: sources}
+				catalog, err := scanKEV(ctx, e, database)
+				if err != nil {
+					return err
+				}
 				findings, err := db.Match(ctx, res.SBOM)
 				if err != nil {
 					rep.Errors = append(rep.Errors, err.Error())
@@ -131,6 +140,15 @@ severity is found.`,
 						ID: f.ID, Aliases: f.Aliases, Package: f.Package.Name, Ecosystem: f.Package.Ecosystem,
 						SourcePackage: f.Package.SourceName, InstalledVersion: f.InstalledVersion,
 						FixedVersion: f.FixedVersion, Severity: firstNonEmpty(f.Severity, "unknown"), Score: f.Score, Summary: f.Summary,
+					}
+					if catalog != nil {
+						for _, id := range append([]string{f.ID}, f.Aliases...) {
+							if k, ok := catalog.Lookup(id); ok {
+								v.KnownExploited = &vulnerable.Exploit{CVE: k.CVEID, DateAdded: k.DateAdded.String(), DueDate: k.DueDate.String(), RequiredAction: k.RequiredAction}
+								rep.Summary["knownExploited"]++
+								break
+							}
+						}
 					}
 					rep.Vulnerabilities = append(rep.Vulnerabilities, v)
 					rep.Summary[v.Severity]++
@@ -210,6 +228,21 @@ func scanDB(ctx context.Context, e *env, osvSources []string, database string) (
 		sources[i] = s.Name
 	}
 	return db, sources, nil
+}
+
+// scanKEV reads the KEV catalog imported into the local database (or
+// --database), nil when there is none.
+func scanKEV(ctx context.Context, e *env, database string) (*kev.Catalog, error) {
+	st, _, err := openAdvisories(ctx, e, database, true)
+	if errors.Is(err, errNoDatabase) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening the vulnerability database: %w", err)
+	}
+	defer st.Close()
+	c, _, err := storedKEV(ctx, kevStoreOf(st))
+	return c, err
 }
 
 func usageOrError(err error, usage bool) error {

@@ -130,3 +130,45 @@ func TestScanErrors(t *testing.T) {
 		}
 	}
 }
+
+// With a KEV catalog imported into the database, scan marks the findings
+// whose id or alias it lists.
+func TestScanMarksKnownExploited(t *testing.T) {
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	dir := t.TempDir()
+	osvDir := filepath.Join(dir, "osv")
+	if err := os.Mkdir(osvDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(osvDir, "TEST-OPENSSL-1.json"), []byte(opensslRecord), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	catalog := filepath.Join(dir, "kev.json")
+	if err := os.WriteFile(catalog, []byte(`{"title":"CISA Catalog of Known Exploited Vulnerabilities","catalogVersion":"2099.01.01","dateReleased":"2099-01-01T00:00:00Z","count":1,"vulnerabilities":[
+ {"cveID":"CVE-2099-1234","vendorProject":"OpenSSL","product":"OpenSSL","vulnerabilityName":"Example","dateAdded":"2099-01-01","shortDescription":"x","requiredAction":"Apply updates.","dueDate":"2099-01-22","knownRansomwareCampaignUse":"Unknown","notes":"","cwes":[]}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "p.db")
+	if code, _, stderr := run(t, "", "db", "import", "--database", db, osvDir, catalog); code != 0 {
+		t.Fatalf("db import: exit %d: %s", code, stderr)
+	}
+	code, out, stderr := run(t, "", "scan", "--input", debianLayout(t, "3.0.11-1~deb12u2"), "--database", db, "-o", "json")
+	if code != 0 {
+		t.Fatalf("scan: exit %d: %s", code, stderr)
+	}
+	var rep struct {
+		Vulnerabilities []struct {
+			ID             string `json:"id"`
+			KnownExploited *struct {
+				CVE, DateAdded, RequiredAction string
+			} `json:"knownExploited"`
+		} `json:"vulnerabilities"`
+		Summary map[string]int `json:"summary"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Vulnerabilities) != 1 || rep.Vulnerabilities[0].KnownExploited == nil || rep.Vulnerabilities[0].KnownExploited.DateAdded != "2099-01-01" || rep.Summary["knownExploited"] != 1 {
+		t.Errorf("scan output: %s", out)
+	}
+}
