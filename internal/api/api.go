@@ -1,8 +1,9 @@
 // Package api serves Palisade's HTTP API: health and readiness probes, the
-// answers to Palisade's questions, a summary of the inventory, API token
-// management and Prometheus metrics. It reads the live inventory, the answer
-// engine and the token store through the small interfaces below, which
-// internal/app fills in; it never logs a secret.
+// answers to Palisade's questions and the report of all of them, a summary
+// of the inventory, API token management and Prometheus metrics. It reads
+// the live inventory, the answer engine and the token store through the
+// small interfaces below, which internal/app fills in; it never logs a
+// secret.
 //
 // Every response is JSON except /metrics; every error has the shape
 // {"error":{"code":"...","message":"..."}}. Answers are cached as encoded
@@ -47,7 +48,8 @@ type Inventory interface {
 
 // Answerer answers a question over an index. *answer.Engine implements it.
 // It returns an error wrapping answer.ErrUnknownQuestion for a name it does
-// not answer.
+// not answer. An Answerer that also implements Reporter serves
+// /api/v1/report.
 type Answerer interface {
 	Ask(ix *inventory.Index, question string, f answer.Filter) (any, error)
 }
@@ -178,6 +180,7 @@ func New(opts Options) *Server {
 	s.handle("GET /metrics", auth.RoleViewer, s.serveMetrics)
 	s.handle("GET /api/v1/questions", auth.RoleViewer, s.listQuestions)
 	s.handle("GET /api/v1/questions/{name}", auth.RoleViewer, s.question)
+	s.handle("GET /api/v1/report", auth.RoleViewer, s.report)
 	s.handle("GET /api/v1/inventory", auth.RoleViewer, s.inventory)
 	s.handle("GET /api/v1/tokens", auth.RoleAdmin, s.listTokens)
 	s.handle("POST /api/v1/tokens", auth.RoleAdmin, s.createToken)

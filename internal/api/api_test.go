@@ -73,6 +73,7 @@ func endpoints() []endpoint {
 		{"GET", "/metrics", "", auth.RoleViewer},
 		{"GET", "/api/v1/questions", "", auth.RoleViewer},
 		{"GET", "/api/v1/questions/privileged", "", auth.RoleViewer},
+		{"GET", "/api/v1/report", "", auth.RoleViewer},
 		{"GET", "/api/v1/inventory", "", auth.RoleViewer},
 		{"GET", "/api/v1/tokens", "", auth.RoleAdmin},
 		{"POST", "/api/v1/tokens", `{"name":"ci","role":"viewer"}`, auth.RoleAdmin},

@@ -15,7 +15,7 @@ import (
 
 // cacheKey names one cached response.
 type cacheKey struct {
-	kind   string // "question" or "inventory"
+	kind   string // "question", "report" or "inventory"
 	name   string
 	filter answer.Filter
 }

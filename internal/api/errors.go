@@ -23,6 +23,7 @@ const (
 	codeConflict             = "conflict"
 	codeBodyTooLarge         = "body_too_large"
 	codeUnsupportedMediaType = "unsupported_media_type"
+	codeNotImplemented       = "not_implemented"
 	codeNotReady             = "not_ready"
 	codeUnavailable          = "unavailable"
 	codeInternal             = "internal"
