@@ -99,12 +99,13 @@ func isUsage(err error) bool {
 	return false
 }
 
-// clientCommand reports whether cmd is a client command (ask, token, db,
-// scan, sbom): their output is the answer, logs only matter for trouble.
+// clientCommand reports whether cmd is a client command (ask, report,
+// token, db, scan, sbom): their output is the answer, logs only matter for
+// trouble.
 func clientCommand(cmd *cobra.Command) bool {
 	for c := cmd; c != nil; c = c.Parent() {
 		switch c.Name() {
-		case "ask", "token", "db", "scan", "sbom":
+		case "ask", "report", "token", "db", "scan", "sbom":
 			return true
 		}
 	}
@@ -135,6 +136,7 @@ Start with "palisade demo" to see the answers on example data.`,
 	}
 	root.AddCommand(
 		newAskCmd(e),
+		newReportCmd(e),
 		newServerCmd(e),
 		newDemoCmd(e),
 		newTokenCmd(e),

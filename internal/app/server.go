@@ -528,5 +528,6 @@ func printWelcome(e *env, url string, demoMode bool) {
 		fmt.Fprintf(e.stderr, "    palisade ask %-14s --server %s\n", q.Name, url)
 	}
 	fmt.Fprintf(e.stderr, "    palisade ask vulnerable     --server %s --cve CVE-2021-44228\n", url)
+	fmt.Fprintf(e.stderr, "    palisade report             --server %s   # all ten questions in brief\n", url)
 	fmt.Fprintf(e.stderr, "    curl -H \"Authorization: Bearer $PALISADE_TOKEN\" %s/api/v1/questions/exposed\n\n", url)
 }
