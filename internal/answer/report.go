@@ -1,6 +1,7 @@
 package answer
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -549,12 +550,10 @@ func (b *briefer) privileged(s *Section, a *Answer[privilege.Item]) {
 		}
 		list = append(list, sc)
 	}
-	n := len(a.Items)
-	switch {
-	case n == 0:
-		s.State, s.Status = StateClear, "no workload holds privileges beyond the baseline"
-	default:
-		s.State = StateClear
+	// Lesser findings (allowPrivilegeEscalation unset, say) are in the
+	// full answer; they do not call for attention on their own.
+	s.State, s.Status = StateClear, "no workload holds privileges beyond the baseline"
+	if n := len(a.Items); n > 0 {
 		if high > 0 || priv+host > 0 {
 			s.State = StateAttention
 		}
@@ -588,7 +587,7 @@ func (b *briefer) privileged(s *Section, a *Answer[privilege.Item]) {
 				checks = append(checks, fd.Check)
 				values[fd.Check] = nil
 			}
-			v := cmpOr(fd.HostPath, fd.Capability)
+			v := cmp.Or(fd.HostPath, fd.Capability)
 			if v != "" && !slices.Contains(values[fd.Check], v) {
 				values[fd.Check] = append(values[fd.Check], v)
 			}
@@ -656,13 +655,6 @@ func (b *briefer) exposed(s *Section, a *Answer[exposure.Item]) {
 		}
 		s.Highlights = append(s.Highlights, line)
 	}
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func boolRank(b bool) int {

@@ -18,6 +18,7 @@ import (
 	"github.com/palisade-project/palisade/internal/model"
 	"github.com/palisade-project/palisade/internal/sbom"
 	"github.com/palisade-project/palisade/internal/store"
+	"github.com/palisade-project/palisade/internal/synth"
 )
 
 // reportNow is the time of the report's fixtures.
@@ -311,6 +312,22 @@ func TestMarkdownEscaping(t *testing.T) {
 	} {
 		if got := mdCode(in); got != want {
 			t.Errorf("mdCode(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// BenchmarkReport10k builds the report of synth.Default10k (10,000
+// workloads, no scan results): all eight answers and their briefs.
+func BenchmarkReport10k(b *testing.B) {
+	ix := inventory.New(synth.Generate(synth.Default10k()))
+	e, err := NewEngine(Config{TrustedRegistries: []string{"ghcr.io/acme"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.Report(ix, Filter{}); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

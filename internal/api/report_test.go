@@ -179,7 +179,9 @@ func TestReportNotImplemented(t *testing.T) {
 // askOnly hides everything of an Answerer but Ask.
 type askOnly struct{ a Answerer }
 
-func (a askOnly) Ask(ix *inventory.Index, q string, f answer.Filter) (any, error) { return a.a.Ask(ix, q, f) }
+func (a askOnly) Ask(ix *inventory.Index, q string, f answer.Filter) (any, error) {
+	return a.a.Ask(ix, q, f)
+}
 
 // The report is cached like the answers: one computation per generation
 // and filter, validated by ETag, compressed for gzip clients.
