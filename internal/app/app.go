@@ -130,6 +130,7 @@ func newRootCmd(e *env) *cobra.Command {
   7  exposed        which services are exposed outside the cluster?
   10 owners         which team owns each running application?
 
+"palisade report" prints every question in brief, "palisade ask" one in full.
 Start with "palisade demo" to see the answers on example data.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -130,7 +131,8 @@ func TestReportErrors(t *testing.T) {
 // example's scans, KEV excerpt and EXAMPLE DATA label reach it, and each
 // section's summary is that of the answer the server gives on its own.
 func TestReportFromDemoServer(t *testing.T) {
-	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	data := t.TempDir()
+	t.Setenv("XDG_DATA_HOME", data)
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	var stderr syncBuffer
@@ -138,12 +140,17 @@ func TestReportFromDemoServer(t *testing.T) {
 	go func() {
 		done <- Main(ctx, []string{"demo", "--listen", addr}, strings.NewReader(""), &bytes.Buffer{}, &stderr)
 	}()
-	defer func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("demo exited %d: %s", code, stderr.String())
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			if code := <-done; code != 0 {
+				t.Errorf("demo exited %d: %s", code, stderr.String())
+			}
 		}
-	}()
+	}
+	defer stop()
 	for deadline := time.Now().Add(30 * time.Second); !ready(addr); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("demo did not start: %s", stderr.String())
@@ -225,5 +232,18 @@ func TestReportFromDemoServer(t *testing.T) {
 	code, _, errOut = run(t, "", "report", "--server", server, "--token", "pls_wrong")
 	if code != ExitError || !strings.Contains(errOut, "401") {
 		t.Errorf("wrong token: exit %d, %q", code, errOut)
+	}
+
+	// The demo's database holds its inventory (not its example scans,
+	// which live in memory): the local report reads it.
+	stop()
+	code, md, errOut := run(t, "", "report", "--database", filepath.Join(data, "palisade", "demo.db"), "-o", "markdown")
+	if code != 0 {
+		t.Fatalf("report --database: exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"> **Note:** EXAMPLE DATA", "## 7. Which services are exposed outside the cluster?", "Deployment/payments/payment-api"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("local report lacks %q:\n%s", want, md)
+		}
 	}
 }
