@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/palisade-project/palisade/internal/answer"
 	"io"
 	"log/slog"
 	"os"
@@ -120,18 +121,22 @@ func logLevel(s string) slog.Level {
 	return l
 }
 
+// rootLong lists the questions this build answers, from the registry.
+func rootLong() string {
+	var b strings.Builder
+	b.WriteString("Palisade watches Kubernetes clusters (live, or offline from manifests) and answers:\n")
+	for _, q := range answer.Questions {
+		fmt.Fprintf(&b, "  %-2d %-14s %s\n", q.Number, q.Name, q.Title)
+	}
+	b.WriteString("\n\"palisade report\" prints every question in brief, \"palisade ask\" one in full.\nStart with \"palisade demo\" to see the answers on example data.")
+	return b.String()
+}
+
 func newRootCmd(e *env) *cobra.Command {
 	root := &cobra.Command{
-		Use:   "palisade",
-		Short: "Palisade answers the security questions a team running Kubernetes asks every day",
-		Long: `Palisade watches Kubernetes clusters (live, or offline from manifests) and answers:
-  1  image-sources  where do our container images come from?
-  6  privileged     which workloads run privileged or with host access?
-  7  exposed        which services are exposed outside the cluster?
-  10 owners         which team owns each running application?
-
-"palisade report" prints every question in brief, "palisade ask" one in full.
-Start with "palisade demo" to see the answers on example data.`,
+		Use:           "palisade",
+		Short:         "Palisade answers the security questions a team running Kubernetes asks every day",
+		Long:          rootLong(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
