@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/palisade-project/palisade/internal/answer"
 	"io"
 	"log/slog"
 	"os"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/klog/v2"
+
+	"github.com/palisade-project/palisade/internal/answer"
 )
 
 // Version is set at build time with -ldflags "-X .../internal/app.Version=…".
