@@ -203,8 +203,9 @@ func (e *Engine) workloads(ix *inventory.Index, f Filter) []*model.Workload {
 		return ws
 	}
 	out := make([]*model.Workload, 0, len(ws))
+	env := e.env.Normalize(f.Environment)
 	for _, w := range ws {
-		if e.env.Of(w, ix.Namespace(w.Cluster, w.Namespace)).Environment == strings.ToLower(f.Environment) {
+		if e.env.Of(w, ix.Namespace(w.Cluster, w.Namespace)).Environment == env {
 			out = append(out, w)
 		}
 	}
@@ -280,7 +281,7 @@ func (e *Engine) Exposed(ix *inventory.Index, f Filter) *Answer[exposure.Item] {
 	}
 	res := exposure.AnswerWhere(ix, keep)
 	if f.Environment != "" {
-		env := strings.ToLower(f.Environment)
+		env := e.env.Normalize(f.Environment)
 		res.Items = slices.DeleteFunc(res.Items, func(it exposure.Item) bool {
 			w := ix.Workload(it.Workload)
 			return w == nil || e.env.Of(w, ix.Namespace(w.Cluster, w.Namespace)).Environment != env

@@ -361,7 +361,9 @@ func severityCounts(c map[string]int) string {
 func (b *briefer) vulnerable(s *Section, a *Answer[vulnerable.Item]) {
 	sum := a.Summary
 	matched, notMatched := sum["containersMatched"], sum["containersNotMatched"]
-	b.scansUnknown = matched == 0
+	// Any running container without a match leaves "nothing found"
+	// unproven.
+	b.scansUnknown = matched == 0 || notMatched > 0
 	switch {
 	case sum["containers"] > 0:
 		s.State = StateAttention
@@ -458,9 +460,9 @@ func (b *briefer) production(s *Section, a *Answer[risk.ProductionItem]) {
 		s.Status = fmt.Sprintf("%s run known vulnerabilities, %d of them known exploited: %s findings, %d fixable",
 			plural(n, "production workload", "production workloads"), kev, severityCounts(sum), sum["fixable"])
 	case b.productionWorkloads() == 0:
-		s.State, s.Status = StateClear, "no workload counts as production (see the note on what production is)"
+		s.State, s.Status = StateUnknown, "no workload counts as production: define production (see the note) to answer this"
 	case b.scansUnknown:
-		s.State, s.Status = StateUnknown, "no scan results to tell whether production workloads are affected"
+		s.State, s.Status = StateUnknown, "not every running image is scanned and matched yet: see the scan-age answer"
 	default:
 		s.State, s.Status = StateClear, "no production workload runs an image with known vulnerabilities"
 	}
@@ -493,7 +495,7 @@ func (b *briefer) priorities(s *Section, a *Answer[risk.Assessment]) {
 		s.Status = fmt.Sprintf("%s ranked by risk; %d run known-exploited vulnerabilities, %d are production",
 			plural(n, "vulnerable workload", "vulnerable workloads"), sum["knownExploited"], sum["production"])
 	case b.scansUnknown:
-		s.State, s.Status = StateUnknown, "nothing to rank: no scan results"
+		s.State, s.Status = StateUnknown, "nothing to rank yet: not every running image is scanned and matched (see scan-age)"
 	default:
 		s.State, s.Status = StateClear, "nothing to rank: no workload runs an image with known vulnerabilities"
 	}

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/palisade-project/palisade/internal/answer"
 	"github.com/palisade-project/palisade/internal/config"
 	"github.com/palisade-project/palisade/internal/demo"
+	"github.com/palisade-project/palisade/internal/environment"
 	"github.com/palisade-project/palisade/internal/imagescan"
 	"github.com/palisade-project/palisade/internal/inventory"
 	"github.com/palisade-project/palisade/internal/manifest"
@@ -121,6 +123,21 @@ func mergeAnalysis(cmd *cobra.Command, file config.Analysis, flags *config.Analy
 	flags.Production, flags.Risk, flags.CriticalityKeys = file.Production, file.Risk, file.CriticalityKeys
 }
 
+// clientAnalysis refuses analysis flags on a client asking a server, and
+// says that the config file's analysis settings do not apply there: the
+// server computes the answers with its own.
+func clientAnalysis(cmd *cobra.Command, e *env, o *askOptions) error {
+	if cmd.Flags().Changed("trusted-registry") || cmd.Flags().Changed("owner-key") {
+		return usageError("--trusted-registry and --owner-key configure the server, not a client asking it")
+	}
+	a := o.analysis
+	if o.configFile != "" && (a.TrustedRegistries != nil || a.OwnerKeys != nil || !reflect.DeepEqual(a.Production, environment.Definition{}) ||
+		!reflect.DeepEqual(a.Risk, risk.Weights{}) || a.CriticalityKeys != nil) {
+		fmt.Fprintf(e.stderr, "note: the analysis settings of %s are not used with --server: the server answers with its own configuration\n", o.configFile)
+	}
+	return nil
+}
+
 // engineConfig is the answer engine's configuration from the analysis
 // settings.
 func engineConfig(a config.Analysis) answer.Config {
@@ -169,8 +186,8 @@ func runAsk(cmd *cobra.Command, e *env, o *askOptions, question string) error {
 		err    error
 	)
 	if o.server != "" {
-		if o.analysis.TrustedRegistries != nil || o.analysis.OwnerKeys != nil {
-			return usageError("--trusted-registry and --owner-key configure the server, not a client asking it")
+		if err := clientAnalysis(cmd, e, o); err != nil {
+			return err
 		}
 		result, err = askServer(ctx, e, o, question, filter)
 	} else {

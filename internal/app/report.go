@@ -57,8 +57,8 @@ func runReport(cmd *cobra.Command, e *env, o *askOptions) error {
 	filter := answer.Filter{Cluster: o.cluster, Namespace: o.namespace, Environment: o.env}
 	var r *answer.Report
 	if o.server != "" {
-		if o.analysis.TrustedRegistries != nil || o.analysis.OwnerKeys != nil {
-			return usageError("--trusted-registry and --owner-key configure the server, not a client asking it")
+		if err := clientAnalysis(cmd, e, o); err != nil {
+			return err
 		}
 		body, err := fetchServer(ctx, e, o, filter, "report")
 		if err != nil {

@@ -67,6 +67,15 @@ func New(def Definition) (*Classifier, error) {
 	return &Classifier{def: def}, nil
 }
 
+// Normalize maps an environment name as a user types it to the name
+// results carry: any production value ("prod") is "production".
+func (c *Classifier) Normalize(env string) string {
+	if slices.ContainsFunc(c.def.ProductionValues, func(p string) bool { return strings.EqualFold(p, env) }) || strings.EqualFold(env, Production) {
+		return Production
+	}
+	return strings.ToLower(env)
+}
+
 // Definition returns the definition in use, defaults filled in.
 func (c *Classifier) Definition() Definition { return c.def }
 
@@ -80,8 +89,14 @@ type Result struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// Of classifies workload w, whose namespace is ns (nil when unknown).
+// Of classifies workload w, whose namespace is ns (nil when unknown). The
+// administrator's cluster and namespace patterns come first, so that a
+// workload cannot label itself out of production; then the environment
+// labels of the workload, its pod template and its namespace.
 func (c *Classifier) Of(w *model.Workload, ns *model.Namespace) Result {
+	if r := c.byLocation(w.Cluster, w.Namespace); r.Production {
+		return r
+	}
 	if r, ok := c.byLabels("workload", w.Labels); ok {
 		return r
 	}
@@ -99,6 +114,9 @@ func (c *Classifier) Of(w *model.Workload, ns *model.Namespace) Result {
 // OfNamespace classifies a namespace by its labels and name, for objects
 // that belong to no workload.
 func (c *Classifier) OfNamespace(cluster, namespace string, ns *model.Namespace) Result {
+	if r := c.byLocation(cluster, namespace); r.Production {
+		return r
+	}
 	if ns != nil {
 		if r, ok := c.byLabels("namespace", ns.Labels); ok {
 			return r

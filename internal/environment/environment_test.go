@@ -14,7 +14,9 @@ func TestOf(t *testing.T) {
 	wl := func(cluster, ns string, labels, tmpl map[string]string) *model.Workload {
 		return &model.Workload{Meta: model.Meta{Cluster: cluster, Namespace: ns, Name: "w", Labels: labels}, Kind: model.KindDeployment, Template: model.PodTemplate{Labels: tmpl}}
 	}
-	nsl := func(labels map[string]string) *model.Namespace { return &model.Namespace{Meta: model.Meta{Name: "x", Labels: labels}} }
+	nsl := func(labels map[string]string) *model.Namespace {
+		return &model.Namespace{Meta: model.Meta{Name: "x", Labels: labels}}
+	}
 	for _, tc := range []struct {
 		name string
 		w    *model.Workload
@@ -26,7 +28,7 @@ func TestOf(t *testing.T) {
 		{"template label", wl("dev", "shop", nil, map[string]string{"environment": "production"}), nil, Result{Production, true, "pod template label environment=production"}},
 		{"namespace label", wl("dev", "shop", nil, nil), nsl(map[string]string{"environment": "prod"}), Result{Production, true, "namespace label environment=prod"}},
 		{"workload label wins over namespace", wl("dev", "shop", map[string]string{"env": "qa"}, nil), nsl(map[string]string{"env": "prod"}), Result{"qa", false, "workload label env=qa"}},
-		{"label wins over a production cluster", wl("prod-eu", "shop", map[string]string{"env": "canary"}, nil), nil, Result{"canary", false, "workload label env=canary"}},
+		{"a production cluster wins over a label", wl("prod-eu", "shop", map[string]string{"env": "canary"}, nil), nil, Result{Production, true, "cluster prod-eu matches prod-*"}},
 		{"cluster pattern", wl("prod-eu", "shop", nil, nil), nil, Result{Production, true, "cluster prod-eu matches prod-*"}},
 		{"namespace name", wl("dev", "payments", nil, nil), nil, Result{Production, true, "namespace payments matches payments"}},
 		{"namespace pattern", wl("dev", "shop-live", nil, nil), nil, Result{Production, true, "namespace shop-live matches *-live"}},

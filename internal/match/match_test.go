@@ -131,8 +131,8 @@ func TestMatch(t *testing.T) {
 			want: []Finding{
 				{ID: "GHSA-ppp9-7jff-5vj2", Aliases: []string{"CVE-2021-38561", "GO-2021-0113"},
 					// GHSA says 0.3.6, GO 0.3.7: at 0.3.6 the GO record still
-				// matches, so the finding is fixed in 0.3.7.
-				Package: xtext, InstalledVersion: "v0.3.5", FixedVersion: "0.3.7",
+					// matches, so the finding is fixed in 0.3.7.
+					Package: xtext, InstalledVersion: "v0.3.5", FixedVersion: "0.3.7",
 					Severity: osv.LevelHigh, Score: 7.5, Summary: "Out-of-bounds read in golang.org/x/text/language"},
 				opensslFinding(libssl3Old),
 				{ID: "DEB-zlib-all", Aliases: []string{"CVE-2099-0100"}, Package: zlib,

@@ -21,42 +21,37 @@ type ProductionItem struct {
 	MaxSeverity     string         `json:"maxSeverity"`
 	Counts          map[string]int `json:"counts"`
 	Fixable         int            `json:"fixable"`
-	// Vulnerabilities are all of them: known exploited first, then by
-	// weight (severity and fixability).
+	Total           int            `json:"total"`
+	// Vulnerabilities lists at most MaxProductionListed: known exploited
+	// first, then by weight (severity and fixability).
 	Vulnerabilities []Vulnerability `json:"vulnerabilities"`
 }
+
+// MaxProductionListed is the number of vulnerabilities a production item
+// lists: the known-exploited ones first, then the heaviest.
+const MaxProductionListed = 50
 
 // Production lists the production workloads of ws with known
 // vulnerabilities: possibly under attack or known exploited first, then by
 // severity counts, then by workload.
 func (r *Ranker) Production(ix *inventory.Index, ws []*model.Workload) []ProductionItem {
 	var out []ProductionItem
+	cache := map[string]*aggregate{}
 	for _, w := range ws {
 		env := r.env.Of(w, ix.Namespace(w.Cluster, w.Namespace))
 		if !env.Production {
 			continue
 		}
-		vulns := r.Vulnerabilities(ix, w)
-		if len(vulns) == 0 {
+		agg := r.workloadAggregate(ix, w, cache, MaxProductionListed)
+		if agg == nil || agg.n == 0 {
 			continue
 		}
-		it := ProductionItem{Workload: w.Ref(), Environment: env, Counts: make(map[string]int, len(Levels)), Vulnerabilities: vulns}
-		for _, l := range Levels {
-			it.Counts[l] = 0
-		}
-		for _, vu := range vulns {
-			it.Counts[vu.Severity]++
-			if vu.FixedVersion != "" {
-				it.Fixable++
-			}
-			if vu.KnownExploited != nil {
-				it.KnownExploited++
-			}
-		}
-		for _, l := range Levels {
-			if it.Counts[l] > 0 {
+		it := ProductionItem{Workload: w.Ref(), Environment: env, Counts: make(map[string]int, len(Levels)),
+			KnownExploited: agg.kev, Fixable: agg.fixable, Total: agg.n, Vulnerabilities: agg.listed}
+		for i, l := range Levels {
+			it.Counts[l] = agg.counts[i]
+			if it.MaxSeverity == "" && agg.counts[i] > 0 {
 				it.MaxSeverity = l
-				break
 			}
 		}
 		if r.runtime != nil {

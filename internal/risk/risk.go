@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/palisade-project/palisade/internal/environment"
 	"github.com/palisade-project/palisade/internal/exposure"
@@ -138,9 +139,12 @@ func (w Weights) Validate() error {
 	if w.Others < 0 || w.Others > 1 {
 		errs = append(errs, fmt.Errorf("risk weight others = %v: want 0 to 1", w.Others))
 	}
-	for name, m := range map[string]map[string]float64{"severity": w.Severity, "exposure": w.Exposure, "criticality": w.Criticality} {
-		for k, v := range m {
-			errs = append(errs, check(name+"."+k, v))
+	for _, m := range []struct {
+		name string
+		m    map[string]float64
+	}{{"severity", w.Severity}, {"exposure", w.Exposure}, {"criticality", w.Criticality}} {
+		for _, k := range sortedKeys(m.m) {
+			errs = append(errs, check(m.name+"."+k, m.m[k]))
 		}
 	}
 	for _, err := range errs {
@@ -231,8 +235,6 @@ type Vulnerability struct {
 	FixedVersion     string   `json:"fixedVersion,omitempty"`
 	Severity         string   `json:"severity"`
 	Score            float64  `json:"score,omitempty"`
-	// Containers run an image with it (listed by Vulnerabilities only).
-	Containers []string `json:"containers,omitempty"`
 	// KnownExploited is the KEV entry of one of its ids, when listed.
 	KnownExploited *Exploit `json:"knownExploited,omitempty"`
 	// Weight is its contribution to the vulnerabilities factor.
@@ -287,7 +289,7 @@ func (r *Ranker) Assess(ix *inventory.Index, ws []*model.Workload) []Assessment 
 	cache := map[string]*aggregate{}
 	var out []Assessment
 	for _, w := range ws {
-		agg := r.workloadAggregate(ix, w, cache)
+		agg := r.workloadAggregate(ix, w, cache, MaxListed)
 		if agg == nil || agg.n == 0 {
 			continue
 		}
@@ -330,13 +332,14 @@ type aggregate struct {
 	top     float64
 	rest    float64
 	best    Vulnerability
-	listed  []Vulnerability // at most MaxListed, in listing order
+	limit   int
+	listed  []Vulnerability // at most limit, in listing order
 	// exploited describes the known-exploited findings (at most 5).
 	exploited []string
 }
 
-func newAggregate() *aggregate {
-	return &aggregate{listed: make([]Vulnerability, 0, MaxListed)}
+func newAggregate(limit int) *aggregate {
+	return &aggregate{limit: limit, listed: make([]Vulnerability, 0, limit)}
 }
 
 // add weighs one vulnerability into the aggregate.
@@ -364,16 +367,44 @@ func (g *aggregate) add(vu Vulnerability) {
 }
 
 // list keeps vu among the listed vulnerabilities if it is one of the
-// first MaxListed in listing order.
+// first limit in listing order, and not listed already (the same id,
+// package and version from another image of the workload).
 func (g *aggregate) list(vu Vulnerability) {
-	i, _ := slices.BinarySearchFunc(g.listed, vu, listingOrder)
-	if i >= MaxListed {
+	i, found := slices.BinarySearchFunc(g.listed, vu, listingOrder)
+	if found || i >= g.limit {
 		return
 	}
-	if len(g.listed) == MaxListed {
-		g.listed = g.listed[:MaxListed-1]
+	if len(g.listed) == g.limit {
+		g.listed = g.listed[:g.limit-1]
 	}
 	g.listed = slices.Insert(g.listed, i, vu)
+}
+
+// combine adds the aggregate of another image of the same workload.
+// Counts are per image: a flaw in two images of a workload counts twice.
+func (g *aggregate) combine(o *aggregate) {
+	if o.n == 0 {
+		return
+	}
+	total := g.top + g.rest + o.top + o.rest
+	if g.n == 0 || o.top > g.top {
+		g.top, g.best = o.top, o.best
+	}
+	g.rest = total - g.top
+	g.n += o.n
+	for i := range g.counts {
+		g.counts[i] += o.counts[i]
+	}
+	g.fixable += o.fixable
+	g.kev += o.kev
+	for _, e := range o.exploited {
+		if len(g.exploited) < 5 && !slices.Contains(g.exploited, e) {
+			g.exploited = append(g.exploited, e)
+		}
+	}
+	for _, vu := range o.listed {
+		g.list(vu)
+	}
 }
 
 // listingOrder lists known-exploited vulnerabilities first, then the
@@ -393,11 +424,11 @@ func boolFirst(a, b bool) int {
 	return 1
 }
 
-// workloadAggregate aggregates the findings of the images w's pods run.
-// Most workloads run one digest per container and the digest's cached
-// aggregate is used as is; otherwise findings are merged by id, package
-// and version so a flaw counts once.
-func (r *Ranker) workloadAggregate(ix *inventory.Index, w *model.Workload, cache map[string]*aggregate) *aggregate {
+// workloadAggregate aggregates the findings of the images w's pods run:
+// each image's findings are weighed once into a cached aggregate, however
+// many workloads run it, and a workload with several images combines
+// theirs. It returns nil when w runs no image with a digest.
+func (r *Ranker) workloadAggregate(ix *inventory.Index, w *model.Workload, cache map[string]*aggregate, limit int) *aggregate {
 	var digests []string
 	for _, c := range w.Template.Containers {
 		for _, d := range ix.RunningDigests(w.Ref(), c.Name) {
@@ -406,67 +437,32 @@ func (r *Ranker) workloadAggregate(ix *inventory.Index, w *model.Workload, cache
 			}
 		}
 	}
-	switch len(digests) {
-	case 0:
-		return nil
-	case 1:
-		agg := cache[digests[0]]
+	var out *aggregate
+	for _, d := range digests {
+		agg := cache[d]
 		if agg == nil {
-			agg = newAggregate()
-			if im := ix.Images().Image(digests[0]); im != nil && im.Match != nil {
+			agg = newAggregate(limit)
+			if im := ix.Images().Image(d); im != nil && im.Match != nil {
 				for i := range im.Match.Findings {
 					agg.add(r.weigh(&im.Match.Findings[i]))
 				}
 			}
-			cache[digests[0]] = agg
+			cache[d] = agg
 		}
-		return agg
-	}
-	agg := newAggregate()
-	for _, vu := range r.Vulnerabilities(ix, w) {
-		agg.add(vu)
-	}
-	return agg
-}
-
-// findings weighs the findings of one digest.
-func (r *Ranker) findings(ix *inventory.Index, digest string) []Vulnerability {
-	im := ix.Images().Image(digest)
-	if im == nil || im.Match == nil {
-		return nil
-	}
-	fs := im.Match.Findings
-	out := make([]Vulnerability, 0, len(fs))
-	for i := range fs {
-		out = append(out, r.weigh(&fs[i]))
-	}
-	return out
-}
-
-// Vulnerabilities returns every finding of the images w's pods run, one per
-// id, package and version with the containers running it, in listing
-// order (known exploited first, then heaviest).
-func (r *Ranker) Vulnerabilities(ix *inventory.Index, w *model.Workload) []Vulnerability {
-	type key struct{ id, pkg, ver string }
-	var out []Vulnerability
-	index := map[key]int{}
-	for _, c := range w.Template.Containers {
-		for _, d := range ix.RunningDigests(w.Ref(), c.Name) {
-			for _, vu := range r.findings(ix, d) {
-				k := key{vu.ID, vu.Package, vu.InstalledVersion}
-				if i, ok := index[k]; ok {
-					if !slices.Contains(out[i].Containers, c.Name) {
-						out[i].Containers = append(out[i].Containers, c.Name)
-					}
-					continue
-				}
-				index[k] = len(out)
-				vu.Containers = []string{c.Name}
-				out = append(out, vu)
-			}
+		switch {
+		case out == nil:
+			out = agg
+		case out == cache[digests[0]]:
+			// Copy before combining: the cached aggregate is shared.
+			c := *out
+			c.listed = slices.Clone(out.listed)
+			c.exploited = slices.Clone(out.exploited)
+			c.combine(agg)
+			out = &c
+		default:
+			out.combine(agg)
 		}
 	}
-	slices.SortStableFunc(out, listingOrder)
 	return out
 }
 
@@ -625,21 +621,53 @@ func (r *Ranker) assess(ix *inventory.Index, w *model.Workload, agg *aggregate, 
 	a.Factors = append(a.Factors, cf)
 
 	a.Score = 1
-	for _, f := range a.Factors {
-		a.Score *= f.Value
+	for i := range a.Factors {
+		a.Score *= a.Factors[i].Value
+		for j, e := range a.Factors[i].Evidence {
+			a.Factors[i].Evidence[j] = oneLine(e)
+		}
 	}
 	return a
 }
 
+// oneLine makes evidence safe to print on one line: label and annotation
+// values are written by anyone who can create a workload, so control
+// characters (newlines included), C1 controls and bidirectional overrides
+// become '?'.
+func oneLine(s string) string {
+	clean := true
+	for _, r := range s {
+		if unsafeRune(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if unsafeRune(r) {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+func unsafeRune(r rune) bool {
+	return r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) || r == utf8.RuneError
+}
+
 // hostAccess reports the privilege findings that weigh as privileged:
-// privileged containers, host namespaces, and critical or high hostPath
-// and capability findings.
+// privileged containers, host namespaces, critical or high hostPath, and
+// critical capabilities (SYS_ADMIN, ALL, SYS_MODULE…).
 func hostAccess(f privilege.Finding) bool {
 	switch f.Check {
 	case privilege.CheckPrivileged, privilege.CheckHostPID, privilege.CheckHostIPC, privilege.CheckHostNetwork:
 		return true
-	case privilege.CheckHostPath, privilege.CheckCapabilities:
+	case privilege.CheckHostPath:
 		return f.Severity == model.SeverityCritical || f.Severity == model.SeverityHigh
+	case privilege.CheckCapabilities:
+		return f.Severity == model.SeverityCritical
 	}
 	return false
 }

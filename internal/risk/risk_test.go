@@ -69,10 +69,12 @@ func scans() *imagescan.View {
 		{Digest: digestOf('a'), SBOM: &imagescan.Facts{User: ""}, Match: &imagescan.Match{Findings: []match.Finding{finding("GHSA-log4", "critical", "2.15.0", "CVE-2021-44228"), finding("DSA-2", "medium", "1.1")}}},
 		{Digest: digestOf('b'), SBOM: &imagescan.Facts{User: "1000"}, Match: &imagescan.Match{Findings: lows}},
 		{Digest: digestOf('c'), SBOM: &imagescan.Facts{User: "1000"}, Match: &imagescan.Match{Findings: []match.Finding{finding("DSA-9", "low", "2.0")}}},
+		{Digest: digestOf('f'), SBOM: &imagescan.Facts{User: "1000"}, Match: &imagescan.Match{Findings: []match.Finding{
+			finding("DSA-21", "critical", "2"), finding("DSA-22", "critical", "2"), finding("DSA-23", "critical", "2")}}},
 	}, imagescan.Scheduler{Running: true})
 }
 
-func kev(id string) (Exploit, bool) {
+func knownLog4Shell(id string) (Exploit, bool) {
 	if id == "CVE-2021-44228" {
 		return Exploit{CVE: id, DateAdded: "2021-12-10", RequiredAction: "Apply updates", Ransomware: "Known"}, true
 	}
@@ -89,7 +91,7 @@ func index(objs []model.Object) *inventory.Index {
 
 func rank(t *testing.T, objs []model.Object) []Assessment {
 	t.Helper()
-	r, err := New(Config{KnownExploited: kev})
+	r, err := New(Config{KnownExploited: knownLog4Shell})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,14 +236,14 @@ func TestRankingIsDeterministicAndStableUnderUnrelatedChanges(t *testing.T) {
 }
 
 func TestProductionListsKnownExploitedFirst(t *testing.T) {
-	r, err := New(Config{KnownExploited: kev})
+	r, err := New(Config{KnownExploited: knownLog4Shell})
 	if err != nil {
 		t.Fatal(err)
 	}
 	objs := fixture()
 	// A second production workload without known exploitation but with
-	// many more findings.
-	objs = append(objs, deployment("prod", "worse", digestOf('b'), nil, plain)...)
+	// more critical findings: the known-exploited one still comes first.
+	objs = append(objs, deployment("prod", "worse", digestOf('f'), nil, plain)...)
 	ix := index(objs)
 	items := r.Production(ix, ix.Workloads())
 	var got []string
@@ -268,5 +270,56 @@ func TestWeightsValidate(t *testing.T) {
 	}
 	if _, err := New(Config{Weights: Weights{Production: -2}}); err == nil {
 		t.Error("a negative production weight was accepted")
+	}
+}
+
+func TestTieBreaks(t *testing.T) {
+	ref := func(name string) model.WorkloadRef { return model.WorkloadRef{Cluster: "c", Kind: model.KindDeployment, Namespace: "n", Name: name} }
+	crit := map[string]int{"critical": 1}
+	low := map[string]int{"low": 1}
+	as := []Assessment{
+		{Workload: ref("a"), Score: 6, Counts: low},
+		{Workload: ref("b"), Score: 6, Counts: crit},
+		{Workload: ref("c"), Score: 6, Counts: low, KnownExploited: 1},
+		{Workload: ref("d"), Score: 7, Counts: low},
+		{Workload: ref("e"), Score: 6, Counts: crit},
+	}
+	slices.SortStableFunc(as, Compare)
+	// Score, then known-exploited count, then worst severity, then name.
+	if got, want := names(as), []string{"d", "c", "b", "e", "a"}; !slices.Equal(got, want) {
+		t.Errorf("order = %v, want %v", got, want)
+	}
+}
+
+func TestRemovingTheLoadBalancerChangesTheRank(t *testing.T) {
+	// front: one fixable high (6) × internet 3 × production 2 = 36;
+	// back: one fixable critical (10) × production 2 = 20. Without its
+	// LoadBalancer front is 12, below back.
+	objs := []model.Object{&model.Namespace{Meta: model.Meta{Cluster: "c", Name: "prod", Labels: map[string]string{"env": "prod"}}}}
+	objs = append(objs, deployment("prod", "front", digestOf('d'), nil, plain)...)
+	objs = append(objs, deployment("prod", "back", digestOf('e'), nil, plain)...)
+	view := imagescan.NewView([]*imagescan.Image{
+		{Digest: digestOf('d'), SBOM: &imagescan.Facts{User: "1000"}, Match: &imagescan.Match{Findings: []match.Finding{finding("DSA-10", "high", "2")}}},
+		{Digest: digestOf('e'), SBOM: &imagescan.Facts{User: "1000"}, Match: &imagescan.Match{Findings: []match.Finding{finding("DSA-11", "critical", "2")}}},
+	}, imagescan.Scheduler{Running: true})
+	r, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rank := func(objs []model.Object) []Assessment {
+		snap := &model.Snapshot{}
+		for _, o := range objs {
+			snap.Add(o)
+		}
+		ix := inventory.New(snap).WithImages(view)
+		return r.Assess(ix, ix.Workloads())
+	}
+	with := rank(append(slices.Clone(objs), loadBalancer("prod", "front")))
+	without := rank(objs)
+	if got := names(with); !slices.Equal(got, []string{"front", "back"}) || with[0].Score != 36 {
+		t.Errorf("with the LoadBalancer: %v (front %v)", got, with[0].Score)
+	}
+	if got := names(without); !slices.Equal(got, []string{"back", "front"}) || find(t, without, "front").Score != 12 {
+		t.Errorf("without the LoadBalancer: %v", got)
 	}
 }

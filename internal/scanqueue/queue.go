@@ -485,8 +485,9 @@ func (q *Queue) refreshKEV(ctx context.Context) {
 		q.log.Error("loading the KEV catalog", "err", err)
 		return
 	}
+	key := src.Version + "\x00" + src.ImportedAt.String() + "\x00" + src.Digest
 	q.mu.Lock()
-	same := src.Digest == q.kevKey
+	same := key == q.kevKey
 	q.mu.Unlock()
 	if same {
 		return
@@ -498,7 +499,7 @@ func (q *Queue) refreshKEV(ctx context.Context) {
 	}
 	q.log.Info("KEV catalog loaded", "version", src.Version, "entries", c.Len())
 	q.mu.Lock()
-	q.kev, q.kevKey = c, src.Digest
+	q.kev, q.kevKey = c, key
 	q.mu.Unlock()
 	q.publish()
 }
