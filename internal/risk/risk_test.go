@@ -274,7 +274,9 @@ func TestWeightsValidate(t *testing.T) {
 }
 
 func TestTieBreaks(t *testing.T) {
-	ref := func(name string) model.WorkloadRef { return model.WorkloadRef{Cluster: "c", Kind: model.KindDeployment, Namespace: "n", Name: name} }
+	ref := func(name string) model.WorkloadRef {
+		return model.WorkloadRef{Cluster: "c", Kind: model.KindDeployment, Namespace: "n", Name: name}
+	}
 	crit := map[string]int{"critical": 1}
 	low := map[string]int{"low": 1}
 	as := []Assessment{
