@@ -175,6 +175,13 @@ func TestEnvironmentFilter(t *testing.T) {
 	snap := ix.Snapshot()
 	snap.Add(&model.Namespace{Meta: model.Meta{Cluster: "prod", Name: "shop", Labels: map[string]string{"environment": "production"}}})
 	snap.Add(&model.Namespace{Meta: model.Meta{Cluster: "prod", Name: "ops", Labels: map[string]string{"env": "staging"}}})
+	// Exposed: a LoadBalancer for web (shop) and one selecting nothing in ops.
+	web := ix.Workload(model.WorkloadRef{Cluster: "prod", Kind: model.KindPod, Namespace: "shop", Name: "web"})
+	web.Template.Labels = map[string]string{"app": "web"}
+	snap.Add(&model.Service{Meta: model.Meta{Cluster: "prod", Namespace: "shop", Name: "web"}, Type: "LoadBalancer", Selector: map[string]string{"app": "web"},
+		Ports: []model.ServicePort{{Protocol: "TCP", Port: 80, TargetPort: "80", NodePort: 30080}}})
+	snap.Add(&model.Service{Meta: model.Meta{Cluster: "prod", Namespace: "ops", Name: "orphan"}, Type: "NodePort", Selector: map[string]string{"app": "gone"},
+		Ports: []model.ServicePort{{Protocol: "TCP", Port: 90, NodePort: 30090}}})
 	ix = inventory.New(snap).WithImages(ix.Images())
 	e := scanEngine(t)
 	for _, q := range Questions {
@@ -192,6 +199,9 @@ func TestEnvironmentFilter(t *testing.T) {
 					Workload  *model.WorkloadRef  `json:"workload"`
 					Workloads []model.WorkloadRef `json:"workloads"`
 				} `json:"items"`
+				Unmatched []struct {
+					Namespace string `json:"namespace"`
+				} `json:"unmatched"`
 			}
 			if err := json.Unmarshal(b, &a); err != nil {
 				t.Fatal(err)
@@ -207,8 +217,16 @@ func TestEnvironmentFilter(t *testing.T) {
 					}
 				}
 			}
-			if q.Name == Vulnerable && env == "production" && len(a.Items) == 0 {
-				t.Errorf("vulnerable --environment production: no items")
+			if (q.Name == Vulnerable || q.Name == Exposed) && env == "production" && len(a.Items) == 0 {
+				t.Errorf("%s --environment production: no items", q.Name)
+			}
+			for _, u := range a.Unmatched {
+				if u.Namespace != wantNS {
+					t.Errorf("%s --environment %s: unmatched of namespace %s", q.Name, env, u.Namespace)
+				}
+			}
+			if q.Name == Exposed && env == "Staging" && len(a.Unmatched) != 1 {
+				t.Errorf("exposed --environment staging: %d unmatched, want the orphan Service", len(a.Unmatched))
 			}
 		}
 	}
