@@ -1,15 +1,18 @@
 package risk
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/palisade-project/palisade/internal/exposure"
 	"github.com/palisade-project/palisade/internal/imagescan"
 	"github.com/palisade-project/palisade/internal/inventory"
 	"github.com/palisade-project/palisade/internal/match"
 	"github.com/palisade-project/palisade/internal/model"
+	"github.com/palisade-project/palisade/internal/privilege"
 	"github.com/palisade-project/palisade/internal/sbom"
 )
 
@@ -323,5 +326,82 @@ func TestRemovingTheLoadBalancerChangesTheRank(t *testing.T) {
 	}
 	if got := names(without); !slices.Equal(got, []string{"back", "front"}) || find(t, without, "front").Score != 12 {
 		t.Errorf("without the LoadBalancer: %v", got)
+	}
+}
+
+// Every factor of --explain is reproducible from the stored evidence: the
+// findings listed, the exposed and privileged answers (questions 7 and 6),
+// the environment and the declared criticality, with the documented
+// default weights.
+func TestFactorsAreReproducibleFromTheEvidence(t *testing.T) {
+	objs := fixture()
+	for _, o := range objs {
+		if w, ok := o.(*model.Workload); ok && w.Name == "api" && w.Kind == model.KindDeployment {
+			w.Annotations = map[string]string{"palisade.io/criticality": "high"}
+		}
+	}
+	r, err := New(Config{KnownExploited: knownLog4Shell})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := index(objs)
+	level := map[model.WorkloadRef]string{}
+	for _, it := range exposure.AnswerWhere(ix, nil).Items {
+		level[it.Workload] = it.Level
+	}
+	w := DefaultWeights
+	for _, a := range r.Assess(ix, ix.Workloads()) {
+		if a.Total > MaxListed {
+			continue // not every finding is listed
+		}
+		want := map[string]float64{}
+		var top, rest float64
+		exploited := 1.0
+		for i, v := range a.Vulnerabilities {
+			weight := w.Severity[v.Severity]
+			if v.FixedVersion == "" {
+				weight *= w.Unfixable
+			}
+			if weight != v.Weight {
+				t.Errorf("%s %s: weight %v, want %v", a.Workload, v.ID, v.Weight, weight)
+			}
+			if i == 0 || weight > top {
+				rest += top
+				top = weight
+			} else {
+				rest += weight
+			}
+			if v.KnownExploited != nil {
+				exploited = w.KnownExploited
+			}
+		}
+		want[FactorVulnerabilities] = top + min(w.Others*rest, top)
+		want[FactorExploitation] = exploited
+		want[FactorExposure] = w.Exposure[cmp.Or(level[a.Workload], LevelCluster)]
+		want[FactorPrivilege], want[FactorRoot] = 1, 1
+		wl := ix.Workload(a.Workload)
+		for _, f := range privilege.CheckWith(wl, privilege.ImageUsersOf(ix)) {
+			switch {
+			case f.Check == privilege.CheckRunAsRoot && f.Severity == model.SeverityHigh:
+				want[FactorRoot] = w.Root
+			case f.Check == privilege.CheckRunAsRoot:
+				want[FactorRoot] = max(want[FactorRoot], w.MaybeRoot)
+			case f.Check == privilege.CheckPrivileged:
+				want[FactorPrivilege] = w.Privileged
+			}
+		}
+		want[FactorProduction] = 1
+		if a.Environment.Production {
+			want[FactorProduction] = w.Production
+		}
+		want[FactorCriticality] = 1
+		if c := wl.Annotations["palisade.io/criticality"]; c != "" {
+			want[FactorCriticality] = w.Criticality[c]
+		}
+		for _, f := range a.Factors {
+			if math.Abs(f.Value-want[f.Name]) > 1e-9 {
+				t.Errorf("%s: %s = %v, the evidence gives %v (%q)", a.Workload, f.Name, f.Value, want[f.Name], f.Evidence)
+			}
+		}
 	}
 }
