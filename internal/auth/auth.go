@@ -28,10 +28,14 @@ const (
 	RoleAnalyst Role = "analyst"
 	// RoleViewer reads answers, the inventory and metrics.
 	RoleViewer Role = "viewer"
+	// RoleAgent only sends node agents' observations: it reads nothing,
+	// so a token stolen from a node exposes no answer. Admins may send
+	// observations too.
+	RoleAgent Role = "agent"
 )
 
-// Roles lists every role, most powerful first.
-var Roles = []Role{RoleAdmin, RoleAnalyst, RoleViewer}
+// Roles lists every role, most powerful first, the agent role last.
+var Roles = []Role{RoleAdmin, RoleAnalyst, RoleViewer, RoleAgent}
 
 // ErrUnknownRole is returned by ParseRole for a name that is not a role.
 var ErrUnknownRole = errors.New("unknown role")
@@ -40,7 +44,7 @@ var ErrUnknownRole = errors.New("unknown role")
 func ParseRole(s string) (Role, error) {
 	r := Role(s)
 	if r.rank() == 0 {
-		return "", fmt.Errorf("%w %q: want admin, analyst or viewer", ErrUnknownRole, s)
+		return "", fmt.Errorf("%w %q: want admin, analyst, viewer or agent", ErrUnknownRole, s)
 	}
 	return r, nil
 }
@@ -53,6 +57,8 @@ func (r Role) rank() int {
 		return 2
 	case RoleViewer:
 		return 1
+	case RoleAgent:
+		return -1 // outside the reading hierarchy
 	}
 	return 0
 }
@@ -61,7 +67,11 @@ func (r Role) rank() int {
 // required. An unknown role allows nothing and is allowed by nothing.
 func (r Role) Allows(required Role) bool {
 	have, need := r.rank(), required.rank()
-	return have != 0 && need != 0 && have >= need
+	if need < 0 {
+		// Agent endpoints: agents and admins.
+		return r == RoleAgent || r == RoleAdmin
+	}
+	return have > 0 && need > 0 && have >= need
 }
 
 // SecretPrefix starts every secret, so that secret scanners and people can

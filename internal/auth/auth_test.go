@@ -217,3 +217,26 @@ func TestValidateName(t *testing.T) {
 		})
 	}
 }
+
+// The agent role sends observations and reads nothing.
+func TestAgentRole(t *testing.T) {
+	for _, tc := range []struct {
+		have, need Role
+		want       bool
+	}{
+		{RoleAgent, RoleAgent, true},
+		{RoleAdmin, RoleAgent, true},
+		{RoleAnalyst, RoleAgent, false},
+		{RoleViewer, RoleAgent, false},
+		{RoleAgent, RoleViewer, false},
+		{RoleAgent, RoleAnalyst, false},
+		{RoleAgent, RoleAdmin, false},
+	} {
+		if got := tc.have.Allows(tc.need); got != tc.want {
+			t.Errorf("%s allows %s = %v, want %v", tc.have, tc.need, got, tc.want)
+		}
+	}
+	if r, err := ParseRole("agent"); err != nil || r != RoleAgent {
+		t.Errorf("ParseRole(agent) = %q, %v", r, err)
+	}
+}
