@@ -70,6 +70,8 @@ type Options struct {
 	Inventory Inventory
 	Answers   Answerer
 	Tokens    Tokens
+	// Observations takes node agents' reports; nil refuses them (501).
+	Observations Observations
 	// Ready reports readiness for /readyz: nil means ready (store
 	// reachable, sources synced). Its error message is shown to
 	// unauthenticated callers, so it should name what is not ready without
@@ -182,6 +184,7 @@ func New(opts Options) *Server {
 	s.handle("GET /api/v1/questions/{name}", auth.RoleViewer, s.question)
 	s.handle("GET /api/v1/report", auth.RoleViewer, s.report)
 	s.handle("GET /api/v1/inventory", auth.RoleViewer, s.inventory)
+	s.handle("POST /api/v1/agent/report", auth.RoleAgent, s.agentReport)
 	s.handle("GET /api/v1/tokens", auth.RoleAdmin, s.listTokens)
 	s.handle("POST /api/v1/tokens", auth.RoleAdmin, s.createToken)
 	s.handle("DELETE /api/v1/tokens/{name}", auth.RoleAdmin, s.deleteToken)

@@ -68,6 +68,11 @@ type endpoint struct {
 	role               auth.Role
 }
 
+// agentReportBody is a small valid agent report.
+const agentReportBody = `{"node":"n1","cluster":"default","agent":"test","sentAt":"2026-11-25T10:00:00Z","collection":"polling",
+ "processes":[{"containerID":"abc","pid":7,"ppid":1,"exe":"/bin/sh","uid":0,"firstSeen":"2026-11-25T09:59:00Z","lastSeen":"2026-11-25T10:00:00Z","running":true}],
+ "flows":[{"proto":"tcp","local":"10.0.0.1:43210","remote":"10.0.0.2:80","outbound":true,"firstSeen":"2026-11-25T09:59:00Z","lastSeen":"2026-11-25T10:00:00Z","count":3}]}`
+
 func endpoints() []endpoint {
 	return []endpoint{
 		{"GET", "/metrics", "", auth.RoleViewer},
@@ -75,6 +80,7 @@ func endpoints() []endpoint {
 		{"GET", "/api/v1/questions/privileged", "", auth.RoleViewer},
 		{"GET", "/api/v1/report", "", auth.RoleViewer},
 		{"GET", "/api/v1/inventory", "", auth.RoleViewer},
+		{"POST", "/api/v1/agent/report", agentReportBody, auth.RoleAgent},
 		{"GET", "/api/v1/tokens", "", auth.RoleAdmin},
 		{"POST", "/api/v1/tokens", `{"name":"ci","role":"viewer"}`, auth.RoleAdmin},
 		{"DELETE", "/api/v1/tokens/viewer-token", "", auth.RoleAdmin},

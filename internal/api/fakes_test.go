@@ -20,6 +20,7 @@ import (
 	"github.com/palisade-project/palisade/internal/inventory"
 	"github.com/palisade-project/palisade/internal/match"
 	"github.com/palisade-project/palisade/internal/model"
+	"github.com/palisade-project/palisade/internal/observation"
 	"github.com/palisade-project/palisade/internal/sbom"
 	"github.com/palisade-project/palisade/internal/store"
 )
@@ -171,6 +172,8 @@ type harness struct {
 	tokens  *fakeTokens
 	logs    *syncBuffer
 	secrets map[auth.Role]string
+	// observations receives agent reports.
+	observations *fakeObservations
 }
 
 func newHarness(t *testing.T, edit ...func(*Options)) *harness {
@@ -183,10 +186,12 @@ func newHarness(t *testing.T, edit ...func(*Options)) *harness {
 	for _, r := range auth.Roles {
 		h.secrets[r] = addToken(t, h.tokens, string(r)+"-token", r)
 	}
+	h.observations = &fakeObservations{}
 	opts := Options{
-		Inventory: h.inv,
-		Answers:   engine,
-		Tokens:    h.tokens,
+		Inventory:    h.inv,
+		Answers:      engine,
+		Tokens:       h.tokens,
+		Observations: h.observations,
 		Logger:    slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Version:   "v0.0.0-test",
 	}
@@ -326,6 +331,19 @@ func smallScans() *imagescan.View {
 		})
 	}
 	return imagescan.NewView(images, imagescan.Scheduler{Running: true, MaxAge: 24 * time.Hour, DBVersion: "db1"})
+}
+
+// fakeObservations records agent reports.
+type fakeObservations struct {
+	mu      sync.Mutex
+	reports []observation.Report
+}
+
+func (f *fakeObservations) Put(_ context.Context, r observation.Report) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reports = append(f.reports, r)
+	return nil
 }
 
 // errStore stands in for a store that is down.

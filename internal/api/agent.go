@@ -1,0 +1,84 @@
+package api
+
+import (
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/palisade-project/palisade/internal/observation"
+)
+
+// Observations receives node agents' reports. The server's observation
+// pipeline implements it.
+type Observations interface {
+	// Put records a validated report. An error wrapping
+	// observation.ErrTooManyNodes refuses it.
+	Put(ctx context.Context, r observation.Report) error
+}
+
+// maxAgentBodyBytes caps a report as sent (usually gzip-compressed); the
+// decompressed JSON is capped at observation.MaxReportSize.
+const maxAgentBodyBytes = 16 << 20
+
+type agentReportResponse struct {
+	Processes int `json:"processes"`
+	Flows     int `json:"flows"`
+}
+
+// agentReport accepts one agent report: JSON, optionally gzip-compressed
+// (Content-Encoding: gzip), bounded before and after decompression.
+func (s *Server) agentReport(w http.ResponseWriter, r *http.Request) error {
+	if s.opts.Observations == nil {
+		return errorf(http.StatusNotImplemented, codeNotImplemented, "this server does not take agent reports")
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return errorf(http.StatusUnsupportedMediaType, codeUnsupportedMediaType, "send the report as JSON with the header Content-Type: application/json")
+	}
+	if r.ContentLength > maxAgentBodyBytes {
+		return errorf(http.StatusRequestEntityTooLarge, codeBodyTooLarge, "report is larger than %d bytes", maxAgentBodyBytes)
+	}
+	var body io.Reader = http.MaxBytesReader(w, r.Body, maxAgentBodyBytes)
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip":
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			return errorf(http.StatusBadRequest, codeBadRequest, "report is not valid gzip: %s", truncate(err.Error(), 128))
+		}
+		defer zr.Close()
+		body = zr
+	default:
+		return errorf(http.StatusUnsupportedMediaType, codeUnsupportedMediaType, "Content-Encoding %q: send gzip or nothing", truncate(enc, 32))
+	}
+	limited := &io.LimitedReader{R: body, N: observation.MaxReportSize + 1}
+	var rep observation.Report
+	dec := json.NewDecoder(limited)
+	err = dec.Decode(&rep)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return errorf(http.StatusRequestEntityTooLarge, codeBodyTooLarge, "report is larger than %d bytes", maxAgentBodyBytes)
+	case limited.N <= 0:
+		return errorf(http.StatusRequestEntityTooLarge, codeBodyTooLarge, "report decompresses to more than %d bytes", observation.MaxReportSize)
+	case err != nil:
+		return errorf(http.StatusBadRequest, codeBadRequest, "invalid report: %s", truncate(err.Error(), 256))
+	}
+	if err := rep.Validate(); err != nil {
+		return errorf(http.StatusBadRequest, codeBadRequest, "%s", truncate(err.Error(), 512))
+	}
+	if err := s.opts.Observations.Put(r.Context(), rep); err != nil {
+		if errors.Is(err, observation.ErrTooManyNodes) {
+			return errorf(http.StatusTooManyRequests, codeBadRequest, "%s", truncate(err.Error(), 256))
+		}
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	return json.NewEncoder(w).Encode(agentReportResponse{Processes: len(rep.Processes), Flows: len(rep.Flows)})
+}
