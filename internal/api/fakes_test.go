@@ -192,8 +192,8 @@ func newHarness(t *testing.T, edit ...func(*Options)) *harness {
 		Answers:      engine,
 		Tokens:       h.tokens,
 		Observations: h.observations,
-		Logger:    slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Version:   "v0.0.0-test",
+		Logger:       slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Version:      "v0.0.0-test",
 	}
 	for _, e := range edit {
 		e(&opts)
