@@ -28,6 +28,7 @@ const (
 	Production   = "production"
 	Priorities   = "priorities"
 	Privileged   = "privileged"
+	Processes    = "processes"
 	Exposed      = "exposed"
 	Owners       = "owners"
 )
@@ -170,6 +171,8 @@ func (e *Engine) Ask(ix *inventory.Index, question string, f Filter) (any, error
 		return e.Production(ix, f), nil
 	case Priorities:
 		return e.Priorities(ix, f), nil
+	case Processes:
+		return e.Processes(ix, f), nil
 	case Privileged:
 		return e.Privileged(ix, f), nil
 	case Exposed:

@@ -14,6 +14,7 @@ import (
 	"github.com/palisade-project/palisade/internal/imagetrust"
 	"github.com/palisade-project/palisade/internal/ownership"
 	"github.com/palisade-project/palisade/internal/privilege"
+	"github.com/palisade-project/palisade/internal/processes"
 	"github.com/palisade-project/palisade/internal/risk"
 	"github.com/palisade-project/palisade/internal/scanage"
 	"github.com/palisade-project/palisade/internal/vulnerable"
@@ -37,6 +38,8 @@ func Decode(question string, data []byte) (any, error) {
 		v, err = decode[risk.ProductionItem](data)
 	case Priorities:
 		v, err = decode[risk.Assessment](data)
+	case Processes:
+		v, err = decode[processes.Item](data)
 	case Privileged:
 		v, err = decode[privilege.Item](data)
 	case Exposed:
@@ -190,6 +193,18 @@ func WriteTable(w io.Writer, a any) error {
 				}
 			}
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", it.Rank, it.Workload, strconv.FormatFloat(it.Score, 'f', 1, 64), strings.Join(fs, " × "), first)
+		}
+	case *Answer[processes.Item]:
+		notes, summary = a.Notes, a.Summary
+		fmt.Fprintln(tw, "WORKLOAD\tCONTAINER\tPOD\tEXE\tRUNNING\tBASELINE\tSUSPICIOUS")
+		for _, it := range a.Items {
+			for _, p := range it.Processes {
+				var sus []string
+				for _, s := range p.Suspicious {
+					sus = append(sus, s.Severity+": "+s.Title)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.Workload, it.Container, p.Pod, p.Exe, yesNo(p.Running), dash(p.Baseline), dash(strings.Join(sus, "; ")))
+			}
 		}
 	default:
 		return fmt.Errorf("no table form for %T", a)

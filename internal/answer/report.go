@@ -16,8 +16,10 @@ import (
 	"github.com/palisade-project/palisade/internal/imagetrust"
 	"github.com/palisade-project/palisade/internal/inventory"
 	"github.com/palisade-project/palisade/internal/model"
+	"github.com/palisade-project/palisade/internal/observation"
 	"github.com/palisade-project/palisade/internal/ownership"
 	"github.com/palisade-project/palisade/internal/privilege"
+	"github.com/palisade-project/palisade/internal/processes"
 	"github.com/palisade-project/palisade/internal/risk"
 	"github.com/palisade-project/palisade/internal/scanage"
 	"github.com/palisade-project/palisade/internal/vulnerable"
@@ -221,6 +223,9 @@ func (b *briefer) brief(s *Section, a any) {
 	case *Answer[ownership.Item]:
 		s.Summary, s.Notes = a.Summary, a.Notes
 		b.owners(s, a)
+	case *Answer[processes.Item]:
+		s.Summary, s.Notes = a.Summary, a.Notes
+		b.processes(s, a)
 	default:
 		// A question added without a brief: TestReportBriefsEveryQuestion
 		// fails until it has one.
@@ -690,6 +695,48 @@ func (b *briefer) owners(s *Section, a *Answer[ownership.Item]) {
 		s.Highlights = append(s.Highlights, "no owner: "+b.ref(it.Workload))
 		listed++
 	}
+}
+
+func (b *briefer) processes(s *Section, a *Answer[processes.Item]) {
+	sum := a.Summary
+	switch {
+	case sum["nodes"] == 0:
+		s.State, s.Status = StateUnknown, "no node agent has reported"
+	case sum["suspicious"] > 0 || sum["anomalies"] > 0:
+		s.State = StateAttention
+		s.Status = fmt.Sprintf("%s in %s on %s: %d suspicious, %d outside their baseline",
+			plural(sum["processes"], "process", "processes"), plural(sum["containers"], "container", "containers"), plural(sum["nodes"], "node", "nodes"), sum["suspicious"], sum["anomalies"])
+	default:
+		s.State = StateClear
+		s.Status = fmt.Sprintf("%s in %s on %s, none suspicious", plural(sum["processes"], "process", "processes"), plural(sum["containers"], "container", "containers"), plural(sum["nodes"], "node", "nodes"))
+	}
+	for _, it := range a.Items {
+		if it.Suspicious == 0 && it.Anomalies == 0 {
+			break
+		}
+		if len(s.Highlights) == maxHighlights {
+			s.Highlights = append(s.Highlights, "… more in the full answer")
+			break
+		}
+		line := b.ref(it.Workload) + " container " + it.Container + ": "
+		var parts []string
+		for _, p := range it.Processes {
+			for _, su := range p.Suspicious {
+				parts = append(parts, p.Exe+" ("+su.Severity+": "+su.Title+")")
+			}
+			if len(p.Suspicious) == 0 && p.Baseline == observation.BaselineAnomaly {
+				parts = append(parts, p.Exe+" (outside the baseline)")
+			}
+		}
+		s.Highlights = append(s.Highlights, line+strings.Join(firstStrings(parts, 3), ", "))
+	}
+}
+
+func firstStrings(s []string, n int) []string {
+	if len(s) <= n {
+		return s
+	}
+	return append(s[:n:n], fmt.Sprintf("%d more", len(s)-n))
 }
 
 // DecodeReport parses the JSON form of a report, as the server sends it.

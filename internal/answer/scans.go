@@ -2,8 +2,10 @@ package answer
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/palisade-project/palisade/internal/inventory"
+	"github.com/palisade-project/palisade/internal/processes"
 	"github.com/palisade-project/palisade/internal/scanage"
 	"github.com/palisade-project/palisade/internal/vulnerable"
 )
@@ -81,5 +83,40 @@ func (e *Engine) Vulnerable(ix *inventory.Index, f Filter) *Answer[vulnerable.It
 	a.Summary["images"] = len(digests)
 	a.Summary["containersMatched"] = cov.Matched
 	a.Summary["containersNotMatched"] = cov.Unmatched
+	return a
+}
+
+// Processes answers question 8.
+func (e *Engine) Processes(ix *inventory.Index, f Filter) *Answer[processes.Item] {
+	items := processes.Answer(ix, e.workloads(ix, f))
+	a := newAnswer(e, ix, Processes, f, items)
+	v := ix.Activity()
+	a.Summary["containers"] = len(items)
+	for _, k := range []string{"processes", "suspicious", "anomalies", "nodes", "degradedNodes", "unattributed"} {
+		a.Summary[k] = 0
+	}
+	if v == nil || len(v.Nodes) == 0 {
+		a.Notes = append(a.Notes, "no node agent has reported: run \"palisade agent\" on the nodes (a DaemonSet) to see processes")
+		return a
+	}
+	for _, n := range v.Nodes {
+		if f.Cluster != "" && n.Cluster != f.Cluster {
+			continue
+		}
+		a.Summary["nodes"]++
+		a.Summary["unattributed"] += n.Unattributed
+		if len(n.Degraded) > 0 {
+			a.Summary["degradedNodes"]++
+			a.Notes = append(a.Notes, fmt.Sprintf("node %s (%s) sees less than it could: %s", n.Node, n.Collection, strings.Join(n.Degraded, "; ")))
+		}
+		if n.Dropped > 0 {
+			a.Notes = append(a.Notes, fmt.Sprintf("node %s dropped %d observations while the server was away", n.Node, n.Dropped))
+		}
+	}
+	for _, it := range items {
+		a.Summary["processes"] += len(it.Processes)
+		a.Summary["suspicious"] += it.Suspicious
+		a.Summary["anomalies"] += it.Anomalies
+	}
 	return a
 }

@@ -38,9 +38,13 @@ type Facts struct {
 	ScannedAt time.Time
 	OS        sbom.OS
 	// User is the image config's user ("" means root).
-	User     string
-	Created  time.Time
-	Packages int
+	User string
+	// Entrypoint and Cmd are the image config's, to tell shell images
+	// from others.
+	Entrypoint []string
+	Cmd        []string
+	Created    time.Time
+	Packages   int
 	// Extractors are the extractor versions that made the SBOM: a newer
 	// extractor makes the scheduler rescan.
 	Extractors map[string]int
@@ -55,7 +59,7 @@ type Match struct {
 
 // FactsOf returns the facts of s.
 func FactsOf(s *sbom.SBOM) *Facts {
-	return &Facts{ScannedAt: s.CreatedAt, OS: s.OS, User: s.Config.User, Created: s.Config.Created, Packages: len(s.Packages), Extractors: s.Extractors}
+	return &Facts{ScannedAt: s.CreatedAt, OS: s.OS, User: s.Config.User, Entrypoint: s.Config.Entrypoint, Cmd: s.Config.Cmd, Created: s.Config.Created, Packages: len(s.Packages), Extractors: s.Extractors}
 }
 
 // MatchOf decodes a stored match.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/palisade-project/palisade/internal/imagescan"
 	"github.com/palisade-project/palisade/internal/model"
+	"github.com/palisade-project/palisade/internal/observation"
 )
 
 // Index is a read-only view of one snapshot.
@@ -26,6 +27,8 @@ type Index struct {
 	clusters   []string
 	// images is what scanning found, nil when nothing is known.
 	images *imagescan.View
+	// activity is what node agents observed, nil when nothing is.
+	activity *observation.View
 }
 
 type nsKey struct{ cluster, namespace string }
@@ -145,6 +148,18 @@ func (ix *Index) WithImages(v *imagescan.View) *Index {
 	c.images = v
 	return &c
 }
+
+// WithActivity returns a copy of ix that carries the agents'
+// observations v; like WithImages it shares everything else.
+func (ix *Index) WithActivity(v *observation.View) *Index {
+	c := *ix
+	c.activity = v
+	return &c
+}
+
+// Activity returns the agents' observations the index carries, nil when
+// none.
+func (ix *Index) Activity() *observation.View { return ix.activity }
 
 // Images returns the scan results the index carries; nil (a view that
 // knows no image) when there are none.

@@ -16,6 +16,7 @@ import (
 	"github.com/palisade-project/palisade/internal/imagescan"
 	"github.com/palisade-project/palisade/internal/inventory"
 	"github.com/palisade-project/palisade/internal/model"
+	"github.com/palisade-project/palisade/internal/observation"
 )
 
 // Store is the part of store.Store the state writes through to.
@@ -46,10 +47,11 @@ type State struct {
 	// invGen is the generation of the last inventory change; gen also
 	// grows when only the scan results change, which needs no rebuild:
 	// base, built at baseGen, is reused with the new images.
-	invGen  uint64
-	base    *inventory.Index
-	baseGen uint64
-	images  *imagescan.View
+	invGen   uint64
+	base     *inventory.Index
+	baseGen  uint64
+	images   *imagescan.View
+	activity *observation.View
 }
 
 // New returns a state that writes through to st.
@@ -214,9 +216,9 @@ func (s *State) Index() (*inventory.Index, uint64) {
 		s.mu.Unlock()
 		return ix, gen
 	}
-	gen, images := s.gen, s.images
+	gen, images, activity := s.gen, s.images, s.activity
 	if s.base != nil && s.baseGen == s.invGen {
-		ix := s.base.WithImages(images)
+		ix := s.base.WithImages(images).WithActivity(activity)
 		s.index, s.indexGen = ix, gen
 		s.mu.Unlock()
 		return ix, gen
@@ -234,7 +236,7 @@ func (s *State) Index() (*inventory.Index, uint64) {
 		snap.Add(o)
 	}
 	base := inventory.New(snap)
-	ix := base.WithImages(images)
+	ix := base.WithImages(images).WithActivity(activity)
 
 	s.mu.Lock()
 	if invGen > s.baseGen {
@@ -253,6 +255,19 @@ func (s *State) SetImages(v *imagescan.View) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.images = v
+	s.overlayChangedLocked()
+}
+
+// SetActivity replaces the agents' observations the index carries, as
+// SetImages does for scan results.
+func (s *State) SetActivity(v *observation.View) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.activity = v
+	s.overlayChangedLocked()
+}
+
+func (s *State) overlayChangedLocked() {
 	s.gen++
 	close(s.changed)
 	s.changed = make(chan struct{})

@@ -1,0 +1,90 @@
+package activity
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/palisade-project/palisade/internal/inventory"
+	"github.com/palisade-project/palisade/internal/model"
+	"github.com/palisade-project/palisade/internal/observation"
+	"github.com/palisade-project/palisade/internal/processes"
+)
+
+type staticInventory struct{ ix *inventory.Index }
+
+func (s staticInventory) Index() (*inventory.Index, uint64) { return s.ix, 1 }
+
+// fakeBaselines knows one executable per container as its baseline.
+type fakeBaselines struct{ known string }
+
+func (f fakeBaselines) Observe(_, _, exe string, _ time.Time) string {
+	if exe == f.known {
+		return observation.BaselineIn
+	}
+	return observation.BaselineAnomaly
+}
+
+type shellRule struct{}
+
+func (shellRule) Evaluate(ev Event) []observation.Suspicion {
+	if ev.Exe == "/bin/sh" {
+		return []observation.Suspicion{{Rule: "shell", Title: "shell in a container", Severity: "high"}}
+	}
+	return nil
+}
+
+func TestPipelineAttributesProcessesToPods(t *testing.T) {
+	snap := &model.Snapshot{}
+	snap.Add(&model.Workload{
+		Meta: model.Meta{Cluster: "c", Namespace: "shop", Name: "web-1"}, Kind: model.KindPod,
+		Template: model.PodTemplate{Containers: []model.Container{{Name: "web", Type: model.ContainerRegular, Image: model.ImageRef{Original: "nginx:1"}}}},
+		Status: &model.PodStatus{Containers: []model.ContainerStatus{{Name: "web", Type: model.ContainerRegular, ContainerID: "containerd://abc123", Digest: "sha256:1", Running: true}}},
+	})
+	ix := inventory.New(snap)
+	var got *observation.View
+	p := New(Options{Inventory: staticInventory{ix}, Baselines: fakeBaselines{known: "/usr/sbin/nginx"}, Rules: shellRule{},
+		Publish: func(v *observation.View) { got = v }, MaxNodes: 1})
+	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	rep := observation.Report{Node: "n1", Cluster: "c", Agent: "test", SentAt: at, Collection: "polling", Processes: []observation.Process{
+		{ContainerID: "abc123", PID: 10, PPID: 1, Exe: "/usr/sbin/nginx", FirstSeen: at, LastSeen: at, Running: true},
+		{ContainerID: "abc123", PID: 11, PPID: 10, Exe: "/bin/sh", FirstSeen: at, LastSeen: at, Running: true},
+		{ContainerID: "gone", PID: 12, PPID: 1, Exe: "/bin/true", FirstSeen: at, LastSeen: at},
+		{PID: 1, Exe: "/sbin/init", FirstSeen: at, LastSeen: at, Running: true},
+	}}
+	if err := rep.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Put(context.Background(), rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Nodes) != 1 || got.Nodes[0].Unattributed != 1 || got.Nodes[0].Processes != 4 {
+		t.Fatalf("nodes = %+v", got.Nodes)
+	}
+	items := processes.Answer(ix.WithActivity(got), ix.Workloads())
+	if len(items) != 1 || items[0].Container != "web" || items[0].Suspicious != 1 || items[0].Anomalies != 1 || items[0].MaxSeverity != "high" {
+		t.Fatalf("items = %+v", items)
+	}
+	var exes []string
+	for _, pr := range items[0].Processes {
+		exes = append(exes, pr.Exe+"/"+pr.Baseline)
+	}
+	if want := []string{"/bin/sh/anomaly", "/usr/sbin/nginx/in-baseline"}; !slices.Equal(exes, want) {
+		t.Errorf("processes = %v, want %v (suspicious first)", exes, want)
+	}
+	// A second node over the bound is refused.
+	rep.Node = "n2"
+	if err := p.Put(context.Background(), rep); !errors.Is(err, observation.ErrTooManyNodes) {
+		t.Errorf("second node: %v", err)
+	}
+}
+
+func TestContainerID(t *testing.T) {
+	for in, want := range map[string]string{"containerd://abc": "abc", "cri-o://def": "def", "docker://x": "x", "": "", "plain": "plain"} {
+		if got := ContainerID(in); got != want {
+			t.Errorf("ContainerID(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

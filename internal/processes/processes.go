@@ -1,0 +1,119 @@
+// Package processes answers question 8: which processes run in each
+// container, and which are suspicious? It groups what the node agents
+// observed (internal/activity) by workload and container, with each
+// process's baseline status and the suspicious-process rules it matched.
+package processes
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/palisade-project/palisade/internal/inventory"
+	"github.com/palisade-project/palisade/internal/model"
+	"github.com/palisade-project/palisade/internal/observation"
+)
+
+// Item is one container of one workload with the processes seen in it.
+type Item struct {
+	Workload  model.WorkloadRef `json:"workload"`
+	Container string            `json:"container"`
+	Image     string            `json:"image,omitempty"`
+	Digest    string            `json:"digest,omitempty"`
+	// Suspicious counts processes that matched a rule; Anomalies those
+	// outside the container's locked baseline.
+	Suspicious  int    `json:"suspicious"`
+	Anomalies   int    `json:"anomalies"`
+	MaxSeverity string `json:"maxSeverity,omitempty"`
+	// Processes are those running now and those seen earlier in the
+	// agents' window (Running false), suspicious first.
+	Processes []Process `json:"processes"`
+}
+
+// Process is one observed process.
+type Process struct {
+	Exe        string                  `json:"exe"`
+	Args       []string                `json:"args,omitempty"`
+	UID        int                     `json:"uid"`
+	PID        int                     `json:"pid"`
+	Pod        string                  `json:"pod"`
+	Node       string                  `json:"node"`
+	FirstSeen  string                  `json:"firstSeen"`
+	LastSeen   string                  `json:"lastSeen"`
+	Running    bool                    `json:"running"`
+	Baseline   string                  `json:"baseline,omitempty"`
+	Suspicious []observation.Suspicion `json:"suspicious,omitempty"`
+}
+
+var severityRank = map[string]int{"critical": 4, "high": 3, "medium": 2, "low": 1}
+
+// Answer groups the observed processes of the workloads ws by workload and
+// container: containers with suspicious processes first (worst severity,
+// then count), then with anomalies, then by workload and container.
+func Answer(ix *inventory.Index, ws []*model.Workload) []Item {
+	v := ix.Activity()
+	if v == nil {
+		return nil
+	}
+	keep := make(map[model.WorkloadRef]bool, len(ws))
+	for _, w := range ws {
+		keep[w.Ref()] = true
+	}
+	type key struct {
+		ref       model.WorkloadRef
+		container string
+	}
+	byKey := map[key]*Item{}
+	var order []key
+	for i := range v.Processes {
+		pr := &v.Processes[i]
+		if pr.Container == "" || !keep[pr.Workload] {
+			continue
+		}
+		k := key{pr.Workload, pr.Container}
+		it := byKey[k]
+		if it == nil {
+			it = &Item{Workload: pr.Workload, Container: pr.Container, Image: pr.Image, Digest: pr.Digest}
+			byKey[k] = it
+			order = append(order, k)
+		}
+		p := Process{Exe: pr.Exe, Args: pr.Args, UID: pr.UID, PID: pr.PID, Pod: pr.Pod, Node: pr.Node,
+			FirstSeen: pr.FirstSeen.UTC().Format("2006-01-02T15:04:05Z"), LastSeen: pr.LastSeen.UTC().Format("2006-01-02T15:04:05Z"),
+			Running: pr.Running, Baseline: pr.Baseline, Suspicious: pr.Suspicious}
+		if len(p.Suspicious) > 0 {
+			it.Suspicious++
+			for _, s := range p.Suspicious {
+				if severityRank[s.Severity] > severityRank[it.MaxSeverity] {
+					it.MaxSeverity = s.Severity
+				}
+			}
+		}
+		if p.Baseline == observation.BaselineAnomaly {
+			it.Anomalies++
+		}
+		it.Processes = append(it.Processes, p)
+	}
+	out := make([]Item, 0, len(order))
+	for _, k := range order {
+		it := byKey[k]
+		slices.SortStableFunc(it.Processes, func(a, b Process) int {
+			return cmp.Or(cmp.Compare(len(b.Suspicious), len(a.Suspicious)), boolFirst(a.Baseline == observation.BaselineAnomaly, b.Baseline == observation.BaselineAnomaly),
+				boolFirst(a.Running, b.Running), cmp.Compare(a.Exe, b.Exe), cmp.Compare(a.Pod, b.Pod), cmp.Compare(a.PID, b.PID))
+		})
+		out = append(out, *it)
+	}
+	slices.SortStableFunc(out, func(a, b Item) int {
+		return cmp.Or(cmp.Compare(severityRank[b.MaxSeverity], severityRank[a.MaxSeverity]), cmp.Compare(b.Suspicious, a.Suspicious),
+			cmp.Compare(b.Anomalies, a.Anomalies), inventory.CompareRefs(a.Workload, b.Workload), cmp.Compare(a.Container, b.Container))
+	})
+	return out
+}
+
+func boolFirst(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return -1
+	}
+	return 1
+}
