@@ -41,7 +41,7 @@ func TestPipelineAttributesProcessesToPods(t *testing.T) {
 	snap.Add(&model.Workload{
 		Meta: model.Meta{Cluster: "c", Namespace: "shop", Name: "web-1"}, Kind: model.KindPod,
 		Template: model.PodTemplate{Containers: []model.Container{{Name: "web", Type: model.ContainerRegular, Image: model.ImageRef{Original: "nginx:1"}}}},
-		Status: &model.PodStatus{Containers: []model.ContainerStatus{{Name: "web", Type: model.ContainerRegular, ContainerID: "containerd://abc123", Digest: "sha256:1", Running: true}}},
+		Status:   &model.PodStatus{Containers: []model.ContainerStatus{{Name: "web", Type: model.ContainerRegular, ContainerID: "containerd://abc123", Digest: "sha256:1", Running: true}}},
 	})
 	ix := inventory.New(snap)
 	var got *observation.View
