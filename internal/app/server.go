@@ -19,14 +19,18 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/palisade-project/palisade/internal/activity"
 	"github.com/palisade-project/palisade/internal/answer"
 	"github.com/palisade-project/palisade/internal/api"
 	"github.com/palisade-project/palisade/internal/auth"
+	"github.com/palisade-project/palisade/internal/baseline"
 	"github.com/palisade-project/palisade/internal/config"
 	"github.com/palisade-project/palisade/internal/demo"
+	"github.com/palisade-project/palisade/internal/environment"
 	"github.com/palisade-project/palisade/internal/extractor/list"
 	"github.com/palisade-project/palisade/internal/manifest"
 	"github.com/palisade-project/palisade/internal/model"
+	"github.com/palisade-project/palisade/internal/procrules"
 	"github.com/palisade-project/palisade/internal/scanqueue"
 	"github.com/palisade-project/palisade/internal/sensor"
 	"github.com/palisade-project/palisade/internal/state"
@@ -216,7 +220,18 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 	}
 
 	ready := readiness(e, st, sens)
-	handler := api.New(api.Options{Inventory: live, Answers: eng, Tokens: st, Ready: ready, Logger: e.log, Version: Version})
+	envs, err := environment.New(cfg.Production)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	observed := activity.New(activity.Options{
+		Inventory:    live,
+		Baselines:    baselines{baseline.NewSet(baseline.Options{})},
+		Rules:        rules{procrules.Builtin()},
+		Environments: envs,
+		Publish:      live.SetActivity,
+	})
+	handler := api.New(api.Options{Inventory: live, Answers: eng, Tokens: st, Observations: observed, Ready: ready, Logger: e.log, Version: Version})
 
 	// Background work: the state's store catch-up, the API's answer
 	// refresh, the sensor. All of it ends, and is waited for, before the
