@@ -49,6 +49,7 @@ var Questions = []Question{
 	{Priorities, 5, "Which vulnerable workloads come first?"},
 	{Privileged, 6, "Which workloads run privileged or with host access?"},
 	{Exposed, 7, "Which services are exposed outside the cluster?"},
+	{Processes, 8, "Which processes run in each container, and which are suspicious?"},
 	{Owners, 10, "Which team owns each running application?"},
 }
 

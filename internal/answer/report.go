@@ -83,7 +83,6 @@ type plannedQuestion struct {
 // planned are the mission questions not in Questions yet, with what they
 // wait for. A question that moves to Questions is reported from there.
 var planned = []plannedQuestion{
-	{Question{"processes", 8, "Which processes run in each container, which are suspicious?"}, "not answerable yet: needs the node agent (issue 5)"},
 	{Question{"unused-paths", 9, "Which network paths are allowed but unused?"}, "not answerable yet: needs the network policy engine (issue 6)"},
 }
 

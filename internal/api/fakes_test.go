@@ -34,7 +34,7 @@ type fakeInventory struct {
 }
 
 func newFakeInventory(snap *model.Snapshot) *fakeInventory {
-	return &fakeInventory{ix: inventory.New(snap).WithImages(smallScans()), gen: 1, changed: make(chan struct{})}
+	return &fakeInventory{ix: inventory.New(snap).WithImages(smallScans()).WithActivity(smallActivity()), gen: 1, changed: make(chan struct{})}
 }
 
 func (f *fakeInventory) Index() (*inventory.Index, uint64) {
@@ -344,6 +344,21 @@ func (f *fakeObservations) Put(_ context.Context, r observation.Report) error {
 	defer f.mu.Unlock()
 	f.reports = append(f.reports, r)
 	return nil
+}
+
+// smallActivity is what node agents saw in smallSnapshot's pods.
+func smallActivity() *observation.View {
+	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	return &observation.View{
+		Nodes: []observation.NodeSummary{{Cluster: "default", Node: "n1", Agent: "test", Collection: "polling", SentAt: at, ReceivedAt: at, Processes: 1},
+			{Cluster: "edge", Node: "e1", Agent: "test", Collection: "polling", SentAt: at, ReceivedAt: at, Processes: 1}},
+		Processes: []observation.ProcessRecord{
+			{Cluster: "default", Node: "n1", Workload: model.WorkloadRef{Cluster: "default", Kind: model.KindDeployment, Namespace: "shop", Name: "web"},
+				Pod: "web-7d9f-x1", Container: "web", Exe: "/usr/sbin/nginx", PID: 7, FirstSeen: at, LastSeen: at, Running: true, Baseline: observation.BaselineLearning},
+			{Cluster: "edge", Node: "e1", Workload: model.WorkloadRef{Cluster: "edge", Kind: model.KindStatefulSet, Namespace: "shop", Name: "cache"},
+				Pod: "cache-0", Container: "redis", Exe: "/usr/local/bin/redis-server", PID: 8, FirstSeen: at, LastSeen: at, Running: true, Baseline: observation.BaselineLearning},
+		},
+	}
 }
 
 // errStore stands in for a store that is down.

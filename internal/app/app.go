@@ -145,6 +145,7 @@ func newRootCmd(e *env) *cobra.Command {
 		newAskCmd(e),
 		newReportCmd(e),
 		newServerCmd(e),
+		newAgentCmd(e),
 		newDemoCmd(e),
 		newTokenCmd(e),
 		newBenchCmd(e),

@@ -318,17 +318,45 @@ func askServer(ctx context.Context, e *env, o *askOptions, question string, filt
 // fetchServer GETs /api/v1/ELEM... with filter from --server and returns
 // the body of a 200 response; other responses become errors that show
 // the server's message.
+// serverURL parses a --server URL and warns when a token would cross the
+// network in plain HTTP.
+func serverURL(e *env, server string) (*url.URL, error) {
+	base, err := url.Parse(strings.TrimSuffix(server, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, usageError("--server %q: want a URL such as https://palisade.example.com", server)
+	}
+	if host := base.Hostname(); base.Scheme == "http" && host != "localhost" && !isLoopbackIP(host) {
+		fmt.Fprintf(e.stderr, "warning: %s is plain HTTP to another host: the API token crosses the network unencrypted\n", base.Redacted())
+	}
+	return base, nil
+}
+
+// serverClient is an HTTP client for a palisade server, trusting caFile's
+// certificates when given.
+func serverClient(caFile string, timeout time.Duration) (*http.Client, error) {
+	client := &http.Client{Timeout: timeout}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading --ca-file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", caFile)
+		}
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	}
+	return client, nil
+}
+
 func fetchServer(ctx context.Context, e *env, o *askOptions, filter answer.Filter, elem ...string) ([]byte, error) {
 	token := firstNonEmpty(o.token, e.getenv("PALISADE_TOKEN"))
 	if token == "" {
 		return nil, usageError("asking a server needs an API token: pass --token or set PALISADE_TOKEN")
 	}
-	base, err := url.Parse(strings.TrimSuffix(o.server, "/"))
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, usageError("--server %q: want a URL such as https://palisade.example.com", o.server)
-	}
-	if host := base.Hostname(); base.Scheme == "http" && host != "localhost" && !isLoopbackIP(host) {
-		fmt.Fprintf(e.stderr, "warning: %s is plain HTTP to another host: the API token crosses the network unencrypted\n", base.Redacted())
+	base, err := serverURL(e, o.server)
+	if err != nil {
+		return nil, err
 	}
 	u := base.JoinPath(append([]string{"api", "v1"}, elem...)...)
 	q := url.Values{}
@@ -345,17 +373,9 @@ func fetchServer(ctx context.Context, e *env, o *askOptions, filter answer.Filte
 		q.Set("environment", filter.Environment)
 	}
 	u.RawQuery = q.Encode()
-	client := &http.Client{Timeout: 60 * time.Second}
-	if o.caFile != "" {
-		pem, err := os.ReadFile(o.caFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading --ca-file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", o.caFile)
-		}
-		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	client, err := serverClient(o.caFile, 60*time.Second)
+	if err != nil {
+		return nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {

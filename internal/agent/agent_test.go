@@ -1,0 +1,141 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/palisade-project/palisade/internal/observation"
+	"github.com/palisade-project/palisade/internal/procfs"
+)
+
+// fakeProc serves a scripted /proc.
+type fakeProc struct {
+	mu    sync.Mutex
+	procs []procfs.Process
+	socks map[int][]procfs.Socket
+}
+
+func (f *fakeProc) Processes(context.Context) ([]procfs.Process, procfs.Stats, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]procfs.Process(nil), f.procs...), procfs.Stats{Processes: len(f.procs)}, nil
+}
+
+func (f *fakeProc) Sockets(_ context.Context, pid int) ([]procfs.Socket, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.socks[pid]
+	if !ok {
+		return nil, procfs.ErrNoProcess
+	}
+	return s, nil
+}
+
+func (f *fakeProc) set(procs ...procfs.Process) {
+	f.mu.Lock()
+	f.procs = procs
+	f.mu.Unlock()
+}
+
+type sink struct {
+	mu      sync.Mutex
+	fail    bool
+	reports []observation.Report
+}
+
+func (s *sink) send(_ context.Context, r *observation.Report) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail {
+		return errors.New("server away")
+	}
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	s.reports = append(s.reports, *r)
+	return nil
+}
+
+func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+func TestWindowsFlowsAndExitedProcesses(t *testing.T) {
+	start := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	now := start
+	web := procfs.Process{PID: 10, PPID: 1, Exe: "/usr/sbin/nginx", ContainerID: "c1", NetNS: 111, StartTime: start}
+	sh := procfs.Process{PID: 11, PPID: 10, Exe: "/bin/sh", ContainerID: "c1", NetNS: 111, StartTime: start.Add(time.Second)}
+	host := procfs.Process{PID: 1, Exe: "/sbin/init"}
+	p := &fakeProc{socks: map[int][]procfs.Socket{10: {
+		{Proto: "tcp", Local: ap("10.0.0.1:80"), Remote: ap("0.0.0.0:0"), State: "LISTEN"},
+		{Proto: "tcp", Local: ap("10.0.0.1:80"), Remote: ap("10.0.0.9:40000"), State: "ESTABLISHED"},
+		{Proto: "tcp", Local: ap("10.0.0.1:41000"), Remote: ap("10.0.0.2:5432"), State: "ESTABLISHED"},
+		{Proto: "udp", Local: ap("10.0.0.1:5353"), Remote: ap("0.0.0.0:0"), State: "UNCONN"},
+	}}}
+	s := &sink{}
+	a := New(Options{Proc: p, Node: "n1", Cluster: "c", Send: s.send, Now: func() time.Time { return now }})
+	p.set(web, sh, host)
+	a.Collect(context.Background())
+	now = now.Add(5 * time.Second)
+	p.set(web, host) // the shell exited
+	a.Collect(context.Background())
+	a.Flush(context.Background())
+	if len(s.reports) != 1 {
+		t.Fatalf("%d reports", len(s.reports))
+	}
+	r := s.reports[0]
+	if len(r.Processes) != 2 {
+		t.Fatalf("processes = %+v, want nginx and the exited shell (not the host's init)", r.Processes)
+	}
+	for _, pr := range r.Processes {
+		if want := pr.Exe == "/usr/sbin/nginx"; pr.Running != want {
+			t.Errorf("%s running = %v", pr.Exe, pr.Running)
+		}
+	}
+	if len(r.Flows) != 2 {
+		t.Fatalf("flows = %+v, want the two established connections", r.Flows)
+	}
+	for _, f := range r.Flows {
+		inbound := f.Local.Port() == 80
+		if f.Outbound == inbound || f.Count != 2 || !f.LastSeen.Equal(start.Add(5*time.Second)) {
+			t.Errorf("flow %+v", f)
+		}
+	}
+	// The next window: the shell, reported once, is gone; nginx stays.
+	now = now.Add(30 * time.Second)
+	a.Collect(context.Background())
+	a.Flush(context.Background())
+	if r := s.reports[1]; len(r.Processes) != 1 || r.Processes[0].Exe != "/usr/sbin/nginx" || !r.WindowStart.Equal(start.Add(5*time.Second)) {
+		t.Errorf("second report %+v", r)
+	}
+}
+
+func TestBufferIsBoundedWhileTheServerIsAway(t *testing.T) {
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	p := &fakeProc{socks: map[int][]procfs.Socket{}}
+	p.set(procfs.Process{PID: 10, PPID: 1, Exe: "/app", ContainerID: "c1"})
+	s := &sink{fail: true}
+	a := New(Options{Proc: p, Node: "n1", Send: s.send, MaxBuffered: 3, Now: func() time.Time { return now }})
+	for range 10 { // "an hour" of windows with the server down
+		now = now.Add(time.Minute)
+		a.Collect(context.Background())
+		a.Flush(context.Background())
+	}
+	st := a.Status()
+	if st.Buffered != 3 || st.Dropped != 7 {
+		t.Fatalf("status %+v, want 3 buffered and 7 observations dropped", st)
+	}
+	s.mu.Lock()
+	s.fail = false
+	s.mu.Unlock()
+	now = now.Add(time.Minute)
+	a.Collect(context.Background())
+	a.Flush(context.Background())
+	// The window closed on return makes a fourth report: the oldest
+	// buffered one goes too.
+	if len(s.reports) != 3 || s.reports[0].Dropped != 8 || a.Status().Buffered != 0 || a.Status().Dropped != 0 {
+		t.Errorf("after the server came back: %d reports, first dropped %d, status %+v", len(s.reports), s.reports[0].Dropped, a.Status())
+	}
+}
