@@ -2,9 +2,11 @@ package answer
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/palisade-project/palisade/internal/inventory"
+	"github.com/palisade-project/palisade/internal/model"
 	"github.com/palisade-project/palisade/internal/risk"
 )
 
@@ -13,11 +15,38 @@ import (
 func (e *Engine) ranker(ix *inventory.Index) *risk.Ranker {
 	cfg := e.risk
 	cfg.KnownExploited = knownExploited(ix)
+	cfg.Runtime = runtimeEvidence(ix)
 	r, err := risk.New(cfg)
 	if err != nil {
 		panic(err) // validated by NewEngine
 	}
 	return r
+}
+
+// runtimeEvidence is the suspicious activity the node agents observed, per
+// workload: it marks a workload as possibly under attack (questions 4 and
+// 5). Nil when no agent reported.
+func runtimeEvidence(ix *inventory.Index) risk.RuntimeEvidence {
+	v := ix.Activity()
+	if v == nil {
+		return nil
+	}
+	byRef := map[model.WorkloadRef][]string{}
+	for _, p := range v.Processes {
+		for _, s := range p.Suspicious {
+			if p.Container == "" {
+				continue
+			}
+			ev := fmt.Sprintf("%s (%s) in container %s of pod %s on %s: %s", p.Exe, s.Severity, p.Container, p.Pod, p.Node, s.Title)
+			if !slices.Contains(byRef[p.Workload], ev) {
+				byRef[p.Workload] = append(byRef[p.Workload], ev)
+			}
+		}
+	}
+	if len(byRef) == 0 {
+		return nil
+	}
+	return func(ref model.WorkloadRef) []string { return byRef[ref] }
 }
 
 // riskNotes explains what the exploitation evidence rests on.
@@ -36,7 +65,9 @@ func (e *Engine) Production(ix *inventory.Index, f Filter) *Answer[risk.Producti
 	a.Notes = append(a.Notes, riskNotes(ix)...)
 	def := e.env.Definition()
 	a.Notes = append(a.Notes, "production: "+describeProduction(def.LabelKeys, def.ProductionValues, def.Clusters, def.Namespaces))
-	a.Notes = append(a.Notes, "runtime evidence of attacks (the node agent) is not collected yet: exploitation evidence is the KEV catalog only")
+	if v := ix.Activity(); v == nil || len(v.Nodes) == 0 {
+		a.Notes = append(a.Notes, "no node agent has reported: exploitation evidence is the KEV catalog only")
+	}
 	a.Summary["workloads"] = len(items)
 	for _, l := range risk.Levels {
 		a.Summary[l] = 0

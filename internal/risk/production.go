@@ -32,8 +32,8 @@ type ProductionItem struct {
 const MaxProductionListed = 50
 
 // Production lists the production workloads of ws with known
-// vulnerabilities: possibly under attack or known exploited first, then by
-// severity counts, then by workload.
+// vulnerabilities or runtime evidence of an attack: possibly under attack
+// first, then known exploited, then by severity counts, then by workload.
 func (r *Ranker) Production(ix *inventory.Index, ws []*model.Workload) []ProductionItem {
 	var out []ProductionItem
 	cache := map[string]*aggregate{}
@@ -42,20 +42,27 @@ func (r *Ranker) Production(ix *inventory.Index, ws []*model.Workload) []Product
 		if !env.Production {
 			continue
 		}
+		var evidence []string
+		if r.runtime != nil {
+			evidence = r.runtime(w.Ref())
+		}
 		agg := r.workloadAggregate(ix, w, cache, MaxProductionListed)
-		if agg == nil || agg.n == 0 {
+		if (agg == nil || agg.n == 0) && len(evidence) == 0 {
 			continue
 		}
-		it := ProductionItem{Workload: w.Ref(), Environment: env, Counts: make(map[string]int, len(Levels)),
+		if agg == nil {
+			agg = newAggregate(0)
+		}
+		it := ProductionItem{Workload: w.Ref(), Environment: env, Counts: make(map[string]int, len(Levels)), RuntimeEvidence: evidence,
 			KnownExploited: agg.kev, Fixable: agg.fixable, Total: agg.n, Vulnerabilities: agg.listed}
+		if it.Vulnerabilities == nil {
+			it.Vulnerabilities = []Vulnerability{}
+		}
 		for i, l := range Levels {
 			it.Counts[l] = agg.counts[i]
 			if it.MaxSeverity == "" && agg.counts[i] > 0 {
 				it.MaxSeverity = l
 			}
-		}
-		if r.runtime != nil {
-			it.RuntimeEvidence = r.runtime(w.Ref())
 		}
 		out = append(out, it)
 	}

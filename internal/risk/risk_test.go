@@ -405,3 +405,29 @@ func TestFactorsAreReproducibleFromTheEvidence(t *testing.T) {
 		}
 	}
 }
+
+// Runtime evidence marks a workload as possibly under attack: it comes
+// first in production, even without known vulnerabilities, and its
+// exploitation factor rises.
+func TestRuntimeEvidence(t *testing.T) {
+	objs := append(fixture(), deployment("prod", "quiet", digestOf('z'), nil, plain)...)
+	evidence := func(ref model.WorkloadRef) []string {
+		if ref.Name == "quiet" || ref.Name == "api" {
+			return []string{"/bin/sh (high) in container app: shell in a non-shell image"}
+		}
+		return nil
+	}
+	r, err := New(Config{Runtime: evidence})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := index(objs)
+	items := r.Production(ix, ix.Workloads())
+	if len(items) != 2 || items[0].Workload.Name != "quiet" || len(items[0].RuntimeEvidence) != 1 || items[0].Total != 0 {
+		t.Fatalf("production = %+v", items)
+	}
+	api := find(t, r.Assess(ix, ix.Workloads()), "api")
+	if f := factor(api, FactorExploitation); f.Value != DefaultWeights.PossiblyExploited || !strings.Contains(strings.Join(f.Evidence, " "), "possibly under attack") {
+		t.Errorf("api exploitation factor %+v", f)
+	}
+}
