@@ -75,8 +75,9 @@ missed, and every report says so.`,
 			send := func(ctx context.Context, r *observation.Report) error {
 				return sendReport(ctx, client, endpoint, token, r)
 			}
+			fs := procfs.New(procRoot, procfs.Options{})
 			a := agent.New(agent.Options{
-				Proc: procfs.New(procRoot, procfs.Options{}), Node: node, Cluster: cluster, Version: Version, Send: send,
+				Proc: scanningProc{fs, fs.NewScanner()}, Node: node, Cluster: cluster, Version: Version, Send: send,
 				Interval: interval, ReportInterval: reportInterval, MaxBuffered: maxBuffered,
 				Degraded: []string{"no eBPF exec tracing: processes that live shorter than the poll interval can be missed"},
 				Logger:   e.log,
@@ -126,4 +127,15 @@ func sendReport(ctx context.Context, client *http.Client, endpoint, token string
 		return fmt.Errorf("the server refused the report: %s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
 	return nil
+}
+
+// scanningProc polls with a procfs.Scanner, which re-reads only what
+// changed since the last scan.
+type scanningProc struct {
+	*procfs.FS
+	scanner *procfs.Scanner
+}
+
+func (p scanningProc) Processes(ctx context.Context) ([]procfs.Process, procfs.Stats, error) {
+	return p.scanner.Scan(ctx)
 }
