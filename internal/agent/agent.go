@@ -69,10 +69,13 @@ type Agent struct {
 	lastStats   procfs.Stats
 }
 
+// procKey identifies a process across polls: the pid with its start in
+// clock ticks since boot (which, unlike the wall-clock start, does not move
+// when the clock is stepped).
 type procKey struct {
 	containerID string
 	pid         int
-	start       time.Time
+	startTicks  uint64
 }
 
 type flowKey struct {
@@ -141,7 +144,7 @@ func (a *Agent) Collect(ctx context.Context) {
 		if p.ContainerID == "" || p.Kernel || p.MonitorOf != "" {
 			continue // host processes and runtime monitors are not reported
 		}
-		k := procKey{p.ContainerID, p.PID, p.StartTime}
+		k := procKey{p.ContainerID, p.PID, p.StartTicks}
 		o := a.procs[k]
 		if o == nil {
 			if len(a.procs) >= maxTracked {
