@@ -10,6 +10,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -65,15 +66,17 @@ type Pipeline struct {
 
 	mu    sync.Mutex
 	nodes map[string]*nodeState // by cluster/node
-	// targets caches the container ID resolution per index generation.
+	// targets and pods cache the container ID and pod IP resolutions per
+	// index generation.
 	targets    map[string]target
+	pods       map[netip.Addr]target
 	targetsGen uint64
 }
 
 type nodeState struct {
 	summary   observation.NodeSummary
 	processes []observation.ProcessRecord
-	flows     []observation.Flow
+	flows     []observation.FlowRecord
 }
 
 // target is where a container ID runs.
@@ -106,11 +109,13 @@ func (p *Pipeline) Put(ctx context.Context, r observation.Report) error {
 		return err
 	}
 	ix, gen := p.opts.Inventory.Index()
-	targets := p.resolver(ix, gen)
+	targets, podIPs := p.resolver(ix, gen)
 	ns := &nodeState{
 		summary: observation.NodeSummary{Cluster: r.Cluster, Node: r.Node, Agent: r.Agent, Collection: r.Collection, Degraded: r.Degraded,
 			Dropped: r.Dropped, SentAt: r.SentAt, ReceivedAt: p.opts.Now().UTC(), Processes: len(r.Processes), Flows: len(r.Flows)},
-		flows: r.Flows,
+	}
+	for _, f := range r.Flows {
+		ns.flows = append(ns.flows, resolveFlow(r, f, targets, podIPs))
 	}
 	for _, pr := range r.Processes {
 		rec := observation.ProcessRecord{Cluster: r.Cluster, Node: r.Node, ContainerID: pr.ContainerID, Exe: pr.Exe, Args: pr.Args,
@@ -176,19 +181,25 @@ func (p *Pipeline) viewLocked() *observation.View {
 
 // resolver maps container IDs (without the runtime:// prefix) to where
 // they run, rebuilt when the inventory changes.
-func (p *Pipeline) resolver(ix *inventory.Index, gen uint64) map[string]target {
+func (p *Pipeline) resolver(ix *inventory.Index, gen uint64) (map[string]target, map[netip.Addr]target) {
 	p.mu.Lock()
 	if p.targets != nil && p.targetsGen == gen {
-		t := p.targets
+		t, ips := p.targets, p.pods
 		p.mu.Unlock()
-		return t
+		return t, ips
 	}
 	p.mu.Unlock()
 	out := map[string]target{}
+	ips := map[netip.Addr]target{}
 	for _, w := range ix.Workloads() {
 		for _, pod := range ix.Pods(w.Ref()) {
 			if pod.Status == nil {
 				continue
+			}
+			for _, s := range append([]string{pod.Status.PodIP}, pod.Status.PodIPs...) {
+				if a, err := netip.ParseAddr(s); err == nil && !pod.Template.HostNetwork {
+					ips[a.Unmap()] = target{workload: w.Ref(), pod: pod}
+				}
 			}
 			for _, cs := range pod.Status.Containers {
 				id := ContainerID(cs.ContainerID)
@@ -207,10 +218,36 @@ func (p *Pipeline) resolver(ix *inventory.Index, gen uint64) map[string]target {
 	}
 	p.mu.Lock()
 	if gen >= p.targetsGen {
-		p.targets, p.targetsGen = out, gen
+		p.targets, p.pods, p.targetsGen = out, ips, gen
 	}
 	p.mu.Unlock()
-	return out
+	return out, ips
+}
+
+// resolveFlow names both ends of a flow: the reporting side by the
+// container whose namespace holds the socket, the other by pod IP.
+func resolveFlow(r observation.Report, f observation.Flow, targets map[string]target, podIPs map[netip.Addr]target) observation.FlowRecord {
+	local := observation.Endpoint{Addr: f.Local}
+	if t, ok := targets[f.ContainerID]; ok {
+		local.Workload, local.Pod, local.Container = t.workload, t.pod.Name, t.container
+	} else if t, ok := podIPs[f.Local.Addr().Unmap()]; ok {
+		local.Workload, local.Pod = t.workload, t.pod.Name
+	} else {
+		local.External = true
+	}
+	remote := observation.Endpoint{Addr: f.Remote}
+	if t, ok := podIPs[f.Remote.Addr().Unmap()]; ok {
+		remote.Workload, remote.Pod = t.workload, t.pod.Name
+	} else {
+		remote.External = true
+	}
+	rec := observation.FlowRecord{Cluster: r.Cluster, Node: r.Node, Proto: f.Proto, FirstSeen: f.FirstSeen, LastSeen: f.LastSeen, Count: f.Count}
+	if f.Outbound {
+		rec.From, rec.To, rec.Port = local, remote, f.Remote.Port()
+	} else {
+		rec.From, rec.To, rec.Port = remote, local, f.Local.Port()
+	}
+	return rec
 }
 
 // ContainerID strips the runtime scheme of a container status ID

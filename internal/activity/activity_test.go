@@ -3,6 +3,7 @@ package activity
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -41,7 +42,12 @@ func TestPipelineAttributesProcessesToPods(t *testing.T) {
 	snap.Add(&model.Workload{
 		Meta: model.Meta{Cluster: "c", Namespace: "shop", Name: "web-1"}, Kind: model.KindPod,
 		Template: model.PodTemplate{Containers: []model.Container{{Name: "web", Type: model.ContainerRegular, Image: model.ImageRef{Original: "nginx:1"}}}},
-		Status:   &model.PodStatus{Containers: []model.ContainerStatus{{Name: "web", Type: model.ContainerRegular, ContainerID: "containerd://abc123", Digest: "sha256:1", Running: true}}},
+		Status:   &model.PodStatus{PodIP: "10.0.0.1", Containers: []model.ContainerStatus{{Name: "web", Type: model.ContainerRegular, ContainerID: "containerd://abc123", Digest: "sha256:1", Running: true}}},
+	})
+	snap.Add(&model.Workload{
+		Meta: model.Meta{Cluster: "c", Namespace: "shop", Name: "db-1"}, Kind: model.KindPod,
+		Template: model.PodTemplate{Containers: []model.Container{{Name: "db", Type: model.ContainerRegular}}},
+		Status:   &model.PodStatus{PodIP: "10.0.0.2", Containers: []model.ContainerStatus{{Name: "db", Type: model.ContainerRegular, ContainerID: "cri-o://def456", Running: true}}},
 	})
 	ix := inventory.New(snap)
 	var got *observation.View
@@ -53,6 +59,9 @@ func TestPipelineAttributesProcessesToPods(t *testing.T) {
 		{ContainerID: "abc123", PID: 11, PPID: 10, Exe: "/bin/sh", FirstSeen: at, LastSeen: at, Running: true},
 		{ContainerID: "gone", PID: 12, PPID: 1, Exe: "/bin/true", FirstSeen: at, LastSeen: at},
 		{PID: 1, Exe: "/sbin/init", FirstSeen: at, LastSeen: at, Running: true},
+	}, Flows: []observation.Flow{
+		{ContainerID: "abc123", Proto: "tcp", Local: netip.MustParseAddrPort("10.0.0.1:43210"), Remote: netip.MustParseAddrPort("10.0.0.2:5432"), Outbound: true, FirstSeen: at, LastSeen: at, Count: 2},
+		{ContainerID: "abc123", Proto: "tcp", Local: netip.MustParseAddrPort("10.0.0.1:80"), Remote: netip.MustParseAddrPort("203.0.113.5:51000"), FirstSeen: at, LastSeen: at, Count: 1},
 	}}
 	if err := rep.Validate(); err != nil {
 		t.Fatal(err)
@@ -63,8 +72,19 @@ func TestPipelineAttributesProcessesToPods(t *testing.T) {
 	if len(got.Nodes) != 1 || got.Nodes[0].Unattributed != 1 || got.Nodes[0].Processes != 4 {
 		t.Fatalf("nodes = %+v", got.Nodes)
 	}
+	// The connection between the two pods, and one from outside.
+	if len(got.Flows) != 2 {
+		t.Fatalf("flows = %+v", got.Flows)
+	}
+	db, ext := got.Flows[0], got.Flows[1]
+	if db.From.Pod != "web-1" || db.From.Container != "web" || db.To.Pod != "db-1" || db.To.Workload.Name != "db-1" || db.Port != 5432 || db.To.External {
+		t.Errorf("pod to pod flow = %+v", db)
+	}
+	if !ext.From.External || ext.From.Addr.Addr().String() != "203.0.113.5" || ext.To.Pod != "web-1" || ext.Port != 80 {
+		t.Errorf("inbound external flow = %+v", ext)
+	}
 	items := processes.Answer(ix.WithActivity(got), ix.Workloads())
-	if len(items) != 1 || items[0].Container != "web" || items[0].Suspicious != 1 || items[0].Anomalies != 1 || items[0].MaxSeverity != "high" {
+	if len(items) != 1 || len(items[0].Connections) != 2 || items[0].Connections[0].Direction != "in" || items[0].Connections[1].Peer.Pod != "db-1" || items[0].Container != "web" || items[0].Suspicious != 1 || items[0].Anomalies != 1 || items[0].MaxSeverity != "high" {
 		t.Fatalf("items = %+v", items)
 	}
 	var exes []string

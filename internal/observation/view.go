@@ -1,6 +1,7 @@
 package observation
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/palisade-project/palisade/internal/model"
@@ -65,9 +66,35 @@ type NodeSummary struct {
 	Unattributed int `json:"unattributed,omitempty"`
 }
 
+// Endpoint is one end of a flow: a workload's pod, or an address outside
+// the inventory.
+type Endpoint struct {
+	Workload  model.WorkloadRef `json:"workload,omitzero"`
+	Pod       string            `json:"pod,omitempty"`
+	Container string            `json:"container,omitempty"`
+	// Addr is the endpoint's address and port as seen.
+	Addr netip.AddrPort `json:"addr"`
+	// External is true when no pod of the inventory has the address.
+	External bool `json:"external,omitempty"`
+}
+
+// FlowRecord is one observed flow with both ends resolved: From opened it,
+// To accepted it on Port.
+type FlowRecord struct {
+	Cluster   string    `json:"cluster"`
+	Node      string    `json:"node"`
+	Proto     string    `json:"proto"`
+	From      Endpoint  `json:"from"`
+	To        Endpoint  `json:"to"`
+	Port      uint16    `json:"port"`
+	FirstSeen time.Time `json:"firstSeen"`
+	LastSeen  time.Time `json:"lastSeen"`
+	Count     uint64    `json:"count"`
+}
+
 // View is an immutable picture of what the agents observed.
 type View struct {
 	Nodes     []NodeSummary
 	Processes []ProcessRecord
-	Flows     []Flow
+	Flows     []FlowRecord
 }

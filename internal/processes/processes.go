@@ -27,6 +27,21 @@ type Item struct {
 	// Processes are those running now and those seen earlier in the
 	// agents' window (Running false), suspicious first.
 	Processes []Process `json:"processes"`
+	// Connections are the flows the container's network namespace held in
+	// the window (for a pod, on the container the agent read it through).
+	Connections []Connection `json:"connections,omitempty"`
+}
+
+// Connection is one observed flow from the container's point of view.
+type Connection struct {
+	// Direction is "out" (the container opened it) or "in".
+	Direction string               `json:"direction"`
+	Peer      observation.Endpoint `json:"peer"`
+	Port      uint16               `json:"port"`
+	Proto     string               `json:"proto"`
+	Count     uint64               `json:"count"`
+	FirstSeen string               `json:"firstSeen"`
+	LastSeen  string               `json:"lastSeen"`
 }
 
 // Process is one observed process.
@@ -92,9 +107,35 @@ func Answer(ix *inventory.Index, ws []*model.Workload) []Item {
 		}
 		it.Processes = append(it.Processes, p)
 	}
+	for i := range v.Flows {
+		f := &v.Flows[i]
+		for _, side := range []struct {
+			self, peer observation.Endpoint
+			dir        string
+		}{{f.From, f.To, "out"}, {f.To, f.From, "in"}} {
+			if side.self.Container == "" || !keep[side.self.Workload] {
+				continue
+			}
+			k := key{side.self.Workload, side.self.Container}
+			it := byKey[k]
+			if it == nil {
+				it = &Item{Workload: side.self.Workload, Container: side.self.Container}
+				byKey[k] = it
+				order = append(order, k)
+			}
+			it.Connections = append(it.Connections, Connection{Direction: side.dir, Peer: side.peer, Port: f.Port, Proto: f.Proto, Count: f.Count,
+				FirstSeen: f.FirstSeen.UTC().Format("2006-01-02T15:04:05Z"), LastSeen: f.LastSeen.UTC().Format("2006-01-02T15:04:05Z")})
+		}
+	}
 	out := make([]Item, 0, len(order))
 	for _, k := range order {
 		it := byKey[k]
+		if it.Processes == nil {
+			it.Processes = []Process{}
+		}
+		slices.SortStableFunc(it.Connections, func(a, b Connection) int {
+			return cmp.Or(cmp.Compare(a.Direction, b.Direction), a.Peer.Addr.Compare(b.Peer.Addr), cmp.Compare(a.Port, b.Port))
+		})
 		slices.SortStableFunc(it.Processes, func(a, b Process) int {
 			return cmp.Or(cmp.Compare(len(b.Suspicious), len(a.Suspicious)), boolFirst(a.Baseline == observation.BaselineAnomaly, b.Baseline == observation.BaselineAnomaly),
 				boolFirst(a.Running, b.Running), cmp.Compare(a.Exe, b.Exe), cmp.Compare(a.Pod, b.Pod), cmp.Compare(a.PID, b.PID))
