@@ -133,3 +133,17 @@ status:
 	cancel()
 	<-done
 }
+
+// The shipped DaemonSet loads cleanly, and Palisade is honest about what
+// it grants its own agent.
+func TestAgentDaemonSetManifest(t *testing.T) {
+	code, out, stderr := run(t, "", "ask", "privileged", "--manifests", "../../deploy/agent.yaml", "-o", "json")
+	if code != 0 || strings.Contains(stderr, "warning") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{`"name": "palisade-agent"`, `"check": "hostPID"`, `"capability": "SYS_PTRACE"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("privileged answer lacks %s", want)
+		}
+	}
+}
