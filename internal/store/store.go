@@ -9,6 +9,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/palisade-project/palisade/internal/baseline"
 	"github.com/palisade-project/palisade/internal/kev"
 	"github.com/palisade-project/palisade/internal/model"
 	"github.com/palisade-project/palisade/internal/sbom"
@@ -207,3 +208,31 @@ type ScanStatus struct {
 	LastError   string    `json:"lastError,omitempty"`
 	NextAttempt time.Time `json:"nextAttempt,omitzero"`
 }
+
+// Baselines persists the process baselines of internal/baseline (one per
+// image digest and container name), so that they survive a restart. Both
+// store implementations provide it; storetest checks them.
+type Baselines interface {
+	// PutBaselines upserts bs in one transaction. Each baseline needs a
+	// digest and a container name, neither longer than
+	// MaxBaselineKeyLen, no more than baseline.DefaultMaxExecutables
+	// executables, each a non-empty UTF-8 path of at most
+	// baseline.MaxPathLen bytes, and a LockedAt set exactly when LockedBy
+	// is (the checks of baseline.Set.Restore); a baseline refused makes
+	// it refuse the whole batch. It is atomic like PutMatches: after an
+	// error every key keeps its previous baseline or (when a cancellation
+	// raced the commit) all of bs were stored; never a mix. Of a key
+	// repeated in bs the last baseline wins; an empty bs writes nothing.
+	// Times come back in UTC.
+	PutBaselines(ctx context.Context, bs []baseline.Baseline) error
+	// AllBaselines returns every stored baseline, sorted by digest then
+	// container (bytewise).
+	AllBaselines(ctx context.Context) ([]baseline.Baseline, error)
+	// DeleteBaselines removes the baselines of keys, in one transaction;
+	// missing keys are not an error.
+	DeleteBaselines(ctx context.Context, keys []baseline.Key) error
+}
+
+// MaxBaselineKeyLen bounds the digest and the container name of a stored
+// baseline, in bytes: an image digest is 71 and a container name 63.
+const MaxBaselineKeyLen = 1024

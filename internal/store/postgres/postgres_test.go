@@ -11,7 +11,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/palisade-project/palisade/internal/baseline"
 	"github.com/palisade-project/palisade/internal/model"
 	"github.com/palisade-project/palisade/internal/store"
 	"github.com/palisade-project/palisade/internal/store/postgres/pgtest"
@@ -252,3 +254,24 @@ func BenchmarkApply(b *testing.B) { storetest.BenchApply(b, benchStore) }
 func BenchmarkSnapshot(b *testing.B) { storetest.BenchSnapshot(b, benchStore) }
 
 func BenchmarkPutMatches(b *testing.B) { storetest.BenchPutMatches(b, benchStore) }
+
+// TestBaselinesLockedAt checks the locked_at column that queries use: the
+// baseline's LockedAt to the microsecond, NULL while it learns.
+func TestBaselinesLockedAt(t *testing.T) {
+	t.Parallel()
+	s := openURL(t, pgtest.NewDatabase(t))
+	locked, learning := storetest.Baseline("sha256:a", "web", 1), storetest.Baseline("sha256:b", "web", 2)
+	if err := s.PutBaselines(t.Context(), []baseline.Baseline{locked, learning}); err != nil {
+		t.Fatalf("PutBaselines: %v", err)
+	}
+	for _, b := range []baseline.Baseline{locked, learning} {
+		var got *time.Time
+		if err := s.pool.QueryRow(t.Context(), "SELECT locked_at FROM baselines WHERE digest = $1 AND container = $2", b.Digest, b.Container).Scan(&got); err != nil {
+			t.Fatalf("reading locked_at: %v", err)
+		}
+		want := nullTime(b.LockedAt)
+		if (want == nil) != (got == nil) || (want != nil && !want.Equal(*got)) {
+			t.Errorf("locked_at of %s = %v, want %v", b.Digest, got, want)
+		}
+	}
+}

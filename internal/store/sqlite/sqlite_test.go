@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/palisade-project/palisade/internal/baseline"
 	"github.com/palisade-project/palisade/internal/model"
 	"github.com/palisade-project/palisade/internal/store"
 	"github.com/palisade-project/palisade/internal/store/storetest"
@@ -242,4 +243,24 @@ func BenchmarkSnapshot(b *testing.B) {
 
 func BenchmarkPutMatches(b *testing.B) {
 	storetest.BenchPutMatches(b, func(b *testing.B) store.Store { return openTemp(b) })
+}
+
+// TestBaselinesLockedAt checks the locked_at column that queries use: the
+// baseline's LockedAt in UTC to the microsecond, NULL while it learns.
+func TestBaselinesLockedAt(t *testing.T) {
+	t.Parallel()
+	s := openTemp(t)
+	locked, learning := storetest.Baseline("sha256:a", "web", 1), storetest.Baseline("sha256:b", "web", 2)
+	if err := s.PutBaselines(t.Context(), []baseline.Baseline{locked, learning}); err != nil {
+		t.Fatalf("PutBaselines: %v", err)
+	}
+	for _, b := range []baseline.Baseline{locked, learning} {
+		var got sql.NullString
+		if err := s.reader.QueryRowContext(t.Context(), "SELECT locked_at FROM baselines WHERE digest = ? AND container = ?", b.Digest, b.Container).Scan(&got); err != nil {
+			t.Fatalf("reading locked_at: %v", err)
+		}
+		if want := nullTime(b.LockedAt); (want == nil) != !got.Valid || (want != nil && want != got.String) {
+			t.Errorf("locked_at of %s = %+v, want %v", b.Digest, got, want)
+		}
+	}
 }

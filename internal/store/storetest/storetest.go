@@ -68,6 +68,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PutMatches", testPutMatches},
 		{"PutMatchesLarge", testPutMatchesLarge},
 		{"PutMatchesCanceled", testPutMatchesCanceled},
+		{"BaselinesRoundTrip", testBaselinesRoundTrip},
+		{"BaselinesOrder", testBaselinesOrder},
+		{"PutBaselines", testPutBaselines},
+		{"DeleteBaselines", testDeleteBaselines},
+		{"BaselinesLarge", testBaselinesLarge},
+		{"BaselinesCanceled", testBaselinesCanceled},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,5 +1,6 @@
 // Package validate holds the checks both store implementations apply
-// before writing scans and advisories, so that SQLite and PostgreSQL refuse
+// before writing scans, advisories, the KEV catalog and baselines, so that
+// SQLite and PostgreSQL refuse
 // exactly the same input.
 package validate
 
@@ -100,14 +101,21 @@ func Matches(ms []store.MatchResult) ([]store.MatchResult, error) {
 // whatever the findings weigh; a match larger than maxBytes gets a chunk
 // of its own.
 func MatchChunks(ms []store.MatchResult, maxRows, maxBytes int) iter.Seq[[]store.MatchResult] {
-	return func(yield func([]store.MatchResult) bool) {
-		for start := 0; start < len(ms); {
-			end, size := start+1, len(ms[start].Findings)
-			for end < len(ms) && end-start < maxRows && size+len(ms[end].Findings) <= maxBytes {
-				size += len(ms[end].Findings)
+	return chunks(ms, func(m store.MatchResult) int { return len(m.Findings) }, maxRows, maxBytes)
+}
+
+// chunks splits items into consecutive chunks of at most maxRows items
+// whose sizes total at most maxBytes; an item larger than maxBytes gets a
+// chunk of its own.
+func chunks[T any](items []T, size func(T) int, maxRows, maxBytes int) iter.Seq[[]T] {
+	return func(yield func([]T) bool) {
+		for start := 0; start < len(items); {
+			end, total := start+1, size(items[start])
+			for end < len(items) && end-start < maxRows && total+size(items[end]) <= maxBytes {
+				total += size(items[end])
 				end++
 			}
-			if !yield(ms[start:end]) {
+			if !yield(items[start:end]) {
 				return
 			}
 			start = end
