@@ -1,7 +1,6 @@
 // Package validate holds the checks both store implementations apply
 // before writing scans, advisories, the KEV catalog and baselines, so that
-// SQLite and PostgreSQL refuse
-// exactly the same input.
+// SQLite and PostgreSQL refuse exactly the same input.
 package validate
 
 import (
