@@ -1,12 +1,16 @@
 package app
 
 import (
+	"context"
+	"log/slog"
+	"reflect"
 	"time"
 
 	"github.com/palisade-project/palisade/internal/activity"
 	"github.com/palisade-project/palisade/internal/baseline"
 	"github.com/palisade-project/palisade/internal/observation"
 	"github.com/palisade-project/palisade/internal/procrules"
+	"github.com/palisade-project/palisade/internal/store"
 )
 
 // baselines adapts a baseline.Set to the activity pipeline.
@@ -35,4 +39,48 @@ func (r rules) Evaluate(ev activity.Event) []observation.Suspicion {
 		out[i] = observation.Suspicion{Rule: f.RuleID, Title: f.Title, Severity: string(f.Severity), Rationale: f.Rationale, Remediation: f.Remediation, Evidence: f.Evidence}
 	}
 	return out
+}
+
+// restoreBaselines loads the stored baselines into set. A failure is
+// logged: the baselines are then learned again.
+func restoreBaselines(ctx context.Context, log *slog.Logger, st store.Baselines, set *baseline.Set) {
+	bs, err := st.AllBaselines(ctx)
+	if err == nil {
+		err = set.Restore(bs)
+	}
+	if err != nil {
+		log.Error("process baselines not restored; they will be learned again", "err", err)
+		return
+	}
+	log.Info("process baselines restored", "baselines", len(bs))
+}
+
+// saveBaselines stores set's baselines every interval and once more when
+// ctx ends, writing only when they changed.
+func saveBaselines(ctx context.Context, log *slog.Logger, st store.Baselines, set *baseline.Set, interval time.Duration) {
+	var last []baseline.Baseline
+	save := func(ctx context.Context) {
+		bs := set.Snapshot()
+		if reflect.DeepEqual(bs, last) {
+			return
+		}
+		if err := st.PutBaselines(ctx, bs); err != nil {
+			log.Error("storing process baselines", "baselines", len(bs), "err", err)
+			return
+		}
+		last = bs
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			flush, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			save(flush)
+			cancel()
+			return
+		case <-t.C:
+			save(ctx)
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/palisade-project/palisade/internal/procfs/procfstest"
+	"github.com/palisade-project/palisade/internal/store/sqlite"
 )
 
 // The agent reads a /proc tree, reports to the server, and the processes
@@ -131,7 +132,22 @@ status:
 		t.Errorf("an agent token could read answers: exit %d %s", c, errOut)
 	}
 	cancel()
-	<-done
+	if c := <-done; c != 0 {
+		t.Fatalf("server exited %d: %s", c, serverErr.String())
+	}
+	// The learned baseline outlives the server.
+	st, err := sqlite.Open(context.Background(), db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	bs, err := st.AllBaselines(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bs) != 1 || bs[0].Container != "web" || len(bs[0].Executables) != 2 {
+		t.Errorf("stored baselines = %+v, want web's with nginx and sh", bs)
+	}
 }
 
 // The shipped DaemonSet loads cleanly, and Palisade is honest about what

@@ -224,9 +224,14 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
+	learned := baseline.NewSet(baseline.Options{})
+	baselineStore, persistBaselines := st.(store.Baselines)
+	if persistBaselines {
+		restoreBaselines(ctx, e.log, baselineStore, learned)
+	}
 	observed := activity.New(activity.Options{
 		Inventory:    live,
-		Baselines:    baselines{baseline.NewSet(baseline.Options{})},
+		Baselines:    baselines{learned},
 		Rules:        rules{procrules.Builtin()},
 		Environments: envs,
 		Publish:      live.SetActivity,
@@ -250,6 +255,9 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 				e.log.Error("sensor stopped", "err", err)
 			}
 		})
+	}
+	if persistBaselines {
+		bg.Go(func() { saveBaselines(bgCtx, e.log, baselineStore, learned, time.Minute) })
 	}
 	if scans, ok := st.(scanqueue.Store); ok && !cfg.Scan.Disabled && !o.demo {
 		q := scanqueue.New(scanqueue.Options{
