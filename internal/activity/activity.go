@@ -60,6 +60,9 @@ type Options struct {
 	Now      func() time.Time
 }
 
+// forgetAfter is how long a node's last report is kept without news.
+const forgetAfter = time.Hour
+
 // Pipeline is safe for concurrent use.
 type Pipeline struct {
 	opts Options
@@ -155,6 +158,12 @@ func (p *Pipeline) Put(ctx context.Context, r observation.Report) error {
 		return fmt.Errorf("%w: %d already", observation.ErrTooManyNodes, p.opts.MaxNodes)
 	}
 	p.nodes[key] = ns
+	// A node silent for an hour is gone (drained, deleted): forget it.
+	for k, n := range p.nodes {
+		if ns.summary.ReceivedAt.Sub(n.summary.ReceivedAt) > forgetAfter {
+			delete(p.nodes, k)
+		}
+	}
 	view := p.viewLocked()
 	p.mu.Unlock()
 	p.opts.Publish(view)

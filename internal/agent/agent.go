@@ -69,13 +69,15 @@ type Agent struct {
 	lastStats   procfs.Stats
 }
 
-// procKey identifies a process across polls: the pid with its start in
-// clock ticks since boot (which, unlike the wall-clock start, does not move
-// when the clock is stepped).
+// procKey identifies a process image across polls: the pid with its start
+// in clock ticks since boot (which, unlike the wall-clock start, does not
+// move when the clock is stepped) and its executable, so that an exec (same
+// pid, same start) ends the old record and opens a new one.
 type procKey struct {
 	containerID string
 	pid         int
 	startTicks  uint64
+	exe         string
 }
 
 type flowKey struct {
@@ -144,18 +146,18 @@ func (a *Agent) Collect(ctx context.Context) {
 		if p.ContainerID == "" || p.Kernel || p.MonitorOf != "" {
 			continue // host processes and runtime monitors are not reported
 		}
-		k := procKey{p.ContainerID, p.PID, p.StartTicks}
+		exe := p.Exe
+		if exe == "" {
+			exe = p.Comm // unreadable exe: the command name stands in
+		}
+		if exe == "" {
+			continue
+		}
+		k := procKey{p.ContainerID, p.PID, p.StartTicks, exe}
 		o := a.procs[k]
 		if o == nil {
 			if len(a.procs) >= maxTracked {
 				a.dropped++
-				continue
-			}
-			exe := p.Exe
-			if exe == "" {
-				exe = p.Comm // unreadable exe: the command name stands in
-			}
-			if exe == "" {
 				continue
 			}
 			o = &observation.Process{ContainerID: p.ContainerID, PodUID: p.PodUID, PID: p.PID, PPID: p.PPID, Exe: exe, Args: p.Args,

@@ -139,3 +139,25 @@ func TestBufferIsBoundedWhileTheServerIsAway(t *testing.T) {
 		t.Errorf("after the server came back: %d reports, first dropped %d, status %+v", len(s.reports), s.reports[0].Dropped, a.Status())
 	}
 }
+
+// An exec keeps the pid and start time but is a new process image: the
+// old record ends, a new one begins.
+func TestExecIsANewRecord(t *testing.T) {
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	p := &fakeProc{socks: map[int][]procfs.Socket{}}
+	s := &sink{}
+	a := New(Options{Proc: p, Node: "n1", Send: s.send, Now: func() time.Time { return now }})
+	p.set(procfs.Process{PID: 20, PPID: 1, Exe: "/bin/dash", ContainerID: "c1", StartTicks: 7})
+	a.Collect(context.Background())
+	now = now.Add(time.Second)
+	p.set(procfs.Process{PID: 20, PPID: 1, Exe: "/usr/bin/nc", ContainerID: "c1", StartTicks: 7})
+	a.Collect(context.Background())
+	a.Flush(context.Background())
+	got := map[string]bool{}
+	for _, pr := range s.reports[0].Processes {
+		got[pr.Exe] = pr.Running
+	}
+	if len(got) != 2 || got["/bin/dash"] || !got["/usr/bin/nc"] {
+		t.Errorf("after the exec: %v, want dash ended and nc running", got)
+	}
+}

@@ -3,6 +3,7 @@ package answer
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/palisade-project/palisade/internal/inventory"
 	"github.com/palisade-project/palisade/internal/processes"
@@ -111,6 +112,9 @@ func (e *Engine) Processes(ix *inventory.Index, f Filter) *Answer[processes.Item
 		}
 		if n.Dropped > 0 {
 			a.Notes = append(a.Notes, fmt.Sprintf("node %s dropped %d observations while the server was away", n.Node, n.Dropped))
+		}
+		if age := e.now().Sub(n.ReceivedAt); age > 5*time.Minute {
+			a.Notes = append(a.Notes, fmt.Sprintf("node %s last reported %s ago: what it shows may be out of date", n.Node, age.Round(time.Minute)))
 		}
 	}
 	for _, it := range items {

@@ -163,3 +163,36 @@ func TestAgentDaemonSetManifest(t *testing.T) {
 		}
 	}
 }
+
+// An agent token made before the first start does not stop the server
+// from creating its admin token.
+func TestAdminTokenCreatedBesideAnAgentToken(t *testing.T) {
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	dir := t.TempDir()
+	db := filepath.Join(dir, "p.db")
+	if code, _, stderr := run(t, "", "token", "create", "admin", "--role", "agent", "--database", db); code != 0 {
+		t.Fatalf("token: %s", stderr)
+	}
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	tokenFile := filepath.Join(dir, "admin.token")
+	go func() {
+		done <- Main(ctx, []string{"server", "--listen", addr, "--database", db, "--token-file", tokenFile, "--no-scan", "--manifests", "../demo/environment"}, strings.NewReader(""), &bytes.Buffer{}, &stderr)
+	}()
+	for deadline := time.Now().Add(30 * time.Second); !ready(addr); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not start: %s", stderr.String())
+		}
+	}
+	cancel()
+	<-done
+	if _, err := os.Stat(tokenFile); err != nil {
+		t.Fatalf("no admin token written: %v\n%s", err, stderr.String())
+	}
+	_, out, _ := run(t, "", "token", "list", "--database", db)
+	if !strings.Contains(out, "admin-2") || !strings.Contains(out, "agent") {
+		t.Errorf("tokens:\n%s", out)
+	}
+}

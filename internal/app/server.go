@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -437,7 +438,9 @@ func bootstrapTokens(ctx context.Context, e *env, st store.Store, configured []c
 	if err != nil {
 		return fmt.Errorf("reading API tokens: %w", err)
 	}
-	remaining := len(stored)
+	// An admin token is created while none exists: agent and viewer
+	// tokens made before the first start do not count.
+	admins := 0
 	for _, t := range stored {
 		// A token removed from the config file is revoked.
 		if t.Source == store.TokenFromConfig && !listed[t.Name] {
@@ -445,15 +448,26 @@ func bootstrapTokens(ctx context.Context, e *env, st store.Store, configured []c
 				return fmt.Errorf("revoking token %q, no longer in the config file: %w", t.Name, err)
 			}
 			e.log.Info("token revoked: no longer in the config file", "token", t.Name)
-			remaining--
+			continue
+		}
+		if t.Role == string(auth.RoleAdmin) {
+			admins++
 		}
 	}
+	remaining := admins
 	name := "admin"
 	switch {
 	case demoMode:
 		name = "demo"
 	case remaining > 0:
 		return nil
+	}
+	// Never replace a token of another role that happens to bear the name.
+	taken := func(n string) bool {
+		return slices.ContainsFunc(stored, func(t store.Token) bool { return t.Name == n })
+	}
+	for i := 2; !demoMode && taken(name); i++ {
+		name = fmt.Sprintf("admin-%d", i)
 	}
 	secret, hash, err := auth.Generate()
 	if err != nil {

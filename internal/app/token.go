@@ -54,7 +54,7 @@ func newTokenCmd(e *env) *cobra.Command {
 			return err
 		},
 	}
-	create.Flags().StringVar(&role, "role", "viewer", "admin, analyst or viewer")
+	create.Flags().StringVar(&role, "role", "viewer", "admin, analyst, viewer, or agent (node agents: sends observations, reads nothing)")
 
 	list := &cobra.Command{
 		Use:   "list",
