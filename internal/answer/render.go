@@ -169,14 +169,18 @@ func WriteTable(w io.Writer, a any) error {
 		}
 	case *Answer[risk.ProductionItem]:
 		notes, summary = a.Notes, a.Summary
-		fmt.Fprintln(tw, "WORKLOAD\tKEV\tCRITICAL\tHIGH\tMEDIUM\tLOW\tFIXABLE\tWHY PRODUCTION\tFIRST TO FIX")
+		fmt.Fprintln(tw, "WORKLOAD\tUNDER ATTACK?\tKEV\tCRITICAL\tHIGH\tMEDIUM\tLOW\tFIXABLE\tWHY PRODUCTION\tFIRST TO FIX")
 		for _, it := range a.Items {
 			first := "-"
 			if len(it.Vulnerabilities) > 0 {
 				first = describeVuln(it.Vulnerabilities[0])
 			}
+			attack := "-"
+			if len(it.RuntimeEvidence) > 0 {
+				attack = "possibly: " + it.RuntimeEvidence[0]
+			}
 			c := it.Counts
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", it.Workload, it.KnownExploited, c["critical"], c["high"], c["medium"], c["low"], it.Fixable, it.Environment.Reason, first)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", it.Workload, attack, it.KnownExploited, c["critical"], c["high"], c["medium"], c["low"], it.Fixable, it.Environment.Reason, first)
 		}
 	case *Answer[risk.Assessment]:
 		notes, summary = a.Notes, a.Summary

@@ -280,7 +280,8 @@ func TestDemoUsesItsOwnDatabaseAndToken(t *testing.T) {
 		"vulnerable": {`"CVE-2021-44228"`, `"maxSeverity": "critical"`},
 		"privileged": {`the scanned image sets no user`},
 		"production": {`"dateAdded": "2021-12-10"`, `"name": "payment-api"`},
-		"priorities": {`"rank": 1`, `known exploited: `},
+		"priorities": {`"rank": 1`, `known exploited: `, `possibly under attack: `},
+		"processes":  {`"rule": "shell-in-non-shell-image"`, `"pod": "payment-api-demo-0"`},
 	} {
 		code, out, errOut := run(t, "", "ask", q, "--server", "http://"+addr, "--token", token, "-o", "json")
 		if code != 0 {

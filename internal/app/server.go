@@ -398,6 +398,7 @@ func loadDemo(ctx context.Context, live *state.State) error {
 	// Example scan results: the example's registries are made up, so the
 	// demo pulls nothing (its scan queue does not run).
 	live.SetImages(demo.Scans(pods, time.Now()))
+	live.SetActivity(demo.Activity(pods, time.Now()))
 	return nil
 }
 
