@@ -44,8 +44,16 @@ const agentCluster = "agent-it"
 // the node is reported as degraded (polling, no eBPF); and the agent stops
 // cleanly on SIGTERM.
 //
-// It needs root, unshare and nsenter (util-linux) and a writable cgroup
-// hierarchy (v1, v2 or both): it skips without them, or fails when CI=true.
+// Between those steps, the two pods' network namespaces are joined by a
+// veth pair and given the pod IPs their statuses name; a Python listener
+// in cache-1 accepts a TCP connection a Python client in web-1 holds open,
+// and the processes answer shows the flow between the two pods: web-1's
+// container has the outbound connection to cache-1 on port 8080, cache-1's
+// the inbound one from web-1. Python is no shell: nothing is suspicious.
+//
+// It needs root, unshare and nsenter (util-linux), ip (iproute2) with veth
+// support, python3 and a writable cgroup hierarchy (v1, v2 or both): it
+// skips without them, or fails when CI=true.
 func TestAgentAttributesProcessesInContainers(t *testing.T) {
 	t.Parallel()
 	host := needContainerHost(t)
@@ -57,8 +65,9 @@ func TestAgentAttributesProcessesInContainers(t *testing.T) {
 	const ns = "agent-test"
 	createNamespace(ctx, t, cs, ns)
 	webID, cacheID := randomContainerID(t), randomContainerID(t)
-	webUID := createRunningPod(ctx, t, cs, ns, "web-1", "web", "docker.io/library/nginx:1.27", "containerd://"+webID)
-	cacheUID := createRunningPod(ctx, t, cs, ns, "cache-1", "redis", "docker.io/library/redis:7.4", "cri-o://"+cacheID)
+	const webIP, cacheIP, cachePort, clientPort = "10.77.0.1", "10.77.0.2", 8080, 45678
+	webUID := createRunningPod(ctx, t, cs, ns, "web-1", "web", "docker.io/library/nginx:1.27", "containerd://"+webID, webIP)
+	cacheUID := createRunningPod(ctx, t, cs, ns, "cache-1", "redis", "docker.io/library/redis:7.4", "cri-o://"+cacheID, cacheIP)
 
 	// containerd's systemd-driver scope on a v1 hierarchy when there is one,
 	// CRI-O's on the v2 hierarchy when there is one: both formats of
@@ -95,6 +104,56 @@ func TestAgentAttributesProcessesInContainers(t *testing.T) {
 		}, 0, degradedNote)
 	})
 
+	// The pod network: a veth pair between the two pods' namespaces, each
+	// end with its pod's IP; then a listener in cache-1 and a client in
+	// web-1 holding a connection to it.
+	connectNetNamespaces(t, webSleep, webIP, cacheSleep, cacheIP)
+	python := pythonExe(t)
+	listener := startInContainer(t, cacheSleep, cacheCgroup, pythonCommand(python, fmt.Sprintf(`import socket, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((%q, %d))
+s.listen(1)
+c, _ = s.accept()
+time.sleep(600)`, cacheIP, cachePort)), filepath.Base(python))
+	client := startInContainer(t, webSleep, webCgroup, pythonCommand(python, fmt.Sprintf(`import socket, time
+for _ in range(100):
+    c = socket.socket()
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    c.bind((%q, %d))
+    try:
+        c.connect((%q, %d))
+        break
+    except OSError:
+        c.close()
+        time.sleep(0.1)
+time.sleep(600)`, webIP, clientPort, cacheIP, cachePort)), filepath.Base(python))
+	t.Logf("python %s: listener pid %d in cache-1, client pid %d in web-1", python, listener, client)
+	pythonIn := func(pid int, pod string) wantProcess {
+		return wantProcess{pid: pid, exe: python, pod: pod}
+	}
+	webPod, cachePod := workloadRef{Cluster: agentCluster, Kind: "Pod", Namespace: ns, Name: "web-1"},
+		workloadRef{Cluster: agentCluster, Kind: "Pod", Namespace: ns, Name: "cache-1"}
+	wantConnections := map[string][]wantConnection{
+		"web-1/web": {{direction: "out", port: cachePort, proto: "tcp",
+			peer: wantPeer{Workload: cachePod, Pod: "cache-1", Addr: fmt.Sprintf("%s:%d", cacheIP, cachePort)}}},
+		"cache-1/redis": {{direction: "in", port: cachePort, proto: "tcp",
+			peer: wantPeer{Workload: webPod, Pod: "web-1", Addr: fmt.Sprintf("%s:%d", webIP, clientPort)}}},
+	}
+	eventually(t, time.Minute, "the TCP connection from web-1 to cache-1 is a flow between the two pods, nothing suspicious", func() (bool, string) {
+		a, why := askProcesses(t, bin, srv, ns)
+		if a == nil {
+			return false, why
+		}
+		if ok, why := a.check(map[string][]wantProcess{
+			"web-1/web":     {pythonIn(client, "web-1"), sleepIn(webSleep, "web-1")},
+			"cache-1/redis": {pythonIn(listener, "cache-1"), sleepIn(cacheSleep, "cache-1")},
+		}, 0, degradedNote); !ok {
+			return false, why
+		}
+		return a.checkConnections(wantConnections)
+	})
+
 	shell := startShellInContainer(t, webSleep, webCgroup)
 	shellExe := exeOf(t, shell)
 	t.Logf("shell %s pid %d started in web-1", shellExe, shell)
@@ -103,10 +162,14 @@ func TestAgentAttributesProcessesInContainers(t *testing.T) {
 		if a == nil {
 			return false, why
 		}
-		return a.check(map[string][]wantProcess{
-			"web-1/web":     {{pid: shell, exe: shellExe, pod: "web-1", rule: "shell-in-non-shell-image"}, sleepIn(webSleep, "web-1")},
-			"cache-1/redis": {sleepIn(cacheSleep, "cache-1")},
-		}, 1, degradedNote)
+		if ok, why := a.check(map[string][]wantProcess{
+			"web-1/web": {{pid: shell, exe: shellExe, pod: "web-1", rule: "shell-in-non-shell-image"},
+				pythonIn(client, "web-1"), sleepIn(webSleep, "web-1")},
+			"cache-1/redis": {pythonIn(listener, "cache-1"), sleepIn(cacheSleep, "cache-1")},
+		}, 1, degradedNote); !ok {
+			return false, why
+		}
+		return a.checkConnections(wantConnections)
 	})
 
 	if err := agent.stop(); err != nil {
@@ -119,6 +182,23 @@ func TestAgentAttributesProcessesInContainers(t *testing.T) {
 type wantProcess struct {
 	pid            int
 	exe, pod, rule string
+}
+
+// wantConnection is one connection the processes answer should list for
+// a container; its count only has to be positive.
+type wantConnection struct {
+	direction, proto string
+	peer             wantPeer
+	port             int
+}
+
+// wantPeer is the peer of a connection, as the answer names it.
+type wantPeer struct {
+	Workload  workloadRef `json:"workload"`
+	Pod       string      `json:"pod"`
+	Container string      `json:"container"`
+	Addr      string      `json:"addr"`
+	External  bool        `json:"external"`
 }
 
 // processesAnswer is the part of the processes answer (docs/output.md)
@@ -140,7 +220,34 @@ type processesAnswer struct {
 				Rule string `json:"rule"`
 			} `json:"suspicious"`
 		} `json:"processes"`
+		Connections []struct {
+			Direction string   `json:"direction"`
+			Peer      wantPeer `json:"peer"`
+			Port      int      `json:"port"`
+			Proto     string   `json:"proto"`
+			Count     int      `json:"count"`
+		} `json:"connections"`
 	} `json:"items"`
+}
+
+// checkConnections compares the connections of every item with those
+// wanted per "pod/container" (in the answer's order), each with a
+// positive count.
+func (a *processesAnswer) checkConnections(want map[string][]wantConnection) (bool, string) {
+	got := map[string][]wantConnection{}
+	for _, it := range a.Items {
+		k := it.Workload.Name + "/" + it.Container
+		for _, c := range it.Connections {
+			if c.Count < 1 {
+				return false, fmt.Sprintf("%s: connection %+v counted %d times, want at least once:\n%s", k, c, c.Count, pretty(a))
+			}
+			got[k] = append(got[k], wantConnection{direction: c.Direction, proto: c.Proto, peer: c.Peer, port: c.Port})
+		}
+	}
+	if d := cmp.Diff(want, got, cmp.AllowUnexported(wantConnection{})); d != "" {
+		return false, fmt.Sprintf("connections by pod/container (-want +got):\n%s\nanswer:\n%s", d, pretty(a))
+	}
+	return true, ""
 }
 
 // check compares the answer with the processes wanted per "pod/container"
@@ -203,16 +310,18 @@ func askProcesses(t *testing.T, bin string, srv *agentTestServer, ns string) (*p
 }
 
 // createRunningPod creates a Pod on node n1 whose status says its one
-// container runs image with containerID, as a kubelet would write it, and
-// returns the pod's UID.
-func createRunningPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, name, container, image, containerID string) types.UID {
+// container runs image with containerID and the pod has podIP, as a
+// kubelet would write it, and returns the pod's UID.
+func createRunningPod(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, name, container, image, containerID, podIP string) types.UID {
 	t.Helper()
 	repo, _, _ := strings.Cut(image, ":")
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec:       corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: container, Image: image}}},
 		Status: corev1.PodStatus{
-			Phase: corev1.PodRunning,
+			Phase:  corev1.PodRunning,
+			PodIP:  podIP,
+			PodIPs: []corev1.PodIP{{IP: podIP}},
 			ContainerStatuses: []corev1.ContainerStatus{{
 				Name:        container,
 				Image:       image,
@@ -434,13 +543,32 @@ func startContainerProcess(t *testing.T, cg cgroup) int {
 
 // startShellInContainer starts a shell in the PID, network and mount
 // namespaces of the container whose process is target and in its cgroup
-// cg. Like runc, it has the shell join the cgroup before the program the
-// agent should see is executed: nsenter starts sh outside the cgroup, the
-// test moves it in, then sh execs the shell again under another name. The
-// agent re-reads a process in full only when it execs (or every few
-// minutes), so a move without an exec would go unseen for minutes. The
-// shell waits on its standard input until the test ends.
+// cg (see startInContainer): the same shell through a link of another
+// name, so that its command name changes on the exec. The shell waits on
+// its standard input until the test ends.
 func startShellInContainer(t *testing.T, target int, cg cgroup) int {
+	t.Helper()
+	shExe, err := filepath.EvalSymlinks("/bin/sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(t.TempDir(), "shell")
+	if err := os.Symlink(shExe, link); err != nil {
+		t.Fatal(err)
+	}
+	return startInContainer(t, target, cg, "exec "+link, "shell")
+}
+
+// startInContainer runs command (a line of sh that execs the program) in
+// the PID, network and mount namespaces of the container whose process is
+// target and in its cgroup cg, and returns its pid once its command name
+// is comm. Like runc, it has the process join the cgroup before the
+// program the agent should see is executed: nsenter starts sh outside the
+// cgroup, the test moves it in, then sh runs command. The agent re-reads a
+// process in full only when it execs (or every few minutes), so a move
+// without an exec would go unseen for minutes. The program's standard
+// input is a pipe closed when the test ends, and it is killed then.
+func startInContainer(t *testing.T, target int, cg cgroup, command, comm string) int {
 	t.Helper()
 	cmd := exec.Command("nsenter", "--target", strconv.Itoa(target), "--pid", "--net", "--mount", "--", "sh")
 	stdin, err := cmd.StdinPipe()
@@ -452,7 +580,7 @@ func startShellInContainer(t *testing.T, target int, cg cgroup) int {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting nsenter: %v", err)
 	}
-	t.Cleanup(func() { stdin.Close() }) // the shell exits at the end of its input
+	t.Cleanup(func() { stdin.Close() }) // a shell exits at the end of its input
 	waitOnCleanup(t, cmd, &out)
 	shExe, err := filepath.EvalSymlinks("/bin/sh")
 	if err != nil {
@@ -460,24 +588,93 @@ func startShellInContainer(t *testing.T, target int, cg cgroup) int {
 	}
 	pid := childRunning(t, cmd.Process.Pid, filepath.Base(shExe), &out)
 	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
-	if a, b := nsOf(t, pid, "pid"), nsOf(t, target, "pid"); a != b {
-		t.Fatalf("the shell is in %s, the container in %s", a, b)
+	for _, typ := range []string{"pid", "net"} {
+		if a, b := nsOf(t, pid, typ), nsOf(t, target, typ); a != b {
+			t.Fatalf("the process is in %s, the container in %s", a, b)
+		}
 	}
 	joinCgroup(t, cg, pid)
-	// Exec the same shell through a link of another name: the command name
-	// changes, so the agent reads the process again.
-	link := filepath.Join(t.TempDir(), "shell")
-	if err := os.Symlink(shExe, link); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.WriteString(stdin, "exec "+link+"\n"); err != nil {
+	if _, err := io.WriteString(stdin, command+"\n"); err != nil {
 		t.Fatalf("writing to the shell: %v", err)
 	}
-	eventually(t, 10*time.Second, "the shell execs in the container's cgroup", func() (bool, string) {
-		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-		return strings.TrimSpace(string(comm)) == "shell", fmt.Sprintf("comm %q (%v); output %s", comm, err, out.String())
+	if len(comm) > 15 {
+		comm = comm[:15] // the kernel's TASK_COMM_LEN
+	}
+	eventually(t, 10*time.Second, fmt.Sprintf("the process execs %s in the container's cgroup", comm), func() (bool, string) {
+		got, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		return strings.TrimSpace(string(got)) == comm, fmt.Sprintf("comm %q (%v); output %s", got, err, out.String())
 	})
 	return pid
+}
+
+// pythonExe returns the path of the Python 3 interpreter itself (not a
+// wrapper script such as a pyenv shim, which would run a shell first).
+func pythonExe(t *testing.T) string {
+	t.Helper()
+	out, err := exec.CommandContext(t.Context(), "python3", "-c", "import sys; print(sys.executable)").Output()
+	if err != nil {
+		needHost(t, "python3 is needed for the listener and the client of the pod network: %v", err)
+	}
+	exe, err := filepath.EvalSymlinks(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return exe
+}
+
+// pythonCommand is the sh line that execs python with script.
+func pythonCommand(python, script string) string {
+	return "exec " + python + " -c '" + strings.ReplaceAll(script, "'", `'\''`) + "'"
+}
+
+// connectNetNamespaces joins the network namespaces of the processes a and
+// b with a veth pair, each end up with its address in a /24, and brings
+// up the loopback of both. The pair is deleted when the test ends (it
+// also goes away with the namespaces).
+func connectNetNamespaces(t *testing.T, a int, aIP string, b int, bIP string) {
+	t.Helper()
+	if _, err := exec.LookPath("ip"); err != nil {
+		needHost(t, "ip (iproute2) is not installed")
+	}
+	suffix := randomContainerID(t)[:8]
+	va, vb := "pla"+suffix, "plb"+suffix
+	run := func(args ...string) error {
+		out, err := exec.CommandContext(t.Context(), args[0], args[1:]...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
+		}
+		return nil
+	}
+	if err := run("ip", "link", "add", va, "type", "veth", "peer", "name", vb); err != nil {
+		needHost(t, "cannot create a veth pair: %v", err)
+	}
+	t.Cleanup(func() {
+		// Wherever the pair is, deleting one end deletes both; the
+		// namespaces may be gone already, and the pair with them.
+		_ = exec.Command("ip", "link", "del", va).Run()
+		_ = exec.Command("nsenter", "--target", strconv.Itoa(a), "--net", "--", "ip", "link", "del", va).Run()
+		_ = exec.Command("nsenter", "--target", strconv.Itoa(b), "--net", "--", "ip", "link", "del", vb).Run()
+		if exec.Command("ip", "link", "show", va).Run() == nil || exec.Command("ip", "link", "show", vb).Run() == nil {
+			t.Errorf("veth pair %s/%s is still on the host", va, vb)
+		}
+	})
+	for _, end := range []struct {
+		pid     int
+		dev, ip string
+	}{{a, va, aIP}, {b, vb, bIP}} {
+		in := []string{"nsenter", "--target", strconv.Itoa(end.pid), "--net", "--"}
+		for _, args := range [][]string{
+			{"ip", "link", "set", end.dev, "netns", strconv.Itoa(end.pid)},
+			append(slices.Clone(in), "ip", "addr", "add", end.ip+"/24", "dev", end.dev),
+			append(slices.Clone(in), "ip", "link", "set", end.dev, "up"),
+			append(slices.Clone(in), "ip", "link", "set", "lo", "up"),
+		} {
+			if err := run(args...); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Logf("veth pair %s (%s, pid %d) / %s (%s, pid %d)", va, aIP, a, vb, bIP, b)
 }
 
 // waitOnCleanup kills cmd when the test ends, if still running, and reaps it.
