@@ -57,7 +57,10 @@ type Options struct {
 	Publish func(*observation.View)
 	// MaxNodes bounds the nodes whose reports are kept (default 5,000).
 	MaxNodes int
-	Now      func() time.Time
+	// PublishEvery bounds how often a new view is published when reports
+	// arrive fast (default 0: after every report).
+	PublishEvery time.Duration
+	Now          func() time.Time
 }
 
 // forgetAfter is how long a node's last report is kept without news.
@@ -70,17 +73,49 @@ type Pipeline struct {
 	mu    sync.Mutex
 	nodes map[string]*nodeState // by cluster/node
 	// targets and pods cache the container ID and pod IP resolutions per
-	// index generation.
-	targets    map[string]target
-	pods       map[netip.Addr]target
-	targetsGen uint64
+	// inventory snapshot (not per index generation, which every published
+	// view bumps).
+	targets     map[string]target
+	pods        map[netip.Addr]target
+	targetsSnap *model.Snapshot
+
+	dirty          bool
+	publishPending bool
+	lastPublish    time.Time
 }
 
 type nodeState struct {
 	summary   observation.NodeSummary
-	processes []observation.ProcessRecord
-	flows     []observation.FlowRecord
+	processes map[procKey]observation.ProcessRecord
+	flows     map[flowKey]observation.FlowRecord
 }
+
+type procKey struct {
+	containerID string
+	pid         int
+	exe         string
+	firstSeen   time.Time
+}
+
+type flowKey struct {
+	proto    string
+	from, to netip.AddrPort
+}
+
+// Retention of what nodes reported.
+const (
+	// keepQuiet is how long an ordinary process or flow stays after it was
+	// last seen.
+	keepQuiet = 10 * time.Minute
+	// keepEvidence is how long a suspicious process, or one outside its
+	// baseline, stays after it was last seen: long enough to be looked at.
+	keepEvidence = 24 * time.Hour
+	// maxReportAge bounds how far in the past a report's stamps may lie
+	// (a buffered report after an outage).
+	maxReportAge = 2 * time.Hour
+	// maxProcessesPerNode bounds the records kept per node.
+	maxProcessesPerNode = 20_000
+)
 
 // target is where a container ID runs.
 type target struct {
@@ -111,31 +146,45 @@ func (p *Pipeline) Put(ctx context.Context, r observation.Report) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	ix, gen := p.opts.Inventory.Index()
-	targets, podIPs := p.resolver(ix, gen)
-	ns := &nodeState{
-		summary: observation.NodeSummary{Cluster: r.Cluster, Node: r.Node, Agent: r.Agent, Collection: r.Collection, Degraded: r.Degraded,
-			Dropped: r.Dropped, SentAt: r.SentAt, ReceivedAt: p.opts.Now().UTC(), Processes: len(r.Processes), Flows: len(r.Flows)},
+	now := p.opts.Now().UTC()
+	// The agent's clock is not trusted for baselines: a stamp in the past
+	// could teach a locked baseline, one in the future keep it learning.
+	clamp := func(t time.Time) time.Time {
+		switch {
+		case t.After(now):
+			return now
+		case t.Before(now.Add(-maxReportAge)):
+			return now.Add(-maxReportAge)
+		}
+		return t
 	}
+	ix, _ := p.opts.Inventory.Index()
+	targets, podIPs := p.resolver(ix)
+	summary := observation.NodeSummary{Cluster: r.Cluster, Node: r.Node, Agent: r.Agent, Collection: r.Collection, Degraded: r.Degraded,
+		Dropped: r.Dropped, SentAt: r.SentAt, ReceivedAt: now, Processes: len(r.Processes), Flows: len(r.Flows)}
+	var flows []observation.FlowRecord
 	for _, f := range r.Flows {
-		ns.flows = append(ns.flows, resolveFlow(r, f, targets, podIPs))
+		f.FirstSeen, f.LastSeen = clamp(f.FirstSeen), clamp(f.LastSeen)
+		flows = append(flows, resolveFlow(r, f, targets, podIPs))
 	}
+	var procs []observation.ProcessRecord
 	for _, pr := range r.Processes {
 		rec := observation.ProcessRecord{Cluster: r.Cluster, Node: r.Node, ContainerID: pr.ContainerID, Exe: pr.Exe, Args: pr.Args,
-			UID: pr.UID, PID: pr.PID, FirstSeen: pr.FirstSeen, LastSeen: pr.LastSeen, Running: pr.Running}
+			UID: pr.UID, PID: pr.PID, FirstSeen: clamp(pr.FirstSeen), LastSeen: clamp(pr.LastSeen), Running: pr.Running}
 		if pr.ContainerID == "" {
 			continue // host processes are not answered for yet
 		}
 		t, ok := targets[pr.ContainerID]
 		if !ok {
-			ns.summary.Unattributed++
-			ns.processes = append(ns.processes, rec)
+			// A pod's sandbox (pause) or a container the inventory does
+			// not know yet.
+			summary.Unattributed++
 			continue
 		}
 		rec.Workload, rec.Pod, rec.Container, rec.Digest, rec.Image = t.workload, t.pod.Name, t.container, t.digest, t.image
 		rec.Baseline = observation.BaselineUnknown
 		if t.digest != "" && p.opts.Baselines != nil {
-			rec.Baseline = p.opts.Baselines.Observe(t.digest, t.container, pr.Exe, pr.LastSeen)
+			rec.Baseline = p.opts.Baselines.Observe(t.digest, t.container, pr.Exe, rec.LastSeen)
 		}
 		if p.opts.Rules != nil {
 			ev := Event{Exe: pr.Exe, Args: pr.Args}
@@ -149,25 +198,111 @@ func (p *Pipeline) Put(ctx context.Context, r observation.Report) error {
 			}
 			rec.Suspicious = p.opts.Rules.Evaluate(ev)
 		}
-		ns.processes = append(ns.processes, rec)
+		procs = append(procs, rec)
 	}
 	key := r.Cluster + "/" + r.Node
 	p.mu.Lock()
-	if _, ok := p.nodes[key]; !ok && len(p.nodes) >= p.opts.MaxNodes {
+	ns, known := p.nodes[key]
+	if !known && len(p.nodes) >= p.opts.MaxNodes {
 		p.mu.Unlock()
 		return fmt.Errorf("%w: %d already", observation.ErrTooManyNodes, p.opts.MaxNodes)
 	}
-	p.nodes[key] = ns
+	if known && r.SentAt.Before(ns.summary.SentAt) {
+		p.mu.Unlock()
+		return nil // a replayed or late report: the newer one stands
+	}
+	if !known {
+		ns = &nodeState{processes: map[procKey]observation.ProcessRecord{}, flows: map[flowKey]observation.FlowRecord{}}
+		p.nodes[key] = ns
+	}
+	summary.Dropped += ns.summary.Dropped // the node's total
+	ns.summary = summary
+	for _, rec := range procs {
+		ns.processes[procKey{rec.ContainerID, rec.PID, rec.Exe, rec.FirstSeen}] = rec
+	}
+	for _, f := range flows {
+		k := flowKey{f.Proto, f.From.Addr, f.To.Addr}
+		if prev, ok := ns.flows[k]; ok {
+			f.FirstSeen = prev.FirstSeen
+			f.Count += prev.Count
+		}
+		ns.flows[k] = f
+	}
+	ns.expire(now)
 	// A node silent for an hour is gone (drained, deleted): forget it.
 	for k, n := range p.nodes {
-		if ns.summary.ReceivedAt.Sub(n.summary.ReceivedAt) > forgetAfter {
+		if now.Sub(n.summary.ReceivedAt) > forgetAfter {
 			delete(p.nodes, k)
 		}
 	}
+	p.dirty = true
+	p.mu.Unlock()
+	p.schedulePublish()
+	return nil
+}
+
+// expire forgets what the node stopped reporting: exited or vanished
+// processes and flows after keepQuiet, suspicious processes and those
+// outside their baseline only after keepEvidence.
+func (ns *nodeState) expire(now time.Time) {
+	for k, rec := range ns.processes {
+		keep := keepQuiet
+		if len(rec.Suspicious) > 0 || rec.Baseline == observation.BaselineAnomaly {
+			keep = keepEvidence
+		}
+		if now.Sub(rec.LastSeen) > keep {
+			delete(ns.processes, k)
+		}
+	}
+	for k, f := range ns.flows {
+		if now.Sub(f.LastSeen) > keepQuiet {
+			delete(ns.flows, k)
+		}
+	}
+	if len(ns.processes) > maxProcessesPerNode {
+		// Over the bound: drop the quiet records that were seen longest ago.
+		var quiet []procKey
+		for k, rec := range ns.processes {
+			if len(rec.Suspicious) == 0 && rec.Baseline != observation.BaselineAnomaly {
+				quiet = append(quiet, k)
+			}
+		}
+		slices.SortFunc(quiet, func(a, b procKey) int { return ns.processes[a].LastSeen.Compare(ns.processes[b].LastSeen) })
+		for _, k := range quiet[:min(len(quiet), len(ns.processes)-maxProcessesPerNode)] {
+			delete(ns.processes, k)
+		}
+	}
+}
+
+// schedulePublish publishes a new view now, or within PublishEvery of the
+// last one when reports arrive faster.
+func (p *Pipeline) schedulePublish() {
+	if p.opts.PublishEvery <= 0 {
+		p.publishNow()
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.publishPending {
+		return
+	}
+	p.publishPending = true
+	wait := max(0, p.opts.PublishEvery-p.opts.Now().Sub(p.lastPublish))
+	time.AfterFunc(wait, p.publishNow)
+}
+
+func (p *Pipeline) publishNow() {
+	p.mu.Lock()
+	p.publishPending = false
+	if !p.dirty {
+		p.mu.Unlock()
+		return
+	}
+	p.dirty = false
+	p.lastPublish = p.opts.Now()
 	view := p.viewLocked()
 	p.mu.Unlock()
 	p.opts.Publish(view)
-	return nil
 }
 
 // viewLocked builds the view of every node's latest report.
@@ -175,8 +310,12 @@ func (p *Pipeline) viewLocked() *observation.View {
 	v := &observation.View{}
 	for _, ns := range p.nodes {
 		v.Nodes = append(v.Nodes, ns.summary)
-		v.Processes = append(v.Processes, ns.processes...)
-		v.Flows = append(v.Flows, ns.flows...)
+		for _, rec := range ns.processes {
+			v.Processes = append(v.Processes, rec)
+		}
+		for _, f := range ns.flows {
+			v.Flows = append(v.Flows, f)
+		}
 	}
 	slices.SortFunc(v.Nodes, func(a, b observation.NodeSummary) int {
 		return cmp.Or(cmp.Compare(a.Cluster, b.Cluster), cmp.Compare(a.Node, b.Node))
@@ -185,14 +324,18 @@ func (p *Pipeline) viewLocked() *observation.View {
 		return cmp.Or(inventory.CompareRefs(a.Workload, b.Workload), cmp.Compare(a.Pod, b.Pod), cmp.Compare(a.Container, b.Container),
 			cmp.Compare(a.ContainerID, b.ContainerID), cmp.Compare(a.Exe, b.Exe), cmp.Compare(a.PID, b.PID))
 	})
+	slices.SortFunc(v.Flows, func(a, b observation.FlowRecord) int {
+		return cmp.Or(cmp.Compare(a.Cluster, b.Cluster), cmp.Compare(a.Node, b.Node), a.From.Addr.Compare(b.From.Addr), a.To.Addr.Compare(b.To.Addr))
+	})
 	return v
 }
 
 // resolver maps container IDs (without the runtime:// prefix) to where
 // they run, rebuilt when the inventory changes.
-func (p *Pipeline) resolver(ix *inventory.Index, gen uint64) (map[string]target, map[netip.Addr]target) {
+func (p *Pipeline) resolver(ix *inventory.Index) (map[string]target, map[netip.Addr]target) {
+	snap := ix.Snapshot()
 	p.mu.Lock()
-	if p.targets != nil && p.targetsGen == gen {
+	if p.targets != nil && p.targetsSnap == snap {
 		t, ips := p.targets, p.pods
 		p.mu.Unlock()
 		return t, ips
@@ -205,9 +348,20 @@ func (p *Pipeline) resolver(ix *inventory.Index, gen uint64) (map[string]target,
 			if pod.Status == nil {
 				continue
 			}
-			for _, s := range append([]string{pod.Status.PodIP}, pod.Status.PodIPs...) {
-				if a, err := netip.ParseAddr(s); err == nil && !pod.Template.HostNetwork {
-					ips[a.Unmap()] = target{workload: w.Ref(), pod: pod}
+			if ph := pod.Status.Phase; !pod.Template.HostNetwork && ph != "Succeeded" && ph != "Failed" {
+				// A pod's network namespace is shared by its containers:
+				// flows read through its sandbox go to its first container.
+				first := ""
+				for _, c := range pod.Template.Containers {
+					if c.Type == model.ContainerRegular {
+						first = c.Name
+						break
+					}
+				}
+				for _, s := range append([]string{pod.Status.PodIP}, pod.Status.PodIPs...) {
+					if a, err := netip.ParseAddr(s); err == nil {
+						ips[a.Unmap()] = target{workload: w.Ref(), pod: pod, container: first}
+					}
 				}
 			}
 			for _, cs := range pod.Status.Containers {
@@ -226,9 +380,7 @@ func (p *Pipeline) resolver(ix *inventory.Index, gen uint64) (map[string]target,
 		}
 	}
 	p.mu.Lock()
-	if gen >= p.targetsGen {
-		p.targets, p.pods, p.targetsGen = out, ips, gen
-	}
+	p.targets, p.pods, p.targetsSnap = out, ips, snap
 	p.mu.Unlock()
 	return out, ips
 }
@@ -240,7 +392,7 @@ func resolveFlow(r observation.Report, f observation.Flow, targets map[string]ta
 	if t, ok := targets[f.ContainerID]; ok {
 		local.Workload, local.Pod, local.Container = t.workload, t.pod.Name, t.container
 	} else if t, ok := podIPs[f.Local.Addr().Unmap()]; ok {
-		local.Workload, local.Pod = t.workload, t.pod.Name
+		local.Workload, local.Pod, local.Container = t.workload, t.pod.Name, t.container
 	} else {
 		local.External = true
 	}

@@ -52,7 +52,7 @@ func TestPipelineAttributesProcessesToPods(t *testing.T) {
 	ix := inventory.New(snap)
 	var got *observation.View
 	p := New(Options{Inventory: staticInventory{ix}, Baselines: fakeBaselines{known: "/usr/sbin/nginx"}, Rules: shellRule{},
-		Publish: func(v *observation.View) { got = v }, MaxNodes: 1})
+		Publish: func(v *observation.View) { got = v }, MaxNodes: 1, Now: func() time.Time { return time.Date(2026, 11, 25, 10, 0, 30, 0, time.UTC) }})
 	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	rep := observation.Report{Node: "n1", Cluster: "c", Agent: "test", SentAt: at, Collection: "polling", Processes: []observation.Process{
 		{ContainerID: "abc123", PID: 10, PPID: 1, Exe: "/usr/sbin/nginx", FirstSeen: at, LastSeen: at, Running: true},
@@ -106,5 +106,67 @@ func TestContainerID(t *testing.T) {
 		if got := ContainerID(in); got != want {
 			t.Errorf("ContainerID(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// recordingBaselines records the times it is asked about.
+type recordingBaselines struct{ at []time.Time }
+
+func (r *recordingBaselines) Observe(_, _, _ string, at time.Time) string {
+	r.at = append(r.at, at)
+	return observation.BaselineLearning
+}
+
+// Evidence outlives the window that saw it; ordinary processes do not; a
+// late report does not replace a newer one; the agent's clock is clamped.
+func TestRetentionReplayAndClock(t *testing.T) {
+	snap := &model.Snapshot{}
+	snap.Add(&model.Workload{
+		Meta: model.Meta{Cluster: "c", Namespace: "shop", Name: "web-1"}, Kind: model.KindPod,
+		Template: model.PodTemplate{Containers: []model.Container{{Name: "web", Type: model.ContainerRegular}}},
+		Status:   &model.PodStatus{Containers: []model.ContainerStatus{{Name: "web", ContainerID: "containerd://abc", Digest: "sha256:1", Running: true}}},
+	})
+	ix := inventory.New(snap)
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	var got *observation.View
+	bl := &recordingBaselines{}
+	p := New(Options{Inventory: staticInventory{ix}, Baselines: bl, Rules: shellRule{}, Publish: func(v *observation.View) { got = v }, Now: func() time.Time { return now }})
+	report := func(sent time.Time, procs ...observation.Process) {
+		t.Helper()
+		if err := p.Put(context.Background(), observation.Report{Node: "n1", Cluster: "c", SentAt: sent, Collection: "polling", Processes: procs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	proc := func(pid int, exe string, seen time.Time, running bool) observation.Process {
+		return observation.Process{ContainerID: "abc", PID: pid, PPID: 1, Exe: exe, FirstSeen: seen, LastSeen: seen, Running: running}
+	}
+	// A shell and a short ls, both exited by the end of the window; the
+	// agent's clock is a day ahead for the ls.
+	report(now, proc(7, "/bin/sh", now, false), proc(8, "/bin/ls", now.Add(24*time.Hour), false))
+	if bl.at[1] != now {
+		t.Errorf("a stamp in the future reached the baseline as %v, want the server's now %v", bl.at[1], now)
+	}
+	// 30 minutes later the next report lists neither.
+	now = now.Add(30 * time.Minute)
+	report(now)
+	var exes []string
+	for _, pr := range got.Processes {
+		exes = append(exes, pr.Exe)
+	}
+	if !slices.Equal(exes, []string{"/bin/sh"}) {
+		t.Errorf("after 30 minutes: %v, want only the suspicious shell kept", exes)
+	}
+	// A replayed report from before changes nothing.
+	report(now.Add(-time.Hour), proc(9, "/bin/replayed", now.Add(-time.Hour), true))
+	for _, pr := range got.Processes {
+		if pr.Exe == "/bin/replayed" {
+			t.Error("a replayed older report was taken")
+		}
+	}
+	// A day later the shell is gone too.
+	now = now.Add(25 * time.Hour)
+	report(now)
+	if len(got.Processes) != 0 {
+		t.Errorf("after a day: %+v", got.Processes)
 	}
 }

@@ -135,8 +135,16 @@ func (a *Agent) Collect(ctx context.Context) {
 		a.log.Warn("reading processes", "err", err)
 		return
 	}
-	// One process per network namespace is enough to read its sockets.
+	// One process per network namespace is enough to read its sockets; the
+	// host's namespace (pid 1's) is skipped: hostNetwork pods share it, and
+	// the node's own sockets are not theirs.
 	netns := map[uint64]procfs.Process{}
+	var hostNetNS uint64
+	for _, p := range procs {
+		if p.PID == 1 {
+			hostNetNS = p.NetNS
+		}
+	}
 	a.mu.Lock()
 	a.lastStats = stats
 	for _, p := range a.procs {
@@ -165,7 +173,7 @@ func (a *Agent) Collect(ctx context.Context) {
 			a.procs[k] = o
 		}
 		o.LastSeen, o.Running = now, true
-		if p.NetNS != 0 {
+		if p.NetNS != 0 && p.NetNS != hostNetNS {
 			if _, ok := netns[p.NetNS]; !ok {
 				netns[p.NetNS] = p
 			}

@@ -207,7 +207,8 @@ func WriteTable(w io.Writer, a any) error {
 				for _, s := range p.Suspicious {
 					sus = append(sus, s.Severity+": "+s.Title)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.Workload, it.Container, p.Pod, p.Exe, yesNo(p.Running), dash(p.Baseline), dash(strings.Join(sus, "; ")))
+				// Paths come from container filesystems: one line each.
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.Workload, it.Container, p.Pod, cell(p.Exe), yesNo(p.Running), dash(p.Baseline), dash(strings.Join(sus, "; ")))
 			}
 		}
 	default:
@@ -232,6 +233,17 @@ func WriteTable(w io.Writer, a any) error {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	return nil
+}
+
+// cell makes s safe for one table cell: tabs, newlines, C1 controls and
+// bidirectional overrides become '?'.
+func cell(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 // describeVuln is one vulnerability in a table cell.

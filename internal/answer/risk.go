@@ -2,7 +2,6 @@ package answer
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/palisade-project/palisade/internal/inventory"
@@ -23,6 +22,9 @@ func (e *Engine) ranker(ix *inventory.Index) *risk.Ranker {
 	return r
 }
 
+// maxRuntimeEvidence bounds the evidence lines kept per workload.
+const maxRuntimeEvidence = 10
+
 // runtimeEvidence is the suspicious activity the node agents observed, per
 // workload: it marks a workload as possibly under attack (questions 4 and
 // 5). Nil when no agent reported.
@@ -32,13 +34,15 @@ func runtimeEvidence(ix *inventory.Index) risk.RuntimeEvidence {
 		return nil
 	}
 	byRef := map[model.WorkloadRef][]string{}
+	seen := map[string]bool{}
 	for _, p := range v.Processes {
 		for _, s := range p.Suspicious {
-			if p.Container == "" {
+			if p.Container == "" || len(byRef[p.Workload]) >= maxRuntimeEvidence {
 				continue
 			}
 			ev := fmt.Sprintf("%s (%s) in container %s of pod %s on %s: %s", p.Exe, s.Severity, p.Container, p.Pod, p.Node, s.Title)
-			if !slices.Contains(byRef[p.Workload], ev) {
+			if k := p.Workload.String() + "\x00" + ev; !seen[k] {
+				seen[k] = true
 				byRef[p.Workload] = append(byRef[p.Workload], ev)
 			}
 		}

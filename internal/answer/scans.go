@@ -108,7 +108,7 @@ func (e *Engine) Processes(ix *inventory.Index, f Filter) *Answer[processes.Item
 		a.Summary["unattributed"] += n.Unattributed
 		if len(n.Degraded) > 0 {
 			a.Summary["degradedNodes"]++
-			a.Notes = append(a.Notes, fmt.Sprintf("node %s (%s) sees less than it could: %s", n.Node, n.Collection, strings.Join(n.Degraded, "; ")))
+			a.Notes = append(a.Notes, fmt.Sprintf("node %s (%s) sees less than it could: %s", n.Node, n.Collection, cell(strings.Join(n.Degraded, "; "))))
 		}
 		if n.Dropped > 0 {
 			a.Notes = append(a.Notes, fmt.Sprintf("node %s dropped %d observations while the server was away", n.Node, n.Dropped))

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/palisade-project/palisade/internal/auth"
 	"github.com/palisade-project/palisade/internal/observation"
 )
 
@@ -20,6 +21,10 @@ type Observations interface {
 	// observation.ErrTooManyNodes refuses it.
 	Put(ctx context.Context, r observation.Report) error
 }
+
+// maxAgentReports bounds the agent reports decoded at once: each may take
+// tens of megabytes.
+const maxAgentReports = 4
 
 // maxAgentBodyBytes caps a report as sent (usually gzip-compressed); the
 // decompressed JSON is capped at observation.MaxReportSize.
@@ -33,6 +38,12 @@ type agentReportResponse struct {
 // agentReport accepts one agent report: JSON, optionally gzip-compressed
 // (Content-Encoding: gzip), bounded before and after decompression.
 func (s *Server) agentReport(w http.ResponseWriter, r *http.Request) error {
+	select {
+	case s.agentSlots <- struct{}{}:
+		defer func() { <-s.agentSlots }()
+	default:
+		return errorf(http.StatusTooManyRequests, codeTooManyRequests, "the server is busy with other agents' reports: retry later")
+	}
 	if s.opts.Observations == nil {
 		return errorf(http.StatusNotImplemented, codeNotImplemented, "this server does not take agent reports")
 	}
@@ -72,9 +83,14 @@ func (s *Server) agentReport(w http.ResponseWriter, r *http.Request) error {
 	if err := rep.Validate(); err != nil {
 		return errorf(http.StatusBadRequest, codeBadRequest, "%s", truncate(err.Error(), 512))
 	}
+	// An agent token speaks for one node: the one it is named after. A
+	// stolen token cannot erase or forge another node's observations.
+	if info := infoFrom(r.Context()); info.role == auth.RoleAgent && rep.Node != info.token {
+		return errorf(http.StatusForbidden, codeForbidden, "token %q may report only for node %q, not %q", info.token, info.token, truncate(rep.Node, 64))
+	}
 	if err := s.opts.Observations.Put(r.Context(), rep); err != nil {
 		if errors.Is(err, observation.ErrTooManyNodes) {
-			return errorf(http.StatusTooManyRequests, codeBadRequest, "%s", truncate(err.Error(), 256))
+			return errorf(http.StatusTooManyRequests, codeTooManyRequests, "%s", truncate(err.Error(), 256))
 		}
 		return err
 	}

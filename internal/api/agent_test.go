@@ -51,7 +51,9 @@ func TestAgentReport(t *testing.T) {
 	}{
 		{"not gzip", []byte(agentReportBody), "gzip", http.StatusBadRequest, codeBadRequest},
 		{"other encoding", []byte(agentReportBody), "br", http.StatusUnsupportedMediaType, codeUnsupportedMediaType},
-		{"bad node", []byte(strings.Replace(agentReportBody, `"node":"n1"`, `"node":""`, 1)), "", http.StatusBadRequest, codeBadRequest},
+		{"bad node", []byte(strings.Replace(agentReportBody, `"node":"agent-token"`, `"node":""`, 1)), "", http.StatusBadRequest, codeBadRequest},
+		// An agent token speaks only for the node it is named after.
+		{"another node", []byte(strings.Replace(agentReportBody, `"node":"agent-token"`, `"node":"other"`, 1)), "", http.StatusForbidden, codeForbidden},
 		{"bad flow", []byte(strings.Replace(agentReportBody, `"proto":"tcp"`, `"proto":"icmp"`, 1)), "", http.StatusBadRequest, codeBadRequest},
 		{"not JSON", []byte("{"), "", http.StatusBadRequest, codeBadRequest},
 		// 65 MiB of spaces compress to almost nothing: a decompression bomb.

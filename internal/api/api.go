@@ -142,7 +142,9 @@ type Server struct {
 	mux     *http.ServeMux
 	metrics *metrics
 	cache   *answerCache
-	now     func() time.Time
+	// agentSlots bounds the agent reports handled at once.
+	agentSlots chan struct{}
+	now        func() time.Time
 	// tokenMu serialises token creation and deletion in this process, so
 	// that two requests cannot both create the same name or both delete
 	// the last two admin tokens.
@@ -167,6 +169,7 @@ func New(opts Options) *Server {
 		mux:          http.NewServeMux(),
 		metrics:      newMetrics(),
 		cache:        newAnswerCache(cacheMaxEntries, cacheMaxBytes),
+		agentSlots:   make(chan struct{}, maxAgentReports),
 		now:          time.Now,
 		warmQuiet:    warmQuiet,
 		warmMaxDelay: warmMaxDelay,
@@ -401,6 +404,7 @@ const routeUnmatched = "unmatched"
 // requestInfo carries what the handlers learn back to ServeHTTP.
 type requestInfo struct {
 	token string
+	role  auth.Role
 }
 
 type requestInfoKey struct{}

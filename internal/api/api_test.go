@@ -69,7 +69,7 @@ type endpoint struct {
 }
 
 // agentReportBody is a small valid agent report.
-const agentReportBody = `{"node":"n1","cluster":"default","agent":"test","sentAt":"2026-11-25T10:00:00Z","collection":"polling",
+const agentReportBody = `{"node":"agent-token","cluster":"default","agent":"test","sentAt":"2026-11-25T10:00:00Z","collection":"polling",
  "processes":[{"containerID":"abc","pid":7,"ppid":1,"exe":"/bin/sh","uid":0,"firstSeen":"2026-11-25T09:59:00Z","lastSeen":"2026-11-25T10:00:00Z","running":true}],
  "flows":[{"proto":"tcp","local":"10.0.0.1:43210","remote":"10.0.0.2:80","outbound":true,"firstSeen":"2026-11-25T09:59:00Z","lastSeen":"2026-11-25T10:00:00Z","count":3}]}`
 

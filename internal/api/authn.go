@@ -67,5 +67,6 @@ func (s *Server) authorize(r *http.Request, need auth.Role) error {
 	if !role.Allows(need) {
 		return errorf(http.StatusForbidden, codeForbidden, "token %q has role %s; this endpoint needs role %s or higher", t.Name, role, need)
 	}
+	infoFrom(r.Context()).role = role
 	return nil
 }

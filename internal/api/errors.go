@@ -24,6 +24,7 @@ const (
 	codeBodyTooLarge         = "body_too_large"
 	codeUnsupportedMediaType = "unsupported_media_type"
 	codeNotImplemented       = "not_implemented"
+	codeTooManyRequests      = "too_many_requests"
 	codeNotReady             = "not_ready"
 	codeUnavailable          = "unavailable"
 	codeInternal             = "internal"

@@ -41,18 +41,20 @@ func (r rules) Evaluate(ev activity.Event) []observation.Suspicion {
 	return out
 }
 
-// restoreBaselines loads the stored baselines into set. A failure is
-// logged: the baselines are then learned again.
-func restoreBaselines(ctx context.Context, log *slog.Logger, st store.Baselines, set *baseline.Set) {
+// restoreBaselines loads the stored baselines into set and reports whether
+// it could. A failure is logged: the baselines are then learned again, in
+// memory only, so that the stored ones are not overwritten.
+func restoreBaselines(ctx context.Context, log *slog.Logger, st store.Baselines, set *baseline.Set) bool {
 	bs, err := st.AllBaselines(ctx)
 	if err == nil {
 		err = set.Restore(bs)
 	}
 	if err != nil {
-		log.Error("process baselines not restored; they will be learned again", "err", err)
-		return
+		log.Error("process baselines not restored; they are learned again and not stored until the next start", "err", err)
+		return false
 	}
 	log.Info("process baselines restored", "baselines", len(bs))
+	return true
 }
 
 // saveBaselines stores set's baselines every interval and once more when

@@ -228,7 +228,9 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 	learned := baseline.NewSet(baseline.Options{})
 	baselineStore, persistBaselines := st.(store.Baselines)
 	if persistBaselines {
-		restoreBaselines(ctx, e.log, baselineStore, learned)
+		// Without the stored baselines, saving fresh ones would overwrite
+		// locked ones: save only after a successful restore.
+		persistBaselines = restoreBaselines(ctx, e.log, baselineStore, learned)
 	}
 	observed := activity.New(activity.Options{
 		Inventory:    live,
@@ -236,6 +238,7 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 		Rules:        rules{procrules.Builtin()},
 		Environments: envs,
 		Publish:      live.SetActivity,
+		PublishEvery: time.Second,
 	})
 	handler := api.New(api.Options{Inventory: live, Answers: eng, Tokens: st, Observations: observed, Ready: ready, Logger: e.log, Version: Version})
 
