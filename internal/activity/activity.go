@@ -90,14 +90,19 @@ type nodeState struct {
 	flows     map[flowKey]observation.FlowRecord
 }
 
+// procKey identifies a process image across reports (the agent starts a
+// new window for running processes at every report, so first-seen times
+// are merged, not keyed on).
 type procKey struct {
 	containerID string
 	pid         int
 	exe         string
-	firstSeen   time.Time
 }
 
+// flowKey identifies a flow as one side saw it: a connection between two
+// pods of a node is reported by both network namespaces.
 type flowKey struct {
+	reporter string // the container ID whose namespace held the socket
 	proto    string
 	from, to netip.AddrPort
 }
@@ -163,9 +168,11 @@ func (p *Pipeline) Put(ctx context.Context, r observation.Report) error {
 	summary := observation.NodeSummary{Cluster: r.Cluster, Node: r.Node, Agent: r.Agent, Collection: r.Collection, Degraded: r.Degraded,
 		Dropped: r.Dropped, SentAt: r.SentAt, ReceivedAt: now, Processes: len(r.Processes), Flows: len(r.Flows)}
 	var flows []observation.FlowRecord
+	var reporters []string
 	for _, f := range r.Flows {
 		f.FirstSeen, f.LastSeen = clamp(f.FirstSeen), clamp(f.LastSeen)
 		flows = append(flows, resolveFlow(r, f, targets, podIPs))
+		reporters = append(reporters, f.ContainerID)
 	}
 	var procs []observation.ProcessRecord
 	for _, pr := range r.Processes {
@@ -218,10 +225,14 @@ func (p *Pipeline) Put(ctx context.Context, r observation.Report) error {
 	summary.Dropped += ns.summary.Dropped // the node's total
 	ns.summary = summary
 	for _, rec := range procs {
-		ns.processes[procKey{rec.ContainerID, rec.PID, rec.Exe, rec.FirstSeen}] = rec
+		k := procKey{rec.ContainerID, rec.PID, rec.Exe}
+		if prev, ok := ns.processes[k]; ok && prev.FirstSeen.Before(rec.FirstSeen) {
+			rec.FirstSeen = prev.FirstSeen
+		}
+		ns.processes[k] = rec
 	}
-	for _, f := range flows {
-		k := flowKey{f.Proto, f.From.Addr, f.To.Addr}
+	for i, f := range flows {
+		k := flowKey{reporters[i], f.Proto, f.From.Addr, f.To.Addr}
 		if prev, ok := ns.flows[k]; ok {
 			f.FirstSeen = prev.FirstSeen
 			f.Count += prev.Count

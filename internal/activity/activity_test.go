@@ -170,3 +170,31 @@ func TestRetentionReplayAndClock(t *testing.T) {
 		t.Errorf("after a day: %+v", got.Processes)
 	}
 }
+
+// A process still running across reports is one record, first seen when
+// it was first seen.
+func TestRunningProcessAcrossReports(t *testing.T) {
+	snap := &model.Snapshot{}
+	snap.Add(&model.Workload{
+		Meta: model.Meta{Cluster: "c", Namespace: "shop", Name: "web-1"}, Kind: model.KindPod,
+		Template: model.PodTemplate{Containers: []model.Container{{Name: "web", Type: model.ContainerRegular}}},
+		Status:   &model.PodStatus{Containers: []model.ContainerStatus{{Name: "web", ContainerID: "containerd://abc", Running: true}}},
+	})
+	ix := inventory.New(snap)
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	var got *observation.View
+	p := New(Options{Inventory: staticInventory{ix}, Publish: func(v *observation.View) { got = v }, Now: func() time.Time { return now }})
+	first := now
+	for i := range 3 {
+		at := first.Add(time.Duration(i) * 30 * time.Second)
+		now = at
+		// The agent's window restarts at each report for running processes.
+		if err := p.Put(context.Background(), observation.Report{Node: "n1", Cluster: "c", SentAt: at, Collection: "polling", Processes: []observation.Process{
+			{ContainerID: "abc", PID: 7, PPID: 1, Exe: "/app", FirstSeen: at, LastSeen: at, Running: true}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got.Processes) != 1 || !got.Processes[0].FirstSeen.Equal(first) || !got.Processes[0].LastSeen.Equal(now) {
+		t.Errorf("processes = %+v, want one record first seen at %v", got.Processes, first)
+	}
+}
