@@ -22,6 +22,10 @@ type Observations interface {
 	Put(ctx context.Context, r observation.Report) error
 }
 
+// FleetTokenPrefix starts the names of agent tokens that may report for
+// any node.
+const FleetTokenPrefix = "fleet-"
+
 // maxAgentReports bounds the agent reports decoded at once: each may take
 // tens of megabytes.
 const maxAgentReports = 4
@@ -83,10 +87,12 @@ func (s *Server) agentReport(w http.ResponseWriter, r *http.Request) error {
 	if err := rep.Validate(); err != nil {
 		return errorf(http.StatusBadRequest, codeBadRequest, "%s", truncate(err.Error(), 512))
 	}
-	// An agent token speaks for one node: the one it is named after. A
-	// stolen token cannot erase or forge another node's observations.
-	if info := infoFrom(r.Context()); info.role == auth.RoleAgent && rep.Node != info.token {
-		return errorf(http.StatusForbidden, codeForbidden, "token %q may report only for node %q, not %q", info.token, info.token, truncate(rep.Node, 64))
+	// An agent token speaks for one node, the one it is named after, so a
+	// stolen token cannot erase or forge another node's observations. A
+	// token named fleet-… serves a whole DaemonSet (one Secret for every
+	// node) and may report for any node: simpler, and weaker.
+	if info := infoFrom(r.Context()); info.role == auth.RoleAgent && rep.Node != info.token && !strings.HasPrefix(info.token, FleetTokenPrefix) {
+		return errorf(http.StatusForbidden, codeForbidden, "token %q may report only for node %q, not %q (tokens named %s… may report for any node)", info.token, info.token, truncate(rep.Node, 64), FleetTokenPrefix)
 	}
 	if err := s.opts.Observations.Put(r.Context(), rep); err != nil {
 		if errors.Is(err, observation.ErrTooManyNodes) {

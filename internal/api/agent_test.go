@@ -66,4 +66,14 @@ func TestAgentReport(t *testing.T) {
 	if n := len(h.observations.reports); n != 1 {
 		t.Errorf("%d reports recorded, want only the valid one", n)
 	}
+	// A fleet token reports for any node.
+	fleet := addToken(t, h.tokens, "fleet-agents", auth.RoleAgent)
+	req := httptest.NewRequest("POST", "/api/v1/agent/report", strings.NewReader(strings.Replace(agentReportBody, `"node":"agent-token"`, `"node":"any-node"`, 1)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+fleet)
+	rec := httptest.NewRecorder()
+	h.srv.ServeHTTP(rec, req)
+	if rec.Code != http.StatusAccepted {
+		t.Errorf("fleet token: %d %s", rec.Code, rec.Body.String())
+	}
 }
