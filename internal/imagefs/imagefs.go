@@ -276,12 +276,13 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (w *walker) walkLayer(ctx context.Context, li int32, digest string, l v1.Layer) (err error) {
+// openLayer opens a layer's uncompressed stream behind the reader that
+// bounds it, checks the context and reports progress.
+func (w *walker) openLayer(ctx context.Context, digest string, l v1.Layer) (io.Closer, *countingReader, error) {
 	rc, err := l.Uncompressed()
 	if err != nil {
-		return fmt.Errorf("opening layer %s: %w: %w", digest, ErrInvalidLayer, err)
+		return nil, nil, fmt.Errorf("opening layer %s: %w: %w", digest, ErrInvalidLayer, err)
 	}
-	defer rc.Close()
 	cr := &countingReader{
 		ctx: ctx, r: rc, max: w.opts.MaxLayerBytes,
 		total: &w.totalRead, maxTotal: w.opts.MaxBytes, digest: digest,
@@ -295,6 +296,15 @@ func (w *walker) walkLayer(ctx context.Context, li int32, digest string, l v1.La
 			}
 		}
 	}
+	return rc, cr, nil
+}
+
+func (w *walker) walkLayer(ctx context.Context, li int32, digest string, l v1.Layer) (err error) {
+	rc, cr, err := w.openLayer(ctx, digest, l)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
 	defer func() { w.res.Stats.DecompressedBytes = w.totalRead }()
 	tr := tar.NewReader(bufio.NewReaderSize(cr, 64<<10))
 
@@ -523,24 +533,11 @@ func (w *walker) linkPass(ctx context.Context, digest string, l v1.Layer, pendin
 	for name, p := range pending {
 		byTarget[p.target] = append(byTarget[p.target], name)
 	}
-	rc, err := l.Uncompressed()
+	rc, cr, err := w.openLayer(ctx, digest, l)
 	if err != nil {
-		return fmt.Errorf("opening layer %s: %w: %w", digest, ErrInvalidLayer, err)
+		return err
 	}
 	defer rc.Close()
-	cr := &countingReader{
-		ctx: ctx, r: rc, max: w.opts.MaxLayerBytes,
-		total: &w.totalRead, maxTotal: w.opts.MaxBytes, digest: digest,
-	}
-	if w.opts.Progress != nil {
-		next := w.totalRead + ProgressBytes
-		cr.onRead = func() {
-			if w.totalRead >= next {
-				next = w.totalRead + ProgressBytes
-				w.progress(digest)
-			}
-		}
-	}
 	tr := tar.NewReader(bufio.NewReaderSize(cr, 64<<10))
 	for n := 0; len(byTarget) > 0; n++ {
 		hdr, err := tr.Next()
