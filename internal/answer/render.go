@@ -16,6 +16,7 @@ import (
 	"github.com/palisade-project/palisade/internal/privilege"
 	"github.com/palisade-project/palisade/internal/processes"
 	"github.com/palisade-project/palisade/internal/risk"
+	"github.com/palisade-project/palisade/internal/safetext"
 	"github.com/palisade-project/palisade/internal/scanage"
 	"github.com/palisade-project/palisade/internal/vulnerable"
 )
@@ -208,7 +209,7 @@ func WriteTable(w io.Writer, a any) error {
 					sus = append(sus, s.Severity+": "+s.Title)
 				}
 				// Paths come from container filesystems: one line each.
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.Workload, it.Container, p.Pod, cell(p.Exe), yesNo(p.Running), dash(p.Baseline), dash(strings.Join(sus, "; ")))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.Workload, it.Container, p.Pod, safetext.OneLine(p.Exe), yesNo(p.Running), dash(p.Baseline), dash(strings.Join(sus, "; ")))
 			}
 		}
 	default:
@@ -233,17 +234,6 @@ func WriteTable(w io.Writer, a any) error {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	return nil
-}
-
-// cell makes s safe for one table cell: tabs, newlines, C1 controls and
-// bidirectional overrides become '?'.
-func cell(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) {
-			return '?'
-		}
-		return r
-	}, s)
 }
 
 // describeVuln is one vulnerability in a table cell.

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/palisade-project/palisade/internal/exposure"
 	"github.com/palisade-project/palisade/internal/imagetrust"
@@ -21,6 +20,7 @@ import (
 	"github.com/palisade-project/palisade/internal/privilege"
 	"github.com/palisade-project/palisade/internal/processes"
 	"github.com/palisade-project/palisade/internal/risk"
+	"github.com/palisade-project/palisade/internal/safetext"
 	"github.com/palisade-project/palisade/internal/scanage"
 	"github.com/palisade-project/palisade/internal/vulnerable"
 )
@@ -831,38 +831,6 @@ func describeFilter(f Filter) string {
 	return strings.Join(parts, ", ")
 }
 
-// oneLine makes s safe to print on one terminal line: control characters
-// (C0, DEL, C1, line and paragraph separators), bidirectional overrides
-// and bytes that are not UTF-8 become '?'.
-func oneLine(s string) string {
-	if utf8.ValidString(s) && !strings.ContainsFunc(s, unsafeRune) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if unsafeRune(r) || r == utf8.RuneError && size <= 1 {
-			b.WriteByte('?')
-		} else {
-			b.WriteString(s[i : i+size])
-		}
-		i += size
-	}
-	return b.String()
-}
-
-func unsafeRune(r rune) bool {
-	switch {
-	case r < 0x20, r == 0x7f, r >= 0x80 && r <= 0x9f:
-		return true
-	case r == 0x2028, r == 0x2029: // line and paragraph separators
-		return true
-	case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f, r == 0x061c:
-		return true // bidirectional controls
-	}
-	return false
-}
-
 // noteSet prints each note once, under the first section that has it.
 type noteSet map[string]bool
 
@@ -878,9 +846,9 @@ func (n noteSet) fresh(notes []string) []string {
 }
 
 func writeReportText(w io.Writer, r *Report) {
-	fmt.Fprintf(w, "Palisade report: %s, generated %s\n", oneLine(describeFilter(r.Filter)), r.GeneratedAt.UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "Palisade report: %s, generated %s\n", safetext.OneLine(describeFilter(r.Filter)), r.GeneratedAt.UTC().Format(time.RFC3339))
 	for _, n := range r.Notes {
-		fmt.Fprintf(w, "note: %s\n", oneLine(n))
+		fmt.Fprintf(w, "note: %s\n", safetext.OneLine(n))
 	}
 	seen := noteSet{}
 	for _, n := range r.Notes {
@@ -888,15 +856,15 @@ func writeReportText(w io.Writer, r *Report) {
 	}
 	const indent = "          "
 	for _, s := range r.Sections {
-		fmt.Fprintf(w, "\n%s %2d  %s  (%s)\n", mark(s.State), s.Number, oneLine(s.Title), oneLine(s.Name))
+		fmt.Fprintf(w, "\n%s %2d  %s  (%s)\n", mark(s.State), s.Number, safetext.OneLine(s.Title), safetext.OneLine(s.Name))
 		if s.Status != "" {
-			fmt.Fprintf(w, "%s%s\n", indent, oneLine(s.Status))
+			fmt.Fprintf(w, "%s%s\n", indent, safetext.OneLine(s.Status))
 		}
 		for _, h := range s.Highlights {
-			fmt.Fprintf(w, "%s- %s\n", indent, oneLine(h))
+			fmt.Fprintf(w, "%s- %s\n", indent, safetext.OneLine(h))
 		}
 		for _, n := range seen.fresh(s.Notes) {
-			fmt.Fprintf(w, "%snote: %s\n", indent, oneLine(n))
+			fmt.Fprintf(w, "%snote: %s\n", indent, safetext.OneLine(n))
 		}
 	}
 	fmt.Fprintf(w, "\n%s needs attention   %s nothing found   %s not enough data to say   %s not answerable yet\n",
@@ -962,7 +930,7 @@ func writeReportMarkdown(w io.Writer, r *Report) {
 // backslash-escaped, a character that would open a block at the start is
 // too, and control characters become '?'.
 func mdText(s string) string {
-	s = strings.TrimLeft(oneLine(s), " ")
+	s = strings.TrimLeft(safetext.OneLine(s), " ")
 	var b strings.Builder
 	b.Grow(len(s) + 8)
 	for i := 0; i < len(s); i++ {
@@ -998,7 +966,7 @@ func isAlnum(c byte) bool {
 // mdCode is s as a Markdown code span, fenced with more backticks than s
 // holds in a row, and with '|' escaped for table cells.
 func mdCode(s string) string {
-	s = oneLine(s)
+	s = safetext.OneLine(s)
 	run, longest := 0, 0
 	for _, c := range []byte(s) {
 		if c == '`' {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/palisade-project/palisade/internal/inventory"
 	"github.com/palisade-project/palisade/internal/processes"
+	"github.com/palisade-project/palisade/internal/safetext"
 	"github.com/palisade-project/palisade/internal/scanage"
 	"github.com/palisade-project/palisade/internal/vulnerable"
 )
@@ -108,7 +109,7 @@ func (e *Engine) Processes(ix *inventory.Index, f Filter) *Answer[processes.Item
 		a.Summary["unattributed"] += n.Unattributed
 		if len(n.Degraded) > 0 {
 			a.Summary["degradedNodes"]++
-			a.Notes = append(a.Notes, fmt.Sprintf("node %s (%s) sees less than it could: %s", n.Node, n.Collection, cell(strings.Join(n.Degraded, "; "))))
+			a.Notes = append(a.Notes, fmt.Sprintf("node %s (%s) sees less than it could: %s", n.Node, n.Collection, safetext.OneLine(strings.Join(n.Degraded, "; "))))
 		}
 		if n.Dropped > 0 {
 			a.Notes = append(a.Notes, fmt.Sprintf("node %s dropped %d observations while the server was away", n.Node, n.Dropped))

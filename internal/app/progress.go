@@ -9,6 +9,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/palisade-project/palisade/internal/imagefs"
+	"github.com/palisade-project/palisade/internal/safetext"
 )
 
 // progress shows how far a scan got on one terminal line, at most five
@@ -37,7 +38,7 @@ func (p *progress) report(pr imagefs.Progress) {
 	p.shown = true
 	// \r and erase-line keep it on one line; the name is the user's own
 	// argument, but control characters are dropped all the same.
-	fmt.Fprintf(p.w, "\r\x1b[Kscanning %s: layer %d/%d, %s read (%s compressed in all)", printableOnly(p.what), pr.Layer, pr.Layers, mib(pr.DecompressedBytes), mib(pr.CompressedBytes))
+	fmt.Fprintf(p.w, "\r\x1b[Kscanning %s: layer %d/%d, %s read (%s compressed in all)", safetext.OneLine(p.what), pr.Layer, pr.Layers, mib(pr.DecompressedBytes), mib(pr.CompressedBytes))
 }
 
 // done clears the progress line.
@@ -48,13 +49,3 @@ func (p *progress) done() {
 }
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
-
-func printableOnly(s string) string {
-	out := []rune{}
-	for _, r := range s {
-		if r >= 0x20 && r != 0x7f && (r < 0x80 || r > 0x9f) {
-			out = append(out, r)
-		}
-	}
-	return string(out)
-}

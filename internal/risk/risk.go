@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/palisade-project/palisade/internal/environment"
 	"github.com/palisade-project/palisade/internal/exposure"
@@ -22,6 +21,7 @@ import (
 	"github.com/palisade-project/palisade/internal/model"
 	"github.com/palisade-project/palisade/internal/osv"
 	"github.com/palisade-project/palisade/internal/privilege"
+	"github.com/palisade-project/palisade/internal/safetext"
 )
 
 // Factor names, in the order they multiply.
@@ -624,37 +624,12 @@ func (r *Ranker) assess(ix *inventory.Index, w *model.Workload, agg *aggregate, 
 	for i := range a.Factors {
 		a.Score *= a.Factors[i].Value
 		for j, e := range a.Factors[i].Evidence {
-			a.Factors[i].Evidence[j] = oneLine(e)
+			// Label and annotation values are written by anyone who can
+			// create a workload: keep evidence on one line.
+			a.Factors[i].Evidence[j] = safetext.OneLine(e)
 		}
 	}
 	return a
-}
-
-// oneLine makes evidence safe to print on one line: label and annotation
-// values are written by anyone who can create a workload, so control
-// characters (newlines included), C1 controls and bidirectional overrides
-// become '?'.
-func oneLine(s string) string {
-	clean := true
-	for _, r := range s {
-		if unsafeRune(r) {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	return strings.Map(func(r rune) rune {
-		if unsafeRune(r) {
-			return '?'
-		}
-		return r
-	}, s)
-}
-
-func unsafeRune(r rune) bool {
-	return r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) || r == utf8.RuneError
 }
 
 // hostAccess reports the privilege findings that weigh as privileged:
