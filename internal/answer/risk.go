@@ -126,8 +126,8 @@ func knownExploited(ix *inventory.Index) risk.KnownExploited {
 	if c == nil {
 		return nil
 	}
-	return func(id string) (risk.Exploit, bool) {
-		e, ok := c.Lookup(id)
+	return func(id string, aliases []string) (risk.Exploit, bool) {
+		e, ok := c.Find(id, aliases)
 		if !ok {
 			return risk.Exploit{}, false
 		}

@@ -142,12 +142,9 @@ severity is found.`,
 						FixedVersion: f.FixedVersion, Severity: firstNonEmpty(f.Severity, "unknown"), Score: f.Score, Summary: f.Summary,
 					}
 					if catalog != nil {
-						for _, id := range append([]string{f.ID}, f.Aliases...) {
-							if k, ok := catalog.Lookup(id); ok {
-								v.KnownExploited = &vulnerable.Exploit{CVE: k.CVEID, DateAdded: k.DateAdded.String(), DueDate: k.DueDate.String(), RequiredAction: k.RequiredAction}
-								rep.Summary["knownExploited"]++
-								break
-							}
+						if k, ok := catalog.Find(f.ID, f.Aliases); ok {
+							v.KnownExploited = vulnerable.ExploitOf(k)
+							rep.Summary["knownExploited"]++
 						}
 					}
 					rep.Vulnerabilities = append(rep.Vulnerabilities, v)

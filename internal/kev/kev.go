@@ -256,6 +256,20 @@ func (c *Catalog) Lookup(id string) (Entry, bool) {
 	return c.entries[i], true
 }
 
+// Find returns the entry of a flaw known by id and aliases (a finding's
+// GHSA or DSA id and its CVE alias): the first of them the catalog lists.
+func (c *Catalog) Find(id string, aliases []string) (Entry, bool) {
+	if e, ok := c.Lookup(id); ok {
+		return e, true
+	}
+	for _, a := range aliases {
+		if e, ok := c.Lookup(a); ok {
+			return e, true
+		}
+	}
+	return Entry{}, false
+}
+
 // rawEntry is an entry as decoded, before validation; nil means absent
 // (or null).
 type rawEntry struct {

@@ -76,8 +76,8 @@ func BenchmarkAssess10k(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	exploited := func(id string) (Exploit, bool) {
-		e, ok := catalog.Lookup(id)
+	exploited := func(id string, aliases []string) (Exploit, bool) {
+		e, ok := catalog.Find(id, aliases)
 		if !ok {
 			return Exploit{}, false
 		}

@@ -167,8 +167,9 @@ type Exploit struct {
 	Ransomware string `json:"ransomware,omitempty"`
 }
 
-// KnownExploited looks a vulnerability id (CVE) up in the KEV catalog.
-type KnownExploited func(id string) (Exploit, bool)
+// KnownExploited looks a flaw up in the KEV catalog by its id and
+// aliases (the catalog lists CVEs).
+type KnownExploited func(id string, aliases []string) (Exploit, bool)
 
 // RuntimeEvidence is the seam for observations that suggest a workload is
 // under attack (suspicious processes or connections from the node agent).
@@ -478,16 +479,9 @@ func (r *Ranker) weigh(f *match.Finding) Vulnerability {
 	if r.kev != nil {
 		// Copied into a new variable only when found: taking the address
 		// of the lookup's result would allocate for every finding.
-		for i := -1; i < len(f.Aliases); i++ {
-			id := f.ID
-			if i >= 0 {
-				id = f.Aliases[i]
-			}
-			if e, ok := r.kev(id); ok {
-				found := e
-				vu.KnownExploited = &found
-				break
-			}
+		if e, ok := r.kev(f.ID, f.Aliases); ok {
+			found := e
+			vu.KnownExploited = &found
 		}
 	}
 	return vu

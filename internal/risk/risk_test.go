@@ -77,8 +77,8 @@ func scans() *imagescan.View {
 	}, imagescan.Scheduler{Running: true})
 }
 
-func knownLog4Shell(id string) (Exploit, bool) {
-	if id == "CVE-2021-44228" {
+func knownLog4Shell(id string, aliases []string) (Exploit, bool) {
+	if id == "CVE-2021-44228" || slices.Contains(aliases, "CVE-2021-44228") {
 		return Exploit{CVE: id, DateAdded: "2021-12-10", RequiredAction: "Apply updates", Ransomware: "Known"}, true
 	}
 	return Exploit{}, false

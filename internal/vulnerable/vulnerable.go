@@ -200,17 +200,15 @@ func (it *Item) add(f *match.Finding, catalog *kev.Catalog) {
 	if catalog == nil {
 		return
 	}
-	for i := -1; i < len(f.Aliases); i++ {
-		id := f.ID
-		if i >= 0 {
-			id = f.Aliases[i]
-		}
-		if e, ok := catalog.Lookup(id); ok {
-			it.KnownExploited++
-			it.Vulnerabilities[len(it.Vulnerabilities)-1].KnownExploited = &Exploit{CVE: e.CVEID, DateAdded: e.DateAdded.String(), DueDate: e.DueDate.String(), RequiredAction: e.RequiredAction}
-			return
-		}
+	if e, ok := catalog.Find(f.ID, f.Aliases); ok {
+		it.KnownExploited++
+		it.Vulnerabilities[len(it.Vulnerabilities)-1].KnownExploited = ExploitOf(e)
 	}
+}
+
+// ExploitOf is the part of a KEV entry a finding shows.
+func ExploitOf(e kev.Entry) *Exploit {
+	return &Exploit{CVE: e.CVEID, DateAdded: e.DateAdded.String(), DueDate: e.DueDate.String(), RequiredAction: e.RequiredAction}
 }
 
 func compareItems(a, b Item) int {
