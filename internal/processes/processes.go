@@ -59,8 +59,6 @@ type Process struct {
 	Suspicious []observation.Suspicion `json:"suspicious,omitempty"`
 }
 
-var severityRank = map[string]int{"critical": 4, "high": 3, "medium": 2, "low": 1}
-
 // Answer groups the observed processes of the workloads ws by workload and
 // container: containers with suspicious processes first (worst severity,
 // then count), then with anomalies, then by workload and container.
@@ -97,7 +95,7 @@ func Answer(ix *inventory.Index, ws []*model.Workload) []Item {
 		if len(p.Suspicious) > 0 {
 			it.Suspicious++
 			for _, s := range p.Suspicious {
-				if severityRank[s.Severity] > severityRank[it.MaxSeverity] {
+				if model.Severity(s.Severity).Rank() > model.Severity(it.MaxSeverity).Rank() {
 					it.MaxSeverity = s.Severity
 				}
 			}
@@ -143,7 +141,7 @@ func Answer(ix *inventory.Index, ws []*model.Workload) []Item {
 		out = append(out, *it)
 	}
 	slices.SortStableFunc(out, func(a, b Item) int {
-		return cmp.Or(cmp.Compare(severityRank[b.MaxSeverity], severityRank[a.MaxSeverity]), cmp.Compare(b.Suspicious, a.Suspicious),
+		return cmp.Or(cmp.Compare(model.Severity(b.MaxSeverity).Rank(), model.Severity(a.MaxSeverity).Rank()), cmp.Compare(b.Suspicious, a.Suspicious),
 			cmp.Compare(b.Anomalies, a.Anomalies), inventory.CompareRefs(a.Workload, b.Workload), cmp.Compare(a.Container, b.Container))
 	})
 	return out
