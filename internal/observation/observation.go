@@ -1,17 +1,14 @@
 // Package observation is what node agents report about what actually runs:
 // processes seen in containers and network flows between addresses,
 // aggregated over time windows. It defines the report an agent sends to
-// the server, its bounds and validation, and the server's bounded,
-// in-memory record of the latest observations per node.
+// the server, its bounds and validation, and the view of what agents
+// observed that the answers read (internal/activity builds it).
 package observation
 
 import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
-	"strings"
-	"sync"
 	"time"
 )
 
@@ -173,52 +170,6 @@ func truncate(s string) string {
 	return s
 }
 
-// NodeState is the latest report of one node and when it arrived.
-type NodeState struct {
-	Report     Report
-	ReceivedAt time.Time
-}
-
-// Latest keeps the latest report of every node, bounded by node count. It
-// is safe for concurrent use; what it returns must not be modified.
-type Latest struct {
-	mu       sync.Mutex
-	maxNodes int
-	nodes    map[string]*NodeState // key cluster/node
-	gen      uint64
-}
-
-// NewLatest returns an empty record of at most maxNodes nodes.
-func NewLatest(maxNodes int) *Latest {
-	return &Latest{maxNodes: maxNodes, nodes: map[string]*NodeState{}}
-}
-
-// ErrTooManyNodes is returned when a new node would exceed the bound.
+// ErrTooManyNodes is returned when a report from a new node would exceed
+// the number of nodes the server keeps.
 var ErrTooManyNodes = errors.New("too many nodes reporting")
-
-// Put records r as its node's latest report.
-func (l *Latest) Put(r Report, at time.Time) error {
-	key := r.Cluster + "/" + r.Node
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, ok := l.nodes[key]; !ok && len(l.nodes) >= l.maxNodes {
-		return fmt.Errorf("%w: %d already", ErrTooManyNodes, l.maxNodes)
-	}
-	l.nodes[key] = &NodeState{Report: r, ReceivedAt: at}
-	l.gen++
-	return nil
-}
-
-// Nodes returns every node's latest state, sorted by cluster and node.
-func (l *Latest) Nodes() []*NodeState {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := make([]*NodeState, 0, len(l.nodes))
-	for _, n := range l.nodes {
-		out = append(out, n)
-	}
-	slices.SortFunc(out, func(a, b *NodeState) int {
-		return strings.Compare(a.Report.Cluster+"/"+a.Report.Node, b.Report.Cluster+"/"+b.Report.Node)
-	})
-	return out
-}
