@@ -1,17 +1,23 @@
 // Package agent is Palisade's node agent: it polls a /proc tree for the
 // processes running in containers and the connections their network
 // namespaces hold, aggregates them over a window (first seen, last seen,
-// count) and sends one observation.Report per window to the server. While
-// the server is away, reports wait in a bounded buffer; the oldest are
-// dropped, and counted, when it is full.
+// count) and sends one observation.Report per window to the server.
+//
+// Polling and sending are separate: closing a window only appends its
+// report to a bounded buffer (the oldest are dropped, and counted, when it
+// is full), and one sender goroutine delivers the buffer oldest first,
+// backing off while the server fails. A server that is slow or away never
+// delays a poll.
 package agent
 
 import (
 	"cmp"
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +33,15 @@ const (
 	// maxTracked bounds the processes and flows of one window.
 	maxTracked = observation.MaxProcesses
 	maxFlows   = observation.MaxFlows
+	// maxBackoff caps the wait between two attempts while the server
+	// fails (unless the report interval is longer).
+	maxBackoff = 5 * time.Minute
+	// finalFlush bounds the last attempt to send when the agent stops.
+	finalFlush = 5 * time.Second
+	// warnEvery rate-limits the warning that sends fail.
+	warnEvery = time.Minute
+	// maxErrLen bounds Status.LastError.
+	maxErrLen = 200
 )
 
 // Proc is the part of procfs.FS the agent reads.
@@ -41,10 +56,12 @@ type Options struct {
 	Node    string
 	Cluster string
 	Version string
-	// Send delivers one report; an error keeps it buffered for later.
+	// Send delivers one report; an error keeps it buffered for later. It
+	// runs on the sender goroutine, never on the polling one.
 	Send func(ctx context.Context, r *observation.Report) error
 	// Interval is how often /proc is read; ReportInterval how often a
-	// report is sent.
+	// window is closed into a report (and the first wait after a failed
+	// send, doubling up to a few minutes).
 	Interval, ReportInterval time.Duration
 	// MaxBuffered bounds the reports kept while the server is away.
 	MaxBuffered int
@@ -59,14 +76,24 @@ type Options struct {
 type Agent struct {
 	opts Options
 	log  *slog.Logger
+	// ready wakes the sender when a window was closed.
+	ready chan struct{}
+	// sending serialises Flush: reports go out one at a time, in order.
+	sending sync.Mutex
 
 	mu          sync.Mutex
 	windowStart time.Time
 	procs       map[procKey]*observation.Process
 	flows       map[flowKey]*observation.Flow
 	buffer      []*observation.Report
-	dropped     uint64
 	lastStats   procfs.Stats
+	// dropped counts observations lost and not yet reported to the
+	// server; droppedTotal those lost since start.
+	dropped, droppedTotal uint64
+	failures, consecutive uint64
+	lastSent              time.Time
+	lastErr               string
+	lastWarn              time.Time
 }
 
 // procKey identifies a process image across polls: the pid with its start
@@ -100,13 +127,22 @@ func New(opts Options) *Agent {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	a := &Agent{opts: opts, log: opts.Logger, procs: map[procKey]*observation.Process{}, flows: map[flowKey]*observation.Flow{}}
+	a := &Agent{opts: opts, log: opts.Logger, ready: make(chan struct{}, 1),
+		procs: map[procKey]*observation.Process{}, flows: map[flowKey]*observation.Flow{}}
 	a.windowStart = opts.Now().UTC()
 	return a
 }
 
-// Run polls and reports until ctx ends, then sends what it has once more.
+// Run polls and closes windows until ctx ends, while a sender goroutine
+// delivers the closed windows. When ctx ends it closes the window and
+// tries once more to send what is buffered, for at most 5 s.
 func (a *Agent) Run(ctx context.Context) error {
+	sendCtx, stopSender := context.WithCancel(ctx)
+	senderDone := make(chan struct{})
+	go func() {
+		defer close(senderDone)
+		a.sendLoop(sendCtx)
+	}()
 	poll := time.NewTicker(a.opts.Interval)
 	defer poll.Stop()
 	report := time.NewTicker(a.opts.ReportInterval)
@@ -115,16 +151,73 @@ func (a *Agent) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			a.Flush(flushCtx)
+			stopSender()
+			<-senderDone
+			a.CloseWindow()
+			flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalFlush)
+			err := a.Flush(flushCtx)
 			cancel()
+			if err != nil {
+				a.log.Warn("agent stopped with reports unsent", a.counters()...)
+			}
 			return nil
 		case <-poll.C:
 			a.Collect(ctx)
 		case <-report.C:
-			a.Flush(ctx)
+			a.CloseWindow()
+			select {
+			case a.ready <- struct{}{}:
+			default: // the sender is already due to look
+			}
 		}
 	}
+}
+
+// sendLoop flushes the buffer whenever a window closes; after a failure it
+// waits (the report interval, doubling up to maxBackoff, with jitter) and
+// ignores closed windows until the wait is over.
+func (a *Agent) sendLoop(ctx context.Context) {
+	var delay time.Duration
+	for {
+		if delay == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-a.ready:
+			}
+		} else {
+			t := time.NewTimer(jitter(delay))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		if err := a.Flush(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			delay = nextBackoff(delay, a.opts.ReportInterval)
+		} else {
+			delay = 0
+		}
+	}
+}
+
+// nextBackoff is the wait after one more failure: base first, then
+// doubling, capped at maxBackoff (or base, if longer).
+func nextBackoff(prev, base time.Duration) time.Duration {
+	if prev == 0 {
+		return base
+	}
+	return min(2*prev, max(maxBackoff, base))
+}
+
+// jitter spreads d over [d/2, d], so that the agents of a whole cluster do
+// not all retry at once when the server comes back.
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d/2+1)
 }
 
 // Collect reads /proc once into the current window.
@@ -151,28 +244,9 @@ func (a *Agent) Collect(ctx context.Context) {
 		p.Running = false
 	}
 	for _, p := range procs {
-		if p.ContainerID == "" || p.Kernel || p.MonitorOf != "" {
-			continue // host processes and runtime monitors are not reported
-		}
-		exe := p.Exe
-		if exe == "" {
-			exe = p.Comm // unreadable exe: the command name stands in
-		}
-		if exe == "" {
+		if a.observe(p, now) == nil {
 			continue
 		}
-		k := procKey{p.ContainerID, p.PID, p.StartTicks, exe}
-		o := a.procs[k]
-		if o == nil {
-			if len(a.procs) >= maxTracked {
-				a.dropped++
-				continue
-			}
-			o = &observation.Process{ContainerID: p.ContainerID, PodUID: p.PodUID, PID: p.PID, PPID: p.PPID, Exe: exe, Args: p.Args,
-				UID: p.UID, StartedAt: p.StartTime, FirstSeen: now}
-			a.procs[k] = o
-		}
-		o.LastSeen, o.Running = now, true
 		if p.NetNS != 0 && p.NetNS != hostNetNS {
 			if _, ok := netns[p.NetNS]; !ok {
 				netns[p.NetNS] = p
@@ -187,6 +261,48 @@ func (a *Agent) Collect(ctx context.Context) {
 		}
 		a.addFlows(p.ContainerID, socks, now)
 	}
+}
+
+// Observe records one process seen by another source than polling (an
+// exec event, say) in the current window: running if it still is, else
+// as exited (reported once). A running one that Collect no longer finds
+// is marked exited then, as polled ones are.
+func (a *Agent) Observe(p procfs.Process, running bool) {
+	now := a.opts.Now().UTC()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if o := a.observe(p, now); o != nil {
+		o.Running = running
+	}
+}
+
+// observe records p as running at now, under a.mu, and returns its record;
+// nil when p is not reported (a host process, a runtime monitor) or the
+// window is full.
+func (a *Agent) observe(p procfs.Process, now time.Time) *observation.Process {
+	if p.ContainerID == "" || p.Kernel || p.MonitorOf != "" {
+		return nil // host processes and runtime monitors are not reported
+	}
+	exe := p.Exe
+	if exe == "" {
+		exe = p.Comm // unreadable exe: the command name stands in
+	}
+	if exe == "" {
+		return nil
+	}
+	k := procKey{p.ContainerID, p.PID, p.StartTicks, exe}
+	o := a.procs[k]
+	if o == nil {
+		if len(a.procs) >= maxTracked {
+			a.drop(1)
+			return nil
+		}
+		o = &observation.Process{ContainerID: p.ContainerID, PodUID: p.PodUID, PID: p.PID, PPID: p.PPID, Exe: exe, Args: p.Args,
+			UID: p.UID, StartedAt: p.StartTime, FirstSeen: now}
+		a.procs[k] = o
+	}
+	o.LastSeen, o.Running = now, true
+	return o
 }
 
 // addFlows records the connected sockets of one network namespace.
@@ -218,7 +334,7 @@ func (a *Agent) addFlows(containerID string, socks []procfs.Socket, now time.Tim
 		f := a.flows[k]
 		if f == nil {
 			if len(a.flows) >= maxFlows {
-				a.dropped++
+				a.drop(1)
 				continue
 			}
 			f = &observation.Flow{ContainerID: containerID, Proto: proto, Local: s.Local, Remote: s.Remote,
@@ -230,13 +346,23 @@ func (a *Agent) addFlows(containerID string, socks []procfs.Socket, now time.Tim
 	}
 }
 
-// Flush closes the window into a report and sends it with any buffered
-// before it; what cannot be sent stays buffered (bounded).
-func (a *Agent) Flush(ctx context.Context) {
+// drop counts n lost observations, under a.mu.
+func (a *Agent) drop(n uint64) {
+	a.dropped += n
+	a.droppedTotal += n
+}
+
+// CloseWindow turns the current window into a report at the end of the
+// buffer and starts the next window. It sends nothing; when the buffer is
+// over MaxBuffered, the oldest reports are dropped and their observations
+// counted.
+func (a *Agent) CloseWindow() {
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	now := a.opts.Now().UTC()
 	r := &observation.Report{Node: a.opts.Node, Cluster: a.opts.Cluster, Agent: a.opts.Version, SentAt: now, WindowStart: a.windowStart,
-		Collection: "polling", Degraded: a.opts.Degraded, Processes: []observation.Process{}, Flows: []observation.Flow{}}
+		Collection: "polling", Degraded: a.opts.Degraded,
+		Processes: make([]observation.Process, 0, len(a.procs)), Flows: make([]observation.Flow, 0, len(a.flows))}
 	for k, p := range a.procs {
 		r.Processes = append(r.Processes, *p)
 		if !p.Running {
@@ -256,41 +382,118 @@ func (a *Agent) Flush(ctx context.Context) {
 	a.buffer = append(a.buffer, r)
 	if over := len(a.buffer) - a.opts.MaxBuffered; over > 0 {
 		for _, old := range a.buffer[:over] {
-			a.dropped += uint64(len(old.Processes) + len(old.Flows))
+			a.drop(records(old))
 		}
 		a.buffer = slices.Delete(a.buffer, 0, over)
 	}
-	pending := slices.Clone(a.buffer)
-	a.mu.Unlock()
+}
 
-	for _, rep := range pending {
+func records(r *observation.Report) uint64 { return uint64(len(r.Processes) + len(r.Flows)) }
+
+// Flush sends the buffered reports, oldest first, until one fails; that
+// one and those after it stay buffered. Each report carries the count of
+// observations dropped and not yet reported. Flush returns the error of
+// the failed send.
+func (a *Agent) Flush(ctx context.Context) error {
+	a.sending.Lock()
+	defer a.sending.Unlock()
+	for {
 		a.mu.Lock()
+		if len(a.buffer) == 0 {
+			a.mu.Unlock()
+			return nil
+		}
+		rep := a.buffer[0]
 		rep.Dropped = a.dropped
 		a.mu.Unlock()
-		if err := a.opts.Send(ctx, rep); err != nil {
-			a.log.Warn("sending a report; kept for later", "buffered", len(pending), "err", err)
-			return
-		}
+
+		err := a.opts.Send(ctx, rep)
+
 		a.mu.Lock()
-		a.dropped = 0
+		now := a.opts.Now().UTC()
+		if err != nil {
+			a.failures++
+			a.consecutive++
+			a.lastErr = shortError(err)
+			warn := a.lastWarn.IsZero() || now.Sub(a.lastWarn) >= warnEvery
+			if warn {
+				a.lastWarn = now
+			}
+			a.mu.Unlock()
+			if warn {
+				a.log.Warn("sending reports fails; they stay buffered", a.counters()...)
+			}
+			return err
+		}
+		a.dropped -= rep.Dropped // drops counted meanwhile wait for the next report
 		if i := slices.Index(a.buffer, rep); i >= 0 {
 			a.buffer = slices.Delete(a.buffer, i, i+1)
+		} else {
+			// Dropped from the full buffer while it was being sent: it
+			// arrived after all.
+			a.dropped -= records(rep)
+			a.droppedTotal -= records(rep)
 		}
+		recovered := a.consecutive > 0
+		a.consecutive = 0
+		a.lastSent = now
+		a.lastWarn = time.Time{}
 		a.mu.Unlock()
+		if recovered {
+			a.log.Info("sending reports works again", a.counters()...)
+		}
 	}
+}
+
+// shortError is err on one line of at most maxErrLen bytes.
+func shortError(err error) string {
+	s := strings.Join(strings.Fields(err.Error()), " ")
+	if len(s) > maxErrLen {
+		s = s[:maxErrLen] + "…"
+	}
+	return s
 }
 
 // Status is the agent's own counters.
 type Status struct {
+	// Buffered is the number of reports waiting to be sent.
 	Buffered int
-	Dropped  uint64
-	Tracked  int
-	Stats    procfs.Stats
+	// Dropped counts observations (processes and flows) lost and not yet
+	// reported to the server; DroppedTotal those lost since start.
+	Dropped, DroppedTotal uint64
+	// SendFailures counts failed sends since start; ConsecutiveFailures
+	// those since the last success.
+	SendFailures, ConsecutiveFailures uint64
+	// LastSent is when a report last went through (zero: never);
+	// LastError the last send error (kept after a success).
+	LastSent  time.Time
+	LastError string
+	// Tracked is the number of processes in the current window.
+	Tracked int
+	Stats   procfs.Stats
 }
 
 // Status returns the agent's counters.
 func (a *Agent) Status() Status {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return Status{Buffered: len(a.buffer), Dropped: a.dropped, Tracked: len(a.procs), Stats: a.lastStats}
+	return a.status()
+}
+
+func (a *Agent) status() Status {
+	return Status{Buffered: len(a.buffer), Dropped: a.dropped, DroppedTotal: a.droppedTotal,
+		SendFailures: a.failures, ConsecutiveFailures: a.consecutive, LastSent: a.lastSent, LastError: a.lastErr,
+		Tracked: len(a.procs), Stats: a.lastStats}
+}
+
+// counters are the Status fields as log attributes.
+func (a *Agent) counters() []any {
+	st := a.Status()
+	lastSent := "never"
+	if !st.LastSent.IsZero() {
+		lastSent = st.LastSent.Format(time.RFC3339)
+	}
+	return []any{"buffered", st.Buffered, "dropped", st.Dropped, "droppedTotal", st.DroppedTotal,
+		"sendFailures", st.SendFailures, "consecutiveFailures", st.ConsecutiveFailures,
+		"lastSent", lastSent, "lastError", st.LastError}
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/palisade-project/palisade/internal/observation"
 	"github.com/palisade-project/palisade/internal/procfs"
 )
@@ -81,7 +83,10 @@ func TestWindowsFlowsAndExitedProcesses(t *testing.T) {
 	now = now.Add(5 * time.Second)
 	p.set(web, host) // the shell exited
 	a.Collect(context.Background())
-	a.Flush(context.Background())
+	a.CloseWindow()
+	if err := a.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if len(s.reports) != 1 {
 		t.Fatalf("%d reports", len(s.reports))
 	}
@@ -106,7 +111,10 @@ func TestWindowsFlowsAndExitedProcesses(t *testing.T) {
 	// The next window: the shell, reported once, is gone; nginx stays.
 	now = now.Add(30 * time.Second)
 	a.Collect(context.Background())
-	a.Flush(context.Background())
+	a.CloseWindow()
+	if err := a.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if r := s.reports[1]; len(r.Processes) != 1 || r.Processes[0].Exe != "/usr/sbin/nginx" || !r.WindowStart.Equal(start.Add(5*time.Second)) {
 		t.Errorf("second report %+v", r)
 	}
@@ -121,7 +129,10 @@ func TestBufferIsBoundedWhileTheServerIsAway(t *testing.T) {
 	for range 10 { // "an hour" of windows with the server down
 		now = now.Add(time.Minute)
 		a.Collect(context.Background())
-		a.Flush(context.Background())
+		a.CloseWindow()
+		if err := a.Flush(context.Background()); err == nil {
+			t.Fatal("Flush succeeded with the server away")
+		}
 	}
 	st := a.Status()
 	if st.Buffered != 3 || st.Dropped != 7 {
@@ -132,7 +143,10 @@ func TestBufferIsBoundedWhileTheServerIsAway(t *testing.T) {
 	s.mu.Unlock()
 	now = now.Add(time.Minute)
 	a.Collect(context.Background())
-	a.Flush(context.Background())
+	a.CloseWindow()
+	if err := a.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	// The window closed on return makes a fourth report: the oldest
 	// buffered one goes too.
 	if len(s.reports) != 3 || s.reports[0].Dropped != 8 || a.Status().Buffered != 0 || a.Status().Dropped != 0 {
@@ -152,12 +166,51 @@ func TestExecIsANewRecord(t *testing.T) {
 	now = now.Add(time.Second)
 	p.set(procfs.Process{PID: 20, PPID: 1, Exe: "/usr/bin/nc", ContainerID: "c1", StartTicks: 7})
 	a.Collect(context.Background())
-	a.Flush(context.Background())
+	a.CloseWindow()
+	if err := a.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	got := map[string]bool{}
 	for _, pr := range s.reports[0].Processes {
 		got[pr.Exe] = pr.Running
 	}
 	if len(got) != 2 || got["/bin/dash"] || !got["/usr/bin/nc"] {
 		t.Errorf("after the exec: %v, want dash ended and nc running", got)
+	}
+}
+
+// A process from another source (an exec event) joins the window; one
+// already gone is reported once as exited, one still running is marked
+// exited by the next poll that misses it.
+func TestObserve(t *testing.T) {
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	p := &fakeProc{socks: map[int][]procfs.Socket{}}
+	s := &sink{}
+	a := New(Options{Proc: p, Node: "n1", Send: s.send, Now: func() time.Time { return now }})
+	a.Observe(procfs.Process{PID: 30, PPID: 1, Exe: "/usr/bin/curl", ContainerID: "c1", StartTicks: 9}, false)
+	a.Observe(procfs.Process{PID: 31, PPID: 1, Exe: "/bin/sleep", ContainerID: "c1", StartTicks: 10}, true)
+	a.Observe(procfs.Process{PID: 32, PPID: 1, Exe: "/usr/bin/ls"}, false) // the host's: not reported
+	a.CloseWindow()
+	now = now.Add(time.Second)
+	a.Collect(t.Context()) // /proc has neither
+	a.CloseWindow()
+	if err := a.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	got := func(r observation.Report) map[string]bool {
+		m := map[string]bool{}
+		for _, pr := range r.Processes {
+			m[pr.Exe] = pr.Running
+		}
+		return m
+	}
+	if len(s.reports) != 2 {
+		t.Fatalf("%d reports", len(s.reports))
+	}
+	if diff := cmp.Diff(map[string]bool{"/usr/bin/curl": false, "/bin/sleep": true}, got(s.reports[0])); diff != "" {
+		t.Errorf("first window (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]bool{"/bin/sleep": false}, got(s.reports[1])); diff != "" {
+		t.Errorf("second window (-want +got):\n%s", diff)
 	}
 }
