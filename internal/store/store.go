@@ -62,7 +62,7 @@ const TokenFromConfig = "config"
 // Token is an API bearer token record. Only a hash of the secret is stored.
 type Token struct {
 	Name string `json:"name"`
-	// Role is admin, analyst or viewer.
+	// Role is admin, analyst, viewer or agent.
 	Role string `json:"role"`
 	// Hash is the hex SHA-256 of the secret token.
 	Hash string `json:"-"`
@@ -71,6 +71,10 @@ type Token struct {
 	// Source is TokenFromConfig for tokens declared in the server's config
 	// file, empty for tokens created with the CLI or the API.
 	Source string `json:"source,omitempty"`
+	// Cluster binds an agent token to the one cluster it may report for.
+	// Empty (agent tokens stored before tokens had a cluster, and tokens
+	// of other roles) means the cluster of the server that checks it.
+	Cluster string `json:"cluster,omitempty"`
 }
 
 // Advisories persists vulnerability advisories (OSV records) by source, the

@@ -404,9 +404,9 @@ func (s *Store) PutToken(ctx context.Context, t store.Token) error {
 		return errors.New("storing token: name and hash are required")
 	}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO tokens (name, role, hash, created_at, source) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (name) DO UPDATE SET role = excluded.role, hash = excluded.hash, created_at = excluded.created_at, source = excluded.source`,
-			t.Name, t.Role, t.Hash, t.CreatedAt, t.Source)
+		_, err := tx.Exec(ctx, `INSERT INTO tokens (name, role, hash, created_at, source, cluster) VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (name) DO UPDATE SET role = excluded.role, hash = excluded.hash, created_at = excluded.created_at, source = excluded.source, cluster = excluded.cluster`,
+			t.Name, t.Role, t.Hash, t.CreatedAt, t.Source, t.Cluster)
 		return err
 	})
 	if err != nil {
@@ -418,7 +418,7 @@ func (s *Store) PutToken(ctx context.Context, t store.Token) error {
 func scanTokens(rows pgx.Rows) ([]store.Token, error) {
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Token, error) {
 		var t store.Token
-		err := row.Scan(&t.Name, &t.Role, &t.Hash, &t.CreatedAt, &t.Source)
+		err := row.Scan(&t.Name, &t.Role, &t.Hash, &t.CreatedAt, &t.Source, &t.Cluster)
 		t.CreatedAt = t.CreatedAt.UTC()
 		return t, err
 	})
@@ -426,7 +426,7 @@ func scanTokens(rows pgx.Rows) ([]store.Token, error) {
 
 // TokenByHash implements store.Store.
 func (s *Store) TokenByHash(ctx context.Context, hash string) (store.Token, error) {
-	rows, err := s.pool.Query(ctx, "SELECT name, role, hash, created_at, source FROM tokens WHERE hash = $1", hash)
+	rows, err := s.pool.Query(ctx, "SELECT name, role, hash, created_at, source, cluster FROM tokens WHERE hash = $1", hash)
 	if err != nil {
 		return store.Token{}, s.scrub(fmt.Errorf("looking up token in %s: %w", s.where, err))
 	}
@@ -442,7 +442,7 @@ func (s *Store) TokenByHash(ctx context.Context, hash string) (store.Token, erro
 
 // Tokens implements store.Store.
 func (s *Store) Tokens(ctx context.Context) ([]store.Token, error) {
-	rows, err := s.pool.Query(ctx, "SELECT name, role, hash, created_at, source FROM tokens ORDER BY name")
+	rows, err := s.pool.Query(ctx, "SELECT name, role, hash, created_at, source, cluster FROM tokens ORDER BY name")
 	if err != nil {
 		return nil, s.scrub(fmt.Errorf("listing tokens in %s: %w", s.where, err))
 	}

@@ -420,9 +420,9 @@ func (s *Store) PutToken(ctx context.Context, t store.Token) error {
 		return errors.New("storing token: name and hash are required")
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (name, role, hash, created_at, source) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (name) DO UPDATE SET role = excluded.role, hash = excluded.hash, created_at = excluded.created_at, source = excluded.source`,
-			t.Name, t.Role, t.Hash, t.CreatedAt.UTC().Format(timeFormat), t.Source)
+		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (name, role, hash, created_at, source, cluster) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (name) DO UPDATE SET role = excluded.role, hash = excluded.hash, created_at = excluded.created_at, source = excluded.source, cluster = excluded.cluster`,
+			t.Name, t.Role, t.Hash, t.CreatedAt.UTC().Format(timeFormat), t.Source, t.Cluster)
 		return err
 	})
 	if err != nil {
@@ -434,7 +434,7 @@ func (s *Store) PutToken(ctx context.Context, t store.Token) error {
 func scanToken(sc interface{ Scan(...any) error }) (store.Token, error) {
 	var t store.Token
 	var created string
-	if err := sc.Scan(&t.Name, &t.Role, &t.Hash, &created, &t.Source); err != nil {
+	if err := sc.Scan(&t.Name, &t.Role, &t.Hash, &created, &t.Source, &t.Cluster); err != nil {
 		return store.Token{}, err
 	}
 	at, err := time.Parse(timeFormat, created)
@@ -447,7 +447,7 @@ func scanToken(sc interface{ Scan(...any) error }) (store.Token, error) {
 
 // TokenByHash implements store.Store.
 func (s *Store) TokenByHash(ctx context.Context, hash string) (store.Token, error) {
-	row := s.reader.QueryRowContext(ctx, "SELECT name, role, hash, created_at, source FROM tokens WHERE hash = ?", hash)
+	row := s.reader.QueryRowContext(ctx, "SELECT name, role, hash, created_at, source, cluster FROM tokens WHERE hash = ?", hash)
 	t, err := scanToken(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Token{}, fmt.Errorf("looking up token: %w", store.ErrNotFound)
@@ -460,7 +460,7 @@ func (s *Store) TokenByHash(ctx context.Context, hash string) (store.Token, erro
 
 // Tokens implements store.Store.
 func (s *Store) Tokens(ctx context.Context) ([]store.Token, error) {
-	rows, err := s.reader.QueryContext(ctx, "SELECT name, role, hash, created_at, source FROM tokens ORDER BY name")
+	rows, err := s.reader.QueryContext(ctx, "SELECT name, role, hash, created_at, source, cluster FROM tokens ORDER BY name")
 	if err != nil {
 		return nil, fmt.Errorf("listing tokens in %s: %w", s.path, err)
 	}

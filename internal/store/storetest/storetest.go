@@ -468,8 +468,10 @@ func testTokens(t *testing.T, s store.Store) {
 	admin := store.Token{Name: "admin", Role: "admin", Hash: "aa01", CreatedAt: at}
 	ci := store.Token{Name: "ci", Role: "viewer", Hash: "bb02", CreatedAt: at.Add(time.Hour), Source: store.TokenFromConfig}
 	bob := store.Token{Name: "Bob", Role: "analyst", Hash: "cc03", CreatedAt: at.Add(-time.Hour)}
+	// An agent token keeps the cluster it is bound to.
+	agent := store.Token{Name: "worker-7", Role: "agent", Hash: "ee05", CreatedAt: at, Cluster: "prod-eu"}
 
-	for _, tok := range []store.Token{ci, admin, bob} {
+	for _, tok := range []store.Token{ci, admin, bob, agent} {
 		if err := s.PutToken(ctx, tok); err != nil {
 			t.Fatalf("PutToken(%s): %v", tok.Name, err)
 		}
@@ -484,7 +486,7 @@ func testTokens(t *testing.T, s store.Store) {
 			t.Errorf("Tokens() mismatch (-want +got):\n%s", diff)
 		}
 	}
-	checkTokens(bob, admin, ci)
+	checkTokens(bob, admin, ci, agent)
 
 	lookups := []struct {
 		hash    string
@@ -493,6 +495,7 @@ func testTokens(t *testing.T, s store.Store) {
 	}{
 		{"aa01", admin, nil},
 		{"bb02", ci, nil},
+		{"ee05", agent, nil},
 		{"AA01", store.Token{}, store.ErrNotFound},
 		{"", store.Token{}, store.ErrNotFound},
 		{"zz99", store.Token{}, store.ErrNotFound},
@@ -516,13 +519,21 @@ func testTokens(t *testing.T, s store.Store) {
 	if _, err := s.TokenByHash(ctx, "bb02"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("TokenByHash(old hash) error = %v, want ErrNotFound", err)
 	}
-	checkTokens(bob, admin, rotated)
+	checkTokens(bob, admin, rotated, agent)
+	// Replacing an agent token replaces its cluster too.
+	moved := store.Token{Name: "worker-7", Role: "agent", Hash: "ff06", CreatedAt: at, Cluster: "edge"}
+	if err := s.PutToken(ctx, moved); err != nil {
+		t.Fatalf("PutToken(moved): %v", err)
+	}
+	if got, err := s.TokenByHash(ctx, "ff06"); err != nil || got.Cluster != "edge" {
+		t.Errorf("TokenByHash(moved) = %+v, %v, want cluster edge", got, err)
+	}
 
 	// Two tokens cannot share a hash.
 	if err := s.PutToken(ctx, store.Token{Name: "dup", Role: "viewer", Hash: "aa01", CreatedAt: at}); err == nil {
 		t.Error("PutToken with another token's hash succeeded, want an error")
 	}
-	checkTokens(bob, admin, rotated)
+	checkTokens(bob, admin, rotated, moved)
 
 	if err := s.DeleteToken(ctx, "admin"); err != nil {
 		t.Fatalf("DeleteToken: %v", err)
@@ -533,7 +544,7 @@ func testTokens(t *testing.T, s store.Store) {
 	if _, err := s.TokenByHash(ctx, "aa01"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("TokenByHash(deleted) error = %v, want ErrNotFound", err)
 	}
-	checkTokens(bob, rotated)
+	checkTokens(bob, rotated, moved)
 }
 
 func testConcurrentApply(t *testing.T, s store.Store) {
