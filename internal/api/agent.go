@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -21,10 +22,6 @@ type Observations interface {
 	// observation.ErrTooManyNodes refuses it.
 	Put(ctx context.Context, r observation.Report) error
 }
-
-// FleetTokenPrefix starts the names of agent tokens that may report for
-// any node.
-const FleetTokenPrefix = "fleet-"
 
 // maxAgentReports bounds the agent reports decoded at once: each may take
 // tens of megabytes.
@@ -87,12 +84,21 @@ func (s *Server) agentReport(w http.ResponseWriter, r *http.Request) error {
 	if err := rep.Validate(); err != nil {
 		return errorf(http.StatusBadRequest, codeBadRequest, "%s", truncate(err.Error(), 512))
 	}
-	// An agent token speaks for one node, the one it is named after, so a
-	// stolen token cannot erase or forge another node's observations. A
-	// token named fleet-… serves a whole DaemonSet (one Secret for every
-	// node) and may report for any node: simpler, and weaker.
-	if info := infoFrom(r.Context()); info.role == auth.RoleAgent && rep.Node != info.token && !strings.HasPrefix(info.token, FleetTokenPrefix) {
-		return errorf(http.StatusForbidden, codeForbidden, "token %q may report only for node %q, not %q (tokens named %s… may report for any node)", info.token, info.token, truncate(rep.Node, 64), FleetTokenPrefix)
+	// Agent credentials speak for one cluster, and for one node of it (a
+	// token named after the node, or a service account token bound to a
+	// pod on it), so that stolen credentials cannot erase or forge
+	// another node's or another cluster's observations. A token named
+	// fleet-… serves a whole DaemonSet (one Secret for every node) and
+	// may report for any node of its cluster: simpler, and weaker. Admin
+	// tokens are bound to nothing.
+	if scope := infoFrom(r.Context()).agent; scope != nil {
+		if err := scope.Check(rep.Cluster, rep.Node); err != nil {
+			hint := ""
+			if errors.Is(err, auth.ErrOtherNode) && !strings.HasPrefix(scope.Name, auth.ServiceAccountPrefix) {
+				hint = fmt.Sprintf(" (tokens named %s… may report for any node of their cluster)", auth.FleetTokenPrefix)
+			}
+			return &apiError{status: http.StatusForbidden, code: codeForbidden, message: err.Error() + hint, cause: err}
+		}
 	}
 	if err := s.opts.Observations.Put(r.Context(), rep); err != nil {
 		if errors.Is(err, observation.ErrTooManyNodes) {

@@ -29,6 +29,7 @@ import (
 	"github.com/palisade-project/palisade/internal/answer"
 	"github.com/palisade-project/palisade/internal/auth"
 	"github.com/palisade-project/palisade/internal/inventory"
+	"github.com/palisade-project/palisade/internal/model"
 	"github.com/palisade-project/palisade/internal/store"
 )
 
@@ -72,6 +73,14 @@ type Options struct {
 	Tokens    Tokens
 	// Observations takes node agents' reports; nil refuses them (501).
 	Observations Observations
+	// Cluster is the name of the cluster the server watches: agent tokens
+	// stored without a cluster report for it. Empty means
+	// model.DefaultCluster.
+	Cluster string
+	// ServiceAccounts identifies node agents by their Kubernetes service
+	// account tokens on the agent endpoint; nil accepts only Palisade
+	// tokens there.
+	ServiceAccounts ServiceAccounts
 	// Ready reports readiness for /readyz: nil means ready (store
 	// reachable, sources synced). Its error message is shown to
 	// unauthenticated callers, so it should name what is not ready without
@@ -131,6 +140,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxStale == 0 {
 		o.MaxStale = DefaultMaxStale
+	}
+	if o.Cluster == "" {
+		o.Cluster = model.DefaultCluster
 	}
 	return o
 }
@@ -403,8 +415,13 @@ const routeUnmatched = "unmatched"
 
 // requestInfo carries what the handlers learn back to ServeHTTP.
 type requestInfo struct {
+	// token names the credentials (a token's name, a service account):
+	// never a secret.
 	token string
 	role  auth.Role
+	// agent is what agent credentials may report for; nil for other
+	// roles, which are not bound to a cluster or node.
+	agent *auth.AgentScope
 }
 
 type requestInfoKey struct{}

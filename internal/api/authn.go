@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -37,11 +38,19 @@ func (s *Server) authorize(r *http.Request, need auth.Role) error {
 	if len(secret) > maxSecretLen {
 		return invalid
 	}
+	// On the agent endpoint a JWT is a Kubernetes service account token:
+	// the cluster's API server reviews it, the token store is not asked.
+	if need == auth.RoleAgent && s.opts.ServiceAccounts != nil && auth.LooksLikeJWT(secret) {
+		return s.authorizeServiceAccount(r, secret)
+	}
 	hash := auth.Hash(secret)
 	t, err := s.opts.Tokens.TokenByHash(r.Context(), hash)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		s.verified.Delete(hash)
+		if need == auth.RoleAgent && auth.LooksLikeJWT(secret) {
+			return errorf(http.StatusUnauthorized, codeInvalidToken, "this server does not accept Kubernetes service account tokens (it watches no cluster, or --agent-service-account is empty): use an agent token")
+		}
 		return invalid
 	case err != nil:
 		v, ok := s.verified.Load(hash)
@@ -67,6 +76,36 @@ func (s *Server) authorize(r *http.Request, need auth.Role) error {
 	if !role.Allows(need) {
 		return errorf(http.StatusForbidden, codeForbidden, "token %q has role %s; this endpoint needs role %s or higher", t.Name, role, need)
 	}
-	infoFrom(r.Context()).role = role
+	info := infoFrom(r.Context())
+	info.role = role
+	if role == auth.RoleAgent {
+		scope := auth.TokenScope(t.Name, t.Cluster, s.opts.Cluster)
+		info.agent = &scope
+	}
+	return nil
+}
+
+// ServiceAccounts identifies node agents by their Kubernetes service
+// account tokens. *tokenreview.Reviewer implements it.
+type ServiceAccounts interface {
+	// Review returns what the token's holder may report for. An error
+	// wrapping auth.ErrInvalidCredentials refuses the token (401); any
+	// other error means it could not be checked (503).
+	Review(ctx context.Context, token string) (auth.AgentScope, error)
+}
+
+// authorizeServiceAccount accepts an agent by its service account token.
+func (s *Server) authorizeServiceAccount(r *http.Request, token string) error {
+	scope, err := s.opts.ServiceAccounts.Review(r.Context(), token)
+	switch {
+	case errors.Is(err, auth.ErrInvalidCredentials):
+		// Logged with the reason (writeError logs the cause), never the
+		// token.
+		return &apiError{status: http.StatusUnauthorized, code: codeInvalidToken, message: truncate(err.Error(), 512), cause: err}
+	case err != nil:
+		return unavailable("cannot check the service account token: the Kubernetes API server did not review it", err)
+	}
+	info := infoFrom(r.Context())
+	info.token, info.role, info.agent = scope.Name, auth.RoleAgent, &scope
 	return nil
 }

@@ -19,10 +19,17 @@ type tokenView struct {
 	Name      string    `json:"name"`
 	Role      string    `json:"role"`
 	CreatedAt time.Time `json:"createdAt"`
+	// Cluster is the cluster an agent token may report for; absent for
+	// other roles.
+	Cluster string `json:"cluster,omitempty"`
 }
 
-func viewOf(t store.Token) tokenView {
-	return tokenView{Name: t.Name, Role: t.Role, CreatedAt: t.CreatedAt}
+func (s *Server) viewOf(t store.Token) tokenView {
+	v := tokenView{Name: t.Name, Role: t.Role, CreatedAt: t.CreatedAt}
+	if t.Role == string(auth.RoleAgent) {
+		v.Cluster = auth.TokenScope(t.Name, t.Cluster, s.opts.Cluster).Cluster
+	}
+	return v
 }
 
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) error {
@@ -32,7 +39,7 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]tokenView, len(ts))
 	for i, t := range ts {
-		out[i] = viewOf(t)
+		out[i] = s.viewOf(t)
 	}
 	writeJSON(w, http.StatusOK, listBody[tokenView]{Items: out})
 	return nil
@@ -41,6 +48,8 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) error {
 type createTokenRequest struct {
 	Name string `json:"name"`
 	Role string `json:"role"`
+	// Cluster binds an agent token to a cluster (default: the server's).
+	Cluster string `json:"cluster"`
 }
 
 // createdToken is the only response that ever carries a secret.
@@ -62,6 +71,17 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errorf(http.StatusBadRequest, codeBadRequest, "%s", truncate(err.Error(), 256))
 	}
+	switch {
+	case role != auth.RoleAgent && req.Cluster != "":
+		return errorf(http.StatusBadRequest, codeBadRequest, "cluster applies only to agent tokens: a %s token is bound to no cluster", role)
+	case role == auth.RoleAgent && req.Cluster == "":
+		req.Cluster = s.opts.Cluster
+	}
+	if req.Cluster != "" {
+		if err := auth.ValidateCluster(req.Cluster); err != nil {
+			return errorf(http.StatusBadRequest, codeBadRequest, "%s", truncate(err.Error(), 256))
+		}
+	}
 
 	s.tokenMu.Lock()
 	defer s.tokenMu.Unlock()
@@ -78,13 +98,13 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	t := store.Token{Name: req.Name, Role: string(role), Hash: hash, CreatedAt: s.now().UTC().Truncate(time.Microsecond)}
+	t := store.Token{Name: req.Name, Role: string(role), Hash: hash, CreatedAt: s.now().UTC().Truncate(time.Microsecond), Cluster: req.Cluster}
 	if err := s.opts.Tokens.PutToken(r.Context(), t); err != nil {
 		return unavailable("cannot create the token: the token store is unavailable", err)
 	}
 	s.logTokenChange(r, "token created", t)
 	w.Header().Set("Location", "/api/v1/tokens/"+url.PathEscape(t.Name))
-	writeJSON(w, http.StatusCreated, createdToken{tokenView: viewOf(t), Token: secret})
+	writeJSON(w, http.StatusCreated, createdToken{tokenView: s.viewOf(t), Token: secret})
 	return nil
 }
 
@@ -168,6 +188,9 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error
 // logTokenChange records who created or deleted which token; never the
 // secret or its hash.
 func (s *Server) logTokenChange(r *http.Request, msg string, t store.Token) {
-	s.log.LogAttrs(r.Context(), slog.LevelInfo, msg,
-		slog.String("name", t.Name), slog.String("role", t.Role), slog.String("by", infoFrom(r.Context()).token))
+	attrs := []slog.Attr{slog.String("name", t.Name), slog.String("role", t.Role)}
+	if t.Cluster != "" {
+		attrs = append(attrs, slog.String("cluster", t.Cluster))
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, msg, append(attrs, slog.String("by", infoFrom(r.Context()).token))...)
 }
