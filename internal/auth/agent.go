@@ -61,10 +61,10 @@ func TokenScope(name, cluster, serverCluster string) AgentScope {
 // credentials may report for instead.
 func (s AgentScope) Check(cluster, node string) error {
 	if cluster != s.Cluster {
-		return fmt.Errorf("%w: %s may report only for cluster %q, not %q", ErrOtherCluster, s.Name, s.Cluster, clip(cluster))
+		return fmt.Errorf("%w: %q may report only for cluster %q, not %q", ErrOtherCluster, s.Name, s.Cluster, clip(cluster))
 	}
 	if s.Node != "" && node != s.Node {
-		return fmt.Errorf("%w: %s may report only for node %q, not %q", ErrOtherNode, s.Name, s.Node, clip(node))
+		return fmt.Errorf("%w: %q may report only for node %q, not %q", ErrOtherNode, s.Name, s.Node, clip(node))
 	}
 	return nil
 }

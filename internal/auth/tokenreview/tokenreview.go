@@ -19,6 +19,7 @@ import (
 	"time"
 
 	authv1 "k8s.io/api/authentication/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/palisade-project/palisade/internal/auth"
@@ -174,6 +175,9 @@ func (r *Reviewer) Review(ctx context.Context, token string) (auth.AgentScope, e
 		req.Spec.Audiences = []string{r.opts.Audience}
 	}
 	resp, err := r.opts.Client.Create(ctx, req, metav1.CreateOptions{})
+	if apierrors.IsForbidden(err) {
+		return auth.AgentScope{}, fmt.Errorf("reviewing a service account token: grant the Palisade server create on tokenreviews.authentication.k8s.io (deploy/server.yaml): %w", err)
+	}
 	if err != nil {
 		return auth.AgentScope{}, fmt.Errorf("reviewing a service account token with the Kubernetes API server: %w", err)
 	}

@@ -12,7 +12,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	authv1 "k8s.io/api/authentication/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/palisade-project/palisade/internal/auth"
 )
@@ -228,6 +230,12 @@ func TestReviewErrors(t *testing.T) {
 	_, err := r.Review(t.Context(), jwt("x", 0))
 	if err == nil || errors.Is(err, auth.ErrInvalidCredentials) {
 		t.Errorf("API server down: %v, want an error that is not ErrInvalidCredentials", err)
+	}
+	// Without RBAC the error says what to grant.
+	forbidden := &fakeClient{err: apierrors.NewForbidden(schema.GroupResource{Group: "authentication.k8s.io", Resource: "tokenreviews"}, "", errors.New("RBAC: no"))}
+	if _, err := newTestReviewer(t, forbidden, &now).Review(t.Context(), jwt("x", 0)); err == nil || errors.Is(err, auth.ErrInvalidCredentials) ||
+		!strings.Contains(err.Error(), "grant the Palisade server create on tokenreviews") {
+		t.Errorf("forbidden: %v", err)
 	}
 	for _, tok := range []string{"", strings.Repeat("a", maxTokenLen+1)} {
 		if _, err := r.Review(t.Context(), tok); !errors.Is(err, auth.ErrInvalidCredentials) {
