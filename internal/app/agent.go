@@ -21,9 +21,9 @@ import (
 
 func newAgentCmd(e *env) *cobra.Command {
 	var (
-		server, token, tokenFile, caFile, node, cluster, procRoot string
-		interval, reportInterval                                  time.Duration
-		maxBuffered                                               int
+		server, token, tokenFile, saTokenFile, caFile, node, cluster, procRoot string
+		interval, reportInterval                                               time.Duration
+		maxBuffered                                                            int
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -32,7 +32,9 @@ func newAgentCmd(e *env) *cobra.Command {
 mounted, e.g. at /host/proc). It reads the processes of the node's containers
 and the connections of their network namespaces every --interval, and sends
 what it saw to the server every --report-interval, with an agent token (role
-agent: it can send observations and read nothing). While the server is away,
+agent: it can send observations and read nothing) or, in a cluster the server
+watches, the pod's projected service account token (--service-account-token),
+which the server has the cluster review and which names the agent's node. While the server is away,
 reports wait in a bounded buffer; the oldest are dropped, and counted.
 
 Without eBPF the agent polls: a process shorter than the interval can be
@@ -40,16 +42,9 @@ missed, and every report says so.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			if tokenFile != "" {
-				b, err := os.ReadFile(tokenFile)
-				if err != nil {
-					return fmt.Errorf("reading --token-file: %w", err)
-				}
-				token = strings.TrimSpace(string(b))
-			}
-			token = firstNonEmpty(token, e.getenv("PALISADE_TOKEN"))
-			if token == "" {
-				return usageError("the agent needs an agent token: --token-file, --token or PALISADE_TOKEN (palisade token create NODE --role agent)")
+			credential, err := agentCredential(e, token, tokenFile, saTokenFile)
+			if err != nil {
+				return err
 			}
 			if server == "" {
 				return usageError("--server is required")
@@ -73,6 +68,10 @@ missed, and every report says so.`,
 			}
 			endpoint := base.JoinPath("api", "v1", "agent", "report").String()
 			send := func(ctx context.Context, r *observation.Report) error {
+				token, err := credential()
+				if err != nil {
+					return err
+				}
 				return sendReport(ctx, client, endpoint, token, r)
 			}
 			fs := procfs.New(procRoot, procfs.Options{})
@@ -90,6 +89,7 @@ missed, and every report says so.`,
 	f.StringVar(&server, "server", "", "URL of the palisade server")
 	f.StringVar(&token, "token", "", "agent token (prefer --token-file or PALISADE_TOKEN: arguments are visible to other processes)")
 	f.StringVar(&tokenFile, "token-file", "", "file holding the agent token")
+	f.StringVar(&saTokenFile, "service-account-token", "", "send this file's Kubernetes service account token instead of an agent token, re-read for every report (the kubelet rotates it): a projected token with the audience palisade, e.g. /var/run/secrets/palisade/token")
 	f.StringVar(&caFile, "ca-file", "", "CA certificate to verify an HTTPS --server")
 	f.StringVar(&node, "node", "", "this node's name (default $NODE_NAME, then the hostname)")
 	f.StringVar(&cluster, "cluster", "default", "the cluster's name, as the server names it")
@@ -98,6 +98,59 @@ missed, and every report says so.`,
 	f.DurationVar(&reportInterval, "report-interval", agent.DefaultReportInterval, "how often to send a report")
 	f.IntVar(&maxBuffered, "max-buffered", agent.DefaultMaxBuffered, "reports kept while the server is away")
 	return cmd
+}
+
+// maxServiceAccountToken bounds the service account token file read.
+const maxServiceAccountToken = 64 << 10
+
+// agentCredential returns what the agent authenticates with: an agent
+// token (--token-file, --token, PALISADE_TOKEN), read once, or the service
+// account token in saFile, read now (so that a wrong path fails at start)
+// and again at every call, since the kubelet replaces it before it
+// expires.
+func agentCredential(e *env, token, tokenFile, saFile string) (func() (string, error), error) {
+	if saFile != "" {
+		if token != "" || tokenFile != "" {
+			return nil, usageError("choose one: --service-account-token or an agent token (--token, --token-file)")
+		}
+		read := func() (string, error) { return readServiceAccountToken(saFile) }
+		if _, err := read(); err != nil {
+			return nil, err
+		}
+		return read, nil
+	}
+	if tokenFile != "" {
+		b, err := os.ReadFile(tokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading --token-file: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	token = firstNonEmpty(token, e.getenv("PALISADE_TOKEN"))
+	if token == "" {
+		return nil, usageError("the agent needs credentials: --service-account-token, or an agent token in --token-file, --token or PALISADE_TOKEN (palisade token create NODE --role agent --cluster CLUSTER)")
+	}
+	return func() (string, error) { return token, nil }, nil
+}
+
+func readServiceAccountToken(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("reading --service-account-token: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxServiceAccountToken+1))
+	if err != nil {
+		return "", fmt.Errorf("reading --service-account-token %s: %w", path, err)
+	}
+	token := strings.TrimSpace(string(b))
+	switch {
+	case len(b) > maxServiceAccountToken:
+		return "", fmt.Errorf("--service-account-token %s is larger than %d bytes: is it a token?", path, maxServiceAccountToken)
+	case token == "":
+		return "", fmt.Errorf("--service-account-token %s is empty", path)
+	}
+	return token, nil
 }
 
 // sendReport posts one gzip-compressed report.

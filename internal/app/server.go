@@ -24,6 +24,7 @@ import (
 	"github.com/palisade-project/palisade/internal/answer"
 	"github.com/palisade-project/palisade/internal/api"
 	"github.com/palisade-project/palisade/internal/auth"
+	"github.com/palisade-project/palisade/internal/auth/tokenreview"
 	"github.com/palisade-project/palisade/internal/baseline"
 	"github.com/palisade-project/palisade/internal/config"
 	"github.com/palisade-project/palisade/internal/demo"
@@ -51,6 +52,11 @@ type serverOptions struct {
 	// dbPoll is how often the scanner checks for newly imported
 	// vulnerability data (hidden; tests shorten it).
 	dbPoll time.Duration
+	// agentServiceAccount (NAMESPACE/NAME) and agentAudience: node agents
+	// of the watched cluster may authenticate with projected tokens of
+	// that service account, issued for that audience. Empty
+	// agentServiceAccount turns it off.
+	agentServiceAccount, agentAudience string
 }
 
 func newServerCmd(e *env) *cobra.Command {
@@ -100,6 +106,10 @@ func addServerFlags(cmd *cobra.Command, o *serverOptions) {
 	f.IntVar(&o.cfg.Scan.Workers, "scan-workers", 0, "images scanned at once (default 2)")
 	f.DurationVar(&o.dbPoll, "scan-db-poll", scanqueue.DefaultDBPoll, "how often to look for newly imported vulnerability data")
 	_ = f.MarkHidden("scan-db-poll")
+	f.StringVar(&o.agentServiceAccount, "agent-service-account", tokenreview.DefaultServiceAccount,
+		"NAMESPACE/NAME: node agents of the watched cluster may send this service account's projected tokens instead of agent tokens (\"\" turns it off)")
+	f.StringVar(&o.agentAudience, "agent-token-audience", tokenreview.DefaultAudience,
+		"audience the agents' service account tokens must be issued for (\"\" accepts tokens for the API server itself, which this server could then replay: keep one)")
 	addAnalysisFlags(cmd, &o.cfg.Analysis)
 }
 
@@ -165,6 +175,11 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 	}
 	if o.dbPoll < 0 {
 		return usageError("--scan-db-poll must be positive")
+	}
+	if o.agentServiceAccount != "" {
+		if _, _, err := auth.ParseServiceAccount(o.agentServiceAccount); err != nil {
+			return usageError("--agent-service-account: %v", err)
+		}
 	}
 	if sources := btoi(o.demo) + btoi(len(cfg.Manifests) > 0) + btoi(cfg.Kubeconfig != ""); sources > 1 {
 		return usageError("choose one source: --demo, --manifests or --kubeconfig")
@@ -240,7 +255,17 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 		Publish:      live.SetActivity,
 		PublishEvery: time.Second,
 	})
-	handler := api.New(api.Options{Inventory: live, Answers: eng, Tokens: st, Observations: observed, Ready: ready, Logger: e.log, Version: Version})
+	// Agent tokens stored without a cluster report for this server's.
+	ownCluster := cfg.Cluster
+	if o.demo {
+		ownCluster = demo.Cluster
+	}
+	agentAccounts, err := agentServiceAccounts(e, rc, cfg.Cluster, o)
+	if err != nil {
+		return err
+	}
+	handler := api.New(api.Options{Inventory: live, Answers: eng, Tokens: st, Observations: observed, Ready: ready, Logger: e.log, Version: Version,
+		Cluster: ownCluster, ServiceAccounts: agentAccounts})
 
 	// Background work: the state's store catch-up, the API's answer
 	// refresh, the sensor. All of it ends, and is waited for, before the
@@ -292,6 +317,38 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 		cancel()
 	}
 	return serveErr
+}
+
+// agentServiceAccounts returns the reviewer of node agents' service
+// account tokens for the watched cluster, or nil without a cluster (the
+// mode is off: nothing could review them) or with the mode turned off.
+func agentServiceAccounts(e *env, rc *rest.Config, cluster string, o *serverOptions) (api.ServiceAccounts, error) {
+	if rc == nil || o.agentServiceAccount == "" {
+		return nil, nil
+	}
+	rc = rest.CopyConfig(rc)
+	rc.UserAgent = "palisade-server"
+	// About one review per agent and minute (the cache's TTL): more than
+	// client-go's default 5 per second on large clusters.
+	rc.QPS, rc.Burst = 50, 100
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("configuring the Kubernetes client for token reviews: %w", err)
+	}
+	r, err := tokenreview.New(tokenreview.Options{
+		Client:          client.AuthenticationV1().TokenReviews(),
+		Cluster:         cluster,
+		ServiceAccounts: []string{o.agentServiceAccount},
+		Audience:        o.agentAudience,
+	})
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	if o.agentAudience == "" {
+		e.log.Warn("agents' service account tokens are accepted without an audience: this server could replay them against the Kubernetes API server; set --agent-token-audience")
+	}
+	e.log.Info("node agents may authenticate with service account tokens", "serviceAccount", o.agentServiceAccount, "audience", o.agentAudience, "cluster", cluster)
+	return r, nil
 }
 
 // readiness returns the /readyz check. /readyz is unauthenticated and may
