@@ -1,0 +1,453 @@
+package netpol
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/palisade-project/palisade/internal/inventory"
+	"github.com/palisade-project/palisade/internal/model"
+)
+
+// NamespaceNameLabel is the label the API server puts on every namespace,
+// holding its name. The engine adds it to namespaces that lack it
+// (manifests written before Kubernetes 1.21, or no Namespace object at
+// all), as the API server would.
+const NamespaceNameLabel = "kubernetes.io/metadata.name"
+
+// Options configure New. The zero value analyses the index's only cluster
+// with its own policies.
+type Options struct {
+	// Cluster names the cluster to analyse. Empty takes the index's only
+	// cluster (model.DefaultCluster for an empty index).
+	Cluster string
+	// Policies, when not nil, replace the cluster's NetworkPolicies of the
+	// index: a proposed set to simulate. An empty, non-nil slice means no
+	// policy at all.
+	Policies []*model.NetworkPolicy
+}
+
+// Errors callers branch on.
+var (
+	ErrUnknownWorkload = errors.New("no such workload")
+	ErrAmbiguous       = errors.New("ambiguous workload name")
+	ErrNoWorkload      = errors.New("neither end is a workload")
+	ErrCluster         = errors.New("cluster not chosen")
+)
+
+// Engine evaluates the NetworkPolicies of one cluster of an inventory
+// index. It is immutable once built and safe for concurrent use.
+type Engine struct {
+	cluster    string
+	workloads  []*workload // sorted by reference, as the index sorts them
+	byRef      map[model.WorkloadRef]int
+	byName     map[string][]int // "namespace/name" → workloads
+	namespaces []*namespace     // sorted by name
+	nsIndex    map[string]int
+	policies   []*policy // sorted by reference
+	problems   []Problem
+	space      *space
+	ipOwners   map[netip.Addr][]int
+	classes    []*class
+
+	// Compiled for the matrix: per rule, the classes and outside atoms
+	// its peers match.
+	rulePeers map[*rule]peerSets
+}
+
+type namespace struct {
+	name    string
+	labels  map[string]string
+	classes []int
+}
+
+// workload is one top-level workload with what the policies look at.
+type workload struct {
+	ref   model.WorkloadRef
+	ips   []netip.Addr
+	class int
+}
+
+// class groups the workloads no policy can tell apart: same namespace,
+// pod template labels, outside atoms of their pods' IPs and named
+// container ports. Everything the engine computes, it computes per class.
+type class struct {
+	ns      int
+	labels  map[string]string
+	atoms   []int                 // atoms of the members' pod IPs, sorted
+	ports   []model.ContainerPort // container ports (named ports resolve here)
+	portSig int                   // equal for classes whose named ports resolve alike
+	members []int
+	// selectedBy lists the policies selecting the class, per direction.
+	selectedBy [2][]int
+}
+
+// New compiles the NetworkPolicies of one cluster of ix against its
+// workloads. Policies with problems are kept (see Problems); New fails
+// only when the cluster is not clear or ctx ends.
+func New(ctx context.Context, ix *inventory.Index, opts Options) (*Engine, error) {
+	cluster := opts.Cluster
+	if cluster == "" {
+		switch cs := ix.Clusters(); len(cs) {
+		case 0:
+			cluster = model.DefaultCluster
+		case 1:
+			cluster = cs[0]
+		default:
+			return nil, fmt.Errorf("%w: the inventory holds clusters %s; name one", ErrCluster, strings.Join(cs, ", "))
+		}
+	}
+	e := &Engine{
+		cluster:   cluster,
+		byRef:     map[model.WorkloadRef]int{},
+		byName:    map[string][]int{},
+		nsIndex:   map[string]int{},
+		ipOwners:  map[netip.Addr][]int{},
+		rulePeers: map[*rule]peerSets{},
+	}
+
+	// Policies.
+	nps := opts.Policies
+	if nps == nil {
+		for _, np := range ix.Snapshot().NetworkPolicies {
+			if np.Cluster == cluster {
+				nps = append(nps, np)
+			}
+		}
+	}
+	for _, np := range nps {
+		e.policies = append(e.policies, compile(np))
+	}
+	slices.SortFunc(e.policies, func(a, b *policy) int { return comparePolicyRefs(a.ref, b.ref) })
+	for _, p := range e.policies {
+		e.problems = append(e.problems, p.problems...)
+	}
+
+	// The outside address space, cut by every ipBlock.
+	var prefixes []netip.Prefix
+	for _, p := range e.policies {
+		for _, rules := range p.rules {
+			for _, r := range rules {
+				for _, pr := range r.peers {
+					if pr.block != nil {
+						prefixes = append(prefixes, pr.block.cidr)
+						prefixes = append(prefixes, pr.block.except...)
+					}
+				}
+			}
+		}
+	}
+	e.space = newSpace(prefixes)
+
+	// Namespaces: the Namespace objects, and every namespace a workload
+	// or policy names.
+	nsLabels := map[string]map[string]string{}
+	for _, n := range ix.Snapshot().Namespaces {
+		if n.Cluster == cluster {
+			nsLabels[n.Name] = n.Labels
+		}
+	}
+	var workloads []*model.Workload
+	for _, w := range ix.Workloads() {
+		if w.Cluster == cluster {
+			workloads = append(workloads, w)
+			if _, ok := nsLabels[w.Namespace]; !ok {
+				nsLabels[w.Namespace] = nil
+			}
+		}
+	}
+	for _, p := range e.policies {
+		if _, ok := nsLabels[p.ref.Namespace]; !ok {
+			nsLabels[p.ref.Namespace] = nil
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(nsLabels)) {
+		labels := maps.Clone(nsLabels[name])
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		if _, ok := labels[NamespaceNameLabel]; !ok {
+			labels[NamespaceNameLabel] = name
+		}
+		e.nsIndex[name] = len(e.namespaces)
+		e.namespaces = append(e.namespaces, &namespace{name: name, labels: labels})
+	}
+
+	// Workloads and their classes.
+	classOf := map[string]int{}
+	portSigs := map[string]int{}
+	for i, w := range workloads {
+		if i%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		wl := &workload{ref: w.Ref(), ips: podIPs(ix.Pods(w.Ref()))}
+		e.byRef[wl.ref] = i
+		key := w.Namespace + "/" + w.Name
+		e.byName[key] = append(e.byName[key], i)
+		for _, ip := range wl.ips {
+			if owners := e.ipOwners[ip]; !slices.Contains(owners, i) {
+				e.ipOwners[ip] = append(owners, i)
+			}
+		}
+		var atoms []int
+		for _, ip := range wl.ips {
+			atoms = append(atoms, e.space.atom(ip))
+		}
+		slices.Sort(atoms)
+		atoms = slices.Compact(atoms)
+		ports := containerPorts(w)
+		psig := portSignature(ports)
+		ck := fmt.Sprintf("%s\x00%s\x00%v\x00%s", w.Namespace, labelsKey(w.Template.Labels), atoms, psig)
+		c, ok := classOf[ck]
+		if !ok {
+			c = len(e.classes)
+			classOf[ck] = c
+			ps, ok := portSigs[psig]
+			if !ok {
+				ps = len(portSigs)
+				portSigs[psig] = ps
+			}
+			ns := e.nsIndex[w.Namespace]
+			e.classes = append(e.classes, &class{ns: ns, labels: w.Template.Labels, atoms: atoms, ports: ports, portSig: ps})
+			e.namespaces[ns].classes = append(e.namespaces[ns].classes, c)
+		}
+		wl.class = c
+		e.classes[c].members = append(e.classes[c].members, i)
+		e.workloads = append(e.workloads, wl)
+	}
+
+	// Which policies select which classes.
+	for pi, p := range e.policies {
+		ns, ok := e.nsIndex[p.ref.Namespace]
+		if !ok {
+			continue
+		}
+		for _, c := range e.namespaces[ns].classes {
+			cl := e.classes[c]
+			if !p.denyAll && !p.src.PodSelector.Matches(cl.labels) {
+				continue
+			}
+			if p.ingress {
+				cl.selectedBy[dirIngress] = append(cl.selectedBy[dirIngress], pi)
+			}
+			if p.egress {
+				cl.selectedBy[dirEgress] = append(cl.selectedBy[dirEgress], pi)
+			}
+		}
+	}
+	if err := e.compilePeers(ctx); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// podIPs returns the distinct IPs the pods report, sorted.
+func podIPs(pods []*model.Workload) []netip.Addr {
+	var out []netip.Addr
+	for _, p := range pods {
+		if p.Status == nil {
+			continue
+		}
+		ips := p.Status.PodIPs
+		if len(ips) == 0 && p.Status.PodIP != "" {
+			ips = []string{p.Status.PodIP}
+		}
+		for _, s := range ips {
+			if a, err := netip.ParseAddr(s); err == nil {
+				out = append(out, a.Unmap().WithZone(""))
+			}
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return slices.Compact(out)
+}
+
+// containerPorts returns the ports of the regular and init containers
+// (sidecars are init containers that serve); ephemeral containers
+// declare none.
+func containerPorts(w *model.Workload) []model.ContainerPort {
+	var out []model.ContainerPort
+	for _, c := range w.Template.Containers {
+		if c.Type == model.ContainerEphemeral {
+			continue
+		}
+		for _, p := range c.Ports {
+			p.Protocol, _ = NormalizeProtocol(p.Protocol)
+			p.HostPort, p.HostIP = 0, ""
+			if !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// portSignature keys what named ports resolve to.
+func portSignature(ports []model.ContainerPort) string {
+	var parts []string
+	for _, p := range ports {
+		if p.Name != "" {
+			parts = append(parts, fmt.Sprintf("%s/%s=%d", p.Name, p.Protocol, p.ContainerPort))
+		}
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ",")
+}
+
+func labelsKey(labels map[string]string) string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		fmt.Fprintf(&b, "%q=%q,", k, labels[k])
+	}
+	return b.String()
+}
+
+// Cluster returns the cluster the engine analyses.
+func (e *Engine) Cluster() string { return e.cluster }
+
+// Problems returns what the engine could not read in the policies, sorted
+// by policy.
+func (e *Engine) Problems() []Problem { return slices.Clone(e.problems) }
+
+// Policies returns the references of the policies the engine evaluates.
+func (e *Engine) Policies() []PolicyRef {
+	out := make([]PolicyRef, len(e.policies))
+	for i, p := range e.policies {
+		out[i] = p.ref
+	}
+	return out
+}
+
+// Workloads returns the workloads of the cluster, sorted by reference.
+func (e *Engine) Workloads() []model.WorkloadRef {
+	out := make([]model.WorkloadRef, len(e.workloads))
+	for i, w := range e.workloads {
+		out[i] = w.ref
+	}
+	return out
+}
+
+// Isolation says which policies select a workload for each direction; a
+// direction with none is not isolated (everything is allowed).
+type Isolation struct {
+	Workload model.WorkloadRef `json:"workload"`
+	Ingress  []PolicyRef       `json:"ingress"`
+	Egress   []PolicyRef       `json:"egress"`
+}
+
+// Isolation returns the policies selecting ref.
+func (e *Engine) Isolation(ref model.WorkloadRef) (Isolation, error) {
+	i, ok := e.byRef[ref]
+	if !ok {
+		return Isolation{}, fmt.Errorf("%w: %s", ErrUnknownWorkload, ref)
+	}
+	cl := e.classes[e.workloads[i].class]
+	return Isolation{Workload: ref, Ingress: e.refs(cl.selectedBy[dirIngress]), Egress: e.refs(cl.selectedBy[dirEgress])}, nil
+}
+
+func (e *Engine) refs(pols []int) []PolicyRef {
+	out := make([]PolicyRef, 0, len(pols))
+	for _, p := range pols {
+		out = append(out, e.policies[p].ref)
+	}
+	return out
+}
+
+// Outside returns the regions the policies' ipBlocks cut the outside
+// address space into; the first is "anywhere else".
+func (e *Engine) Outside() []Outside {
+	var out []Outside
+	for i, a := range e.space.atoms {
+		if i == 0 && e.space.rootEmpty {
+			continue
+		}
+		out = append(out, a.outside())
+	}
+	return out
+}
+
+// FindWorkload returns the workload named "NAMESPACE/NAME" or
+// "NAMESPACE/KIND/NAME" (kind case-insensitive).
+func (e *Engine) FindWorkload(s string) (model.WorkloadRef, error) {
+	parts := strings.Split(s, "/")
+	var kind string
+	switch len(parts) {
+	case 2:
+	case 3:
+		kind = parts[1]
+		parts = []string{parts[0], parts[2]}
+	default:
+		return model.WorkloadRef{}, fmt.Errorf("%q: want NAMESPACE/NAME or NAMESPACE/KIND/NAME", s)
+	}
+	var found []model.WorkloadRef
+	for _, i := range e.byName[parts[0]+"/"+parts[1]] {
+		if ref := e.workloads[i].ref; kind == "" || strings.EqualFold(string(ref.Kind), kind) {
+			found = append(found, ref)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return model.WorkloadRef{}, fmt.Errorf("%w %q in cluster %s", ErrUnknownWorkload, s, e.cluster)
+	case 1:
+		return found[0], nil
+	}
+	var kinds []string
+	for _, r := range found {
+		kinds = append(kinds, parts[0]+"/"+string(r.Kind)+"/"+parts[1])
+	}
+	return model.WorkloadRef{}, fmt.Errorf("%w %q: %s", ErrAmbiguous, s, strings.Join(kinds, ", "))
+}
+
+// ParseEndpoint reads an end of a connection as the command line gives
+// it: a workload ("NAMESPACE/NAME" or "NAMESPACE/KIND/NAME"), an IP
+// address or a CIDR. An address that a pod of the cluster holds is that
+// pod's workload (see EndpointFor); other addresses and CIDRs are outside.
+func (e *Engine) ParseEndpoint(s string) (Endpoint, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return e.EndpointFor(a), nil
+	}
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return AddressEndpoint(p), nil
+	}
+	ref, err := e.FindWorkload(s)
+	if err != nil {
+		return Endpoint{}, err
+	}
+	return WorkloadEndpoint(ref), nil
+}
+
+// EndpointFor returns the workload whose pod holds address a (the first
+// by reference when stale pods of several hold it), or a as an outside
+// address.
+func (e *Engine) EndpointFor(a netip.Addr) Endpoint {
+	a = a.Unmap().WithZone("")
+	if owners := e.ipOwners[a]; len(owners) > 0 {
+		return WorkloadEndpoint(e.workloads[owners[0]].ref)
+	}
+	return AddressEndpoint(netip.PrefixFrom(a, a.BitLen()))
+}
+
+// NamedPort resolves a container port name of the destination workload
+// to its number.
+func (e *Engine) NamedPort(to Endpoint, name, protocol string) (int32, error) {
+	if to.Workload == nil {
+		return 0, fmt.Errorf("port %q: an outside address has no named ports", name)
+	}
+	i, ok := e.byRef[*to.Workload]
+	if !ok {
+		return 0, fmt.Errorf("%w: %s", ErrUnknownWorkload, to.Workload)
+	}
+	protocol, _ = NormalizeProtocol(protocol)
+	for _, p := range e.classes[e.workloads[i].class].ports {
+		if p.Name == name && p.Protocol == protocol {
+			return p.ContainerPort, nil
+		}
+	}
+	return 0, fmt.Errorf("port %q: %s has no %s container port of that name", name, to.Workload, protocol)
+}
