@@ -6,8 +6,12 @@
 // is seen is the version the container sees; OCI whiteouts (.wh.<name>) and
 // opaque directories (.wh..wh..opq) hide lower layers' entries. Every size
 // is bounded (see Options), tar names are normalised and entries escaping
-// the root are skipped, symbolic links are counted but never followed, and
-// hard links resolve only to earlier entries of the same layer.
+// the root are skipped, symbolic links are never followed to read a file,
+// and hard links resolve only to earlier entries of the same layer.
+//
+// The walk also lists the image's executables (Result.Executables): the
+// visible regular files with an execute bit and the symbolic links that
+// lead to them, resolved within the image once every layer is read.
 package imagefs
 
 import (
@@ -46,6 +50,9 @@ type Result struct {
 	OS       sbom.OS
 	Config   sbom.ImageConfig
 	Packages []sbom.Package
+	// Executables are the executable files of the final file system and
+	// the links to them; never nil after a walk.
+	Executables *sbom.Executables
 	// Errors are the per-file problems that did not stop the walk: an
 	// extractor failing on a file, a file too large for an extractor, the
 	// buffer budget exhausted, an unresolvable hard link.
@@ -131,6 +138,7 @@ type walker struct {
 	whiteouts map[string]struct{} // paths hidden from lower layers
 	opaque    map[string]struct{} // directories whose lower contents are hidden
 	files     map[string]*bufferedFile
+	execs     *execCollector
 
 	totalRead int64
 	wantBuf   []int
@@ -154,6 +162,7 @@ func Walk(ctx context.Context, img v1.Image, extractors []extractor.Extractor, o
 		whiteouts:  make(map[string]struct{}),
 		opaque:     make(map[string]struct{}),
 		files:      make(map[string]*bufferedFile),
+		execs:      newExecCollector(opts),
 	}
 	cfg, err := readConfig(img, opts)
 	if err != nil {
@@ -203,6 +212,9 @@ func Walk(ctx context.Context, img v1.Image, extractors []extractor.Extractor, o
 		w.res.Stats.Layers++
 	}
 	if err := w.extract(ctx); err != nil {
+		return nil, err
+	}
+	if w.res.Executables, err = w.execs.result(ctx); err != nil {
 		return nil, err
 	}
 	return w.res, nil
@@ -360,6 +372,7 @@ func (w *walker) walkLayer(ctx context.Context, li int32, digest string, l v1.La
 			// A later entry for the same path in one layer replaces the
 			// earlier one.
 			w.drop(name)
+			w.execs.forget(name)
 			delete(entries, name)
 			delete(pending, name)
 		}
@@ -373,6 +386,7 @@ func (w *walker) walkLayer(ctx context.Context, li int32, digest string, l v1.La
 				return err
 			}
 			entries[name] = layerEntry{mode: hdr.FileInfo().Mode(), size: hdr.Size, f: f}
+			w.execs.file(name, hdr.FileInfo().Mode())
 		case tar.TypeLink:
 			w.res.Stats.HardLinks++
 			w.res.Stats.Files++
@@ -382,9 +396,10 @@ func (w *walker) walkLayer(ctx context.Context, li int32, digest string, l v1.La
 				continue
 			}
 			entries[name] = layerEntry{link: target}
-			w.hardLink(entries, pending, name, target, hdr)
+			w.execs.file(name, w.hardLink(entries, pending, name, target, hdr))
 		case tar.TypeSymlink:
 			w.res.Stats.Symlinks++
+			w.execs.link(name, hdr.Linkname)
 		}
 	}
 	if len(pending) > 0 {
@@ -483,8 +498,9 @@ func (w *walker) buffer(r io.Reader, name string, mode fs.FileMode, size int64, 
 // hardLink resolves a hard link to an earlier regular file of the same
 // layer and, if someone wants the link's path, shares the target's content
 // or, when the target was not buffered, records the link for a second pass
-// over the layer.
-func (w *walker) hardLink(entries map[string]layerEntry, pending map[string]pendingLink, name, target string, hdr *tar.Header) {
+// over the layer. It returns the mode of the file the link names: its
+// target's, or the link header's when the target is not in the layer.
+func (w *walker) hardLink(entries map[string]layerEntry, pending map[string]pendingLink, name, target string, hdr *tar.Header) fs.FileMode {
 	visited := map[string]bool{name: true}
 	var te layerEntry
 	found := false
@@ -505,17 +521,18 @@ func (w *walker) hardLink(entries map[string]layerEntry, pending map[string]pend
 		if len(want) > 0 || osr {
 			w.fileErr("", name, fmt.Errorf("hard link to %s: no regular file of that name earlier in the same layer (or a link loop)", hdr.Linkname))
 		}
-		return
+		return fs.FileMode(hdr.Mode).Perm()
 	}
 	want, osr := w.wanted(name, te.mode, te.size)
 	if len(want) == 0 && !osr {
-		return
+		return te.mode
 	}
 	if te.f != nil {
 		w.files[name] = &bufferedFile{path: name, mode: te.mode, size: te.size, data: te.f.data, extractors: slices.Clone(want), osRelease: osr, shared: true}
-		return
+		return te.mode
 	}
 	pending[name] = pendingLink{target: target, mode: te.mode, size: te.size, want: slices.Clone(want), osr: osr}
+	return te.mode
 }
 
 // pendingLink is a wanted hard link whose target was not buffered.

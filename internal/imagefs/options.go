@@ -26,6 +26,8 @@ const (
 	DefaultMaxLayerEntries         = 500_000
 	DefaultMaxBufferedBytes        = 512 << 20 // 512 MiB
 	DefaultMaxConfigBytes          = 8 << 20   // 8 MiB
+	DefaultMaxExecutables          = 100_000
+	DefaultMaxExecutableBytes      = 8 << 20 // 8 MiB
 )
 
 // osReleaseMax caps the os-release files read by the walker itself.
@@ -56,6 +58,13 @@ type Options struct {
 	MaxBufferedBytes int64
 	// MaxConfigBytes bounds the image config's declared size.
 	MaxConfigBytes int64
+	// MaxExecutables and MaxExecutableBytes bound the executables listed
+	// (Result.Executables): files and links, and the bytes of their paths
+	// (and link targets). They also bound, each, the executable files and
+	// the symbolic links the walk keeps to resolve them. An image over
+	// them gets a list marked truncated, never a partial one.
+	MaxExecutables     int
+	MaxExecutableBytes int64
 	// Logger receives debug records; nil discards them.
 	Logger *slog.Logger
 	// Progress, when set, is called as layers are read: at the start of
@@ -103,6 +112,8 @@ func (o Options) withDefaults() Options {
 	set64(&o.MaxFileSize, extractor.MaxFileSize)
 	set64(&o.MaxBufferedBytes, DefaultMaxBufferedBytes)
 	set64(&o.MaxConfigBytes, DefaultMaxConfigBytes)
+	setInt(&o.MaxExecutables, DefaultMaxExecutables)
+	set64(&o.MaxExecutableBytes, DefaultMaxExecutableBytes)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
