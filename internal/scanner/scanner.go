@@ -55,7 +55,24 @@ type Result struct {
 	Stats  imagefs.Stats
 }
 
-// Scan walks img with extractors and returns its SBOM.
+// WalkerName is the name under which SBOM.Extractors records the version
+// of the layer walk (imagefs.Version).
+const WalkerName = "imagefs"
+
+// Versions returns what an SBOM made with extractors records in
+// SBOM.Extractors: each extractor's version and the walk's. An SBOM that
+// recorded other versions was made by an older scanner.
+func Versions(extractors []extractor.Extractor) map[string]int {
+	out := make(map[string]int, len(extractors)+1)
+	for _, e := range extractors {
+		out[e.Name()] = e.Version()
+	}
+	out[WalkerName] = imagefs.Version
+	return out
+}
+
+// Scan walks img with extractors and returns its SBOM, the image's
+// executables included.
 func Scan(ctx context.Context, img v1.Image, extractors []extractor.Extractor, opts imagefs.Options) (*Result, error) {
 	digest, err := img.Digest()
 	if err != nil {
@@ -66,18 +83,16 @@ func Scan(ctx context.Context, img v1.Image, extractors []extractor.Extractor, o
 		return nil, fmt.Errorf("scanning %s: %w", digest, err)
 	}
 	s := &sbom.SBOM{
-		Digest:     digest.String(),
-		OS:         res.OS,
-		Config:     res.Config,
-		Packages:   res.Packages,
-		Extractors: map[string]int{},
-		CreatedAt:  time.Now().UTC(),
+		Digest:      digest.String(),
+		OS:          res.OS,
+		Config:      res.Config,
+		Packages:    res.Packages,
+		Executables: res.Executables,
+		Extractors:  Versions(extractors),
+		CreatedAt:   time.Now().UTC(),
 	}
 	if s.Packages == nil {
 		s.Packages = []sbom.Package{}
-	}
-	for _, e := range extractors {
-		s.Extractors[e.Name()] = e.Version()
 	}
 	out := &Result{SBOM: s, Stats: res.Stats}
 	for _, fe := range res.Errors {

@@ -2,7 +2,7 @@
 // watches the inventory for the digests pods run, scans each digest once
 // (whatever the number of workloads and clusters running it) as soon as it
 // appears and again when its SBOM is older than the maximum age or was made
-// by an older extractor, retries failures with backoff, and re-matches every
+// by an older extractor or layer walk, retries failures with backoff, and re-matches every
 // stored SBOM, without pulling anything, when the vulnerability database
 // changes. What it knows is published as an imagescan.View.
 package scanqueue
@@ -129,8 +129,10 @@ func (o Options) withDefaults() Options {
 
 // Queue is the scan scheduler.
 type Queue struct {
-	opts       Options
-	log        *slog.Logger
+	opts Options
+	log  *slog.Logger
+	// extractors are the versions a current SBOM records
+	// (scanner.Versions); an SBOM recording others is rescanned.
 	extractors map[string]int
 	// kick wakes idle workers after work was queued; done wakes the
 	// control loop after a scan finished.
@@ -163,7 +165,7 @@ func New(opts Options) *Queue {
 	q := &Queue{
 		opts:       opts,
 		log:        opts.Logger,
-		extractors: map[string]int{},
+		extractors: scanner.Versions(opts.Extractors),
 		kick:       make(chan struct{}, opts.Workers),
 		done:       make(chan struct{}, 1),
 		images:     map[string]*imagescan.Image{},
@@ -172,9 +174,6 @@ func New(opts Options) *Queue {
 		inflight:   map[string]bool{},
 
 		rematchFailed: map[string]string{},
-	}
-	for _, e := range opts.Extractors {
-		q.extractors[e.Name()] = e.Version()
 	}
 	return q
 }

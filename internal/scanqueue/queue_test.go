@@ -9,6 +9,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -27,12 +28,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/palisade-project/palisade/internal/extractor/list"
+	"github.com/palisade-project/palisade/internal/imagefs"
 	"github.com/palisade-project/palisade/internal/imagescan"
 	"github.com/palisade-project/palisade/internal/inventory"
 	"github.com/palisade-project/palisade/internal/kev"
 	"github.com/palisade-project/palisade/internal/kubemodel"
 	"github.com/palisade-project/palisade/internal/model"
 	"github.com/palisade-project/palisade/internal/sbom"
+	"github.com/palisade-project/palisade/internal/scanner"
 	"github.com/palisade-project/palisade/internal/store"
 	"github.com/palisade-project/palisade/internal/store/sqlite"
 )
@@ -488,6 +491,26 @@ func TestNewDigestsJumpTheQueue(t *testing.T) {
 	q.schedule([]Target{{Digest: stale}, {Digest: failing}, {Digest: fresh}})
 	if want := []string{fresh, failing, stale}; !slices.Equal(q.pending, want) {
 		t.Errorf("pending = %v, want the new digest first %v", q.pending, want)
+	}
+}
+
+// An SBOM made before the walk listed executables records every
+// extractor's version but not the walk's: it is due at once, so images
+// gain the list after an upgrade.
+func TestSBOMsOfAnOlderWalkAreDue(t *testing.T) {
+	h := newHarness(t)
+	q := New(Options{Inventory: h.inv, Store: h.st, Publish: h.publish, Extractors: list.All(), MaxAge: time.Hour})
+	if q.extractors[scanner.WalkerName] != imagefs.Version {
+		t.Fatalf("the queue expects %v, without the walk's version", q.extractors)
+	}
+	before := maps.Clone(q.extractors)
+	delete(before, scanner.WalkerName)
+	now := time.Now()
+	if at, rank := q.dueAt(&imagescan.Image{SBOM: &imagescan.Facts{ScannedAt: now, Extractors: before}}); !at.IsZero() || rank != 2 {
+		t.Errorf("an SBOM without the walk's version is due at %v (rank %d), want now as a rescan", at, rank)
+	}
+	if at, _ := q.dueAt(&imagescan.Image{SBOM: &imagescan.Facts{ScannedAt: now, Extractors: maps.Clone(q.extractors)}}); !at.Equal(now.Add(time.Hour)) {
+		t.Errorf("a current SBOM is due at %v, want after MaxAge", at)
 	}
 }
 
