@@ -2,9 +2,10 @@
 // watches the inventory for the digests pods run, scans each digest once
 // (whatever the number of workloads and clusters running it) as soon as it
 // appears and again when its SBOM is older than the maximum age or was made
-// by an older extractor or layer walk, retries failures with backoff, and re-matches every
-// stored SBOM, without pulling anything, when the vulnerability database
-// changes. What it knows is published as an imagescan.View.
+// by an older extractor or layer walk, retries failures with backoff, and
+// re-matches every stored SBOM, without pulling anything, when the
+// vulnerability database changes. What it knows is published as an
+// imagescan.View.
 package scanqueue
 
 import (
