@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -45,6 +47,9 @@ type Facts struct {
 	Cmd        []string
 	Created    time.Time
 	Packages   int
+	// Executables are the image's executable files, nil when the SBOM
+	// predates the list (unknown, not none).
+	Executables *Executables
 	// Extractors are the extractor versions that made the SBOM: a newer
 	// extractor makes the scheduler rescan.
 	Extractors map[string]int
@@ -59,8 +64,71 @@ type Match struct {
 
 // FactsOf returns the facts of s.
 func FactsOf(s *sbom.SBOM) *Facts {
-	return &Facts{ScannedAt: s.CreatedAt, OS: s.OS, User: s.Config.User, Entrypoint: s.Config.Entrypoint, Cmd: s.Config.Cmd, Created: s.Config.Created, Packages: len(s.Packages), Extractors: s.Extractors}
+	return &Facts{ScannedAt: s.CreatedAt, OS: s.OS, User: s.Config.User, Entrypoint: s.Config.Entrypoint, Cmd: s.Config.Cmd, Created: s.Config.Created, Packages: len(s.Packages),
+		Executables: ExecutablesOf(s.Executables), Extractors: s.Extractors}
 }
+
+// Executables is an image's executables (sbom.Executables) kept for
+// lookups: each file as a 64-bit hash of its path (8 bytes, where the
+// paths of a Debian-based image average about 30), the links as they are.
+// The server keeps one per running image.
+type Executables struct {
+	files     []uint64 // sorted
+	links     map[string]string
+	truncated bool
+}
+
+// pathSeed keys the path hashes. It is random per process, so that no
+// image or process can choose a path whose hash collides with one of
+// another image's executables.
+var pathSeed = maphash.MakeSeed()
+
+// ExecutablesOf returns the lookup form of e; nil for nil.
+func ExecutablesOf(e *sbom.Executables) *Executables {
+	if e == nil {
+		return nil
+	}
+	out := &Executables{files: make([]uint64, len(e.Files)), links: maps.Clone(e.Links), truncated: e.Truncated}
+	for i, f := range e.Files {
+		out.files[i] = maphash.String(pathSeed, f)
+	}
+	slices.Sort(out.files)
+	out.files = slices.Compact(out.files)
+	return out
+}
+
+// Contains reports whether path (absolute, as /proc/PID/exe gives it, or
+// the unresolved form a process was started by, such as /bin/sh) names one
+// of the image's executable files, directly or through the image's
+// symbolic links, and whether the image's list can tell: not when e is nil
+// (an SBOM from before the list) or the list was truncated. Two paths
+// whose hashes collide (odds about one in 2^64 / files) count as one: an
+// absent path may be taken as present, never the reverse.
+func (e *Executables) Contains(path string) (present, known bool) {
+	if e == nil {
+		return false, false
+	}
+	r, ok := sbom.Resolve(e.links, path)
+	if !ok {
+		return false, false
+	}
+	if _, found := slices.BinarySearch(e.files, maphash.String(pathSeed, r)); found {
+		return true, true
+	}
+	return false, !e.truncated
+}
+
+// Files returns the number of executable files listed.
+func (e *Executables) Files() int {
+	if e == nil {
+		return 0
+	}
+	return len(e.files)
+}
+
+// Truncated reports whether the image held more executables than a scan
+// lists.
+func (e *Executables) Truncated() bool { return e != nil && e.truncated }
 
 // MatchOf decodes a stored match.
 func MatchOf(m store.MatchResult) (*Match, error) {
