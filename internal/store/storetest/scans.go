@@ -56,7 +56,11 @@ func SBOM(digest string, n int) *sbom.SBOM {
 				PURL: "pkg:golang/golang.org/x/net@v0.17.0", Locations: []string{"/app"}, Extractor: "go/binary",
 			},
 		},
-		Extractors: map[string]int{"os/dpkg": 2, "go/binary": n},
+		Executables: &sbom.Executables{
+			Files: []string{"/app", "/usr/bin/dash", fmt.Sprintf("/usr/local/bin/tool%d", n)},
+			Links: map[string]string{"/bin": "/usr/bin", "/usr/bin/sh": "/usr/bin/dash"},
+		},
+		Extractors: map[string]int{"os/dpkg": 2, "go/binary": n, "imagefs": 1},
 		CreatedAt:  scanTime.Add(time.Duration(n) * time.Minute),
 	}
 }
@@ -116,6 +120,49 @@ func testSBOMRoundTrip(t *testing.T, s store.Store) {
 	mustPutSBOM(t, sc, bare)
 	checkSBOM(t, sc, bare)
 	checkSBOMDigests(t, sc, []string{"sha256:aaaa", "sha256:bbbb", "sha256:cccc"})
+
+	// The executables: an SBOM without the list (made before it existed)
+	// comes back without it, which means unknown; an empty list, which
+	// means none, and a truncated one come back as they went.
+	for _, tc := range []struct {
+		digest string
+		e      *sbom.Executables
+		known  bool
+	}{
+		{"sha256:exec-unknown", nil, false},
+		{"sha256:exec-none", &sbom.Executables{}, true},
+		{"sha256:exec-truncated", &sbom.Executables{Truncated: true}, false},
+		{"sha256:exec-listed", &sbom.Executables{Files: []string{"/usr/bin/dash"}, Links: map[string]string{"/bin/sh": "/usr/bin/dash"}}, true},
+	} {
+		sb := SBOM(tc.digest, 3)
+		sb.Executables = tc.e
+		mustPutSBOM(t, sc, sb)
+		checkSBOM(t, sc, sb)
+		got, err := sc.SBOM(ctx, tc.digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (got.Executables == nil) != (tc.e == nil) {
+			t.Errorf("SBOM(%s).Executables = %+v, want %+v", tc.digest, got.Executables, tc.e)
+		}
+		if _, known := got.Executables.Contains("/tmp/payload"); known != tc.known {
+			t.Errorf("SBOM(%s): whether /tmp/payload is absent is known = %v, want %v", tc.digest, known, tc.known)
+		}
+		if present, _ := got.Executables.Contains("/bin/sh"); present != (tc.digest == "sha256:exec-listed") {
+			t.Errorf("SBOM(%s): /bin/sh present = %v", tc.digest, present)
+		}
+	}
+	// A list at the scanner's bounds (100,000 paths) fits.
+	big := SBOM("sha256:exec-big", 4)
+	big.Executables = &sbom.Executables{}
+	for i := range 100_000 {
+		big.Executables.Files = append(big.Executables.Files, fmt.Sprintf("/usr/lib/vendor/some-package-%06d/bin/executable", i))
+	}
+	mustPutSBOM(t, sc, big)
+	checkSBOM(t, sc, big)
+	if err := sc.DeleteScans(ctx, []string{"sha256:exec-big", "sha256:exec-listed", "sha256:exec-none", "sha256:exec-truncated", "sha256:exec-unknown"}); err != nil {
+		t.Fatal(err)
+	}
 
 	bad := []struct {
 		name string
