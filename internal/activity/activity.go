@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/palisade-project/palisade/internal/environment"
+	"github.com/palisade-project/palisade/internal/imagescan"
 	"github.com/palisade-project/palisade/internal/inventory"
 	"github.com/palisade-project/palisade/internal/model"
 	"github.com/palisade-project/palisade/internal/observation"
@@ -45,6 +46,9 @@ type Event struct {
 	Entrypoint []string
 	Cmd        []string
 	Production bool
+	// Executables are the executables the image's scan found; nil when
+	// unknown (not scanned, or scanned before the list existed).
+	Executables *imagescan.Executables
 }
 
 // Options configures a Pipeline. Inventory and Publish are required.
@@ -196,7 +200,7 @@ func (p *Pipeline) Put(ctx context.Context, r observation.Report) error {
 		if p.opts.Rules != nil {
 			ev := Event{Exe: pr.Exe, Args: pr.Args}
 			if im := ix.Images().Image(t.digest); im != nil && im.SBOM != nil {
-				ev.Entrypoint, ev.Cmd = im.SBOM.Entrypoint, im.SBOM.Cmd
+				ev.Entrypoint, ev.Cmd, ev.Executables = im.SBOM.Entrypoint, im.SBOM.Cmd, im.SBOM.Executables
 			}
 			if p.opts.Environments != nil {
 				if w := ix.Workload(t.workload); w != nil {

@@ -3,15 +3,19 @@ package activity
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/palisade-project/palisade/internal/imagescan"
 	"github.com/palisade-project/palisade/internal/inventory"
 	"github.com/palisade-project/palisade/internal/model"
 	"github.com/palisade-project/palisade/internal/observation"
 	"github.com/palisade-project/palisade/internal/processes"
+	"github.com/palisade-project/palisade/internal/sbom"
 )
 
 type staticInventory struct{ ix *inventory.Index }
@@ -196,5 +200,54 @@ func TestRunningProcessAcrossReports(t *testing.T) {
 	}
 	if len(got.Processes) != 1 || !got.Processes[0].FirstSeen.Equal(first) || !got.Processes[0].LastSeen.Equal(now) {
 		t.Errorf("processes = %+v, want one record first seen at %v", got.Processes, first)
+	}
+}
+
+// recordingRules keeps the events it is asked about, by executable.
+type recordingRules struct{ events map[string]Event }
+
+func (r *recordingRules) Evaluate(ev Event) []observation.Suspicion {
+	r.events[ev.Exe] = ev
+	return nil
+}
+
+// The rules see the executables of the image the container runs, and
+// none when the image was not scanned or scanned before the list existed.
+func TestRulesSeeTheImagesExecutables(t *testing.T) {
+	snap := &model.Snapshot{}
+	for i, digest := range []string{"sha256:listed", "sha256:old-sbom", "sha256:unscanned"} {
+		name := strings.TrimPrefix(digest, "sha256:")
+		snap.Add(&model.Workload{
+			Meta: model.Meta{Cluster: "c", Namespace: "shop", Name: name}, Kind: model.KindPod,
+			Template: model.PodTemplate{Containers: []model.Container{{Name: "app", Type: model.ContainerRegular}}},
+			Status:   &model.PodStatus{Containers: []model.ContainerStatus{{Name: "app", ContainerID: fmt.Sprintf("containerd://id%d", i), Digest: digest, Running: true}}},
+		})
+	}
+	images := imagescan.NewView([]*imagescan.Image{
+		{Digest: "sha256:listed", SBOM: imagescan.FactsOf(&sbom.SBOM{Executables: &sbom.Executables{Files: []string{"/app/server"}}})},
+		{Digest: "sha256:old-sbom", SBOM: imagescan.FactsOf(&sbom.SBOM{})},
+	}, imagescan.Scheduler{})
+	ix := inventory.New(snap).WithImages(images)
+	rules := &recordingRules{events: map[string]Event{}}
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	p := New(Options{Inventory: staticInventory{ix}, Rules: rules, Publish: func(*observation.View) {}, Now: func() time.Time { return now }})
+	var procs []observation.Process
+	for i, exe := range []string{"/listed", "/old-sbom", "/unscanned"} {
+		procs = append(procs, observation.Process{ContainerID: fmt.Sprintf("id%d", i), PID: 10 + i, PPID: 1, Exe: exe, FirstSeen: now, LastSeen: now, Running: true})
+	}
+	if err := p.Put(t.Context(), observation.Report{Node: "n1", Cluster: "c", SentAt: now, Collection: "polling", Processes: procs}); err != nil {
+		t.Fatal(err)
+	}
+	if present, known := rules.events["/listed"].Executables.Contains("/app/server"); !present || !known {
+		t.Errorf("the scanned image's executables: Contains(/app/server) = %v, %v; want true, true", present, known)
+	}
+	if present, known := rules.events["/listed"].Executables.Contains("/tmp/x"); present || !known {
+		t.Errorf("the scanned image's executables: Contains(/tmp/x) = %v, %v; want false, true", present, known)
+	}
+	for _, exe := range []string{"/old-sbom", "/unscanned"} {
+		ev, ok := rules.events[exe]
+		if !ok || ev.Executables != nil {
+			t.Errorf("%s: evaluated %v with executables %v, want nil (unknown)", exe, ok, ev.Executables)
+		}
 	}
 }

@@ -30,7 +30,14 @@ func (b baselines) Observe(digest, container, exe string, at time.Time) string {
 type rules struct{ rs *procrules.Ruleset }
 
 func (r rules) Evaluate(ev activity.Event) []observation.Suspicion {
-	fs := r.rs.Evaluate(procrules.Event{Exe: ev.Exe, Args: ev.Args, ImageEntrypoint: ev.Entrypoint, ImageCmd: ev.Cmd, Production: ev.Production})
+	e := procrules.Event{Exe: ev.Exe, Args: ev.Args, ImageEntrypoint: ev.Entrypoint, ImageCmd: ev.Cmd, Production: ev.Production}
+	if ev.Executables != nil {
+		e.InImage = func(path string) (known, present bool) {
+			present, known = ev.Executables.Contains(path)
+			return known, present
+		}
+	}
+	fs := r.rs.Evaluate(e)
 	if len(fs) == 0 {
 		return nil
 	}
