@@ -60,8 +60,9 @@ type Match struct {
 	ExePathPrefixes []string `json:"exePathPrefixes,omitempty"`
 	// ArgsContain holds when any argument contains any of these strings.
 	ArgsContain []string `json:"argsContain,omitempty"`
-	// NotInImage holds when the image's SBOM file list is known and does
-	// not contain the executable.
+	// NotInImage holds when the image's list of executables (what its
+	// scan found; sbom.Executables) is known and complete and contains
+	// neither the executable nor a link to it.
 	NotInImage bool `json:"notInImage,omitempty"`
 	// ImageIsShell, when set, requires the container's command to be (true)
 	// or not to be (false) a shell. See IsShellCommand.
@@ -86,8 +87,9 @@ type Event struct {
 	ImageCmd        []string
 	// Production tells whether the workload runs in production.
 	Production bool
-	// InImage reports whether the image's SBOM file list is known and, if
-	// it is, whether it contains path. Nil means unknown.
+	// InImage reports whether the image's list of executables is known
+	// and complete and, if it is, whether it contains path. Nil means
+	// unknown.
 	InImage func(path string) (known, present bool)
 }
 
