@@ -189,10 +189,13 @@ func (f *fakeServiceAccounts) Review(_ context.Context, token string) (auth.Agen
 	return s, nil
 }
 
-// A fake JWT: the API only looks at the shape.
+// A fake JWT as long as a projected service account token (about
+// 1 KiB, longer than Palisade's secrets): the API only looks at the
+// shape.
 func fakeJWT(id string) string {
 	enc := base64.RawURLEncoding.EncodeToString
-	return enc([]byte(`{"alg":"RS256"}`)) + "." + enc([]byte(`{"sub":"`+id+`"}`)) + "." + enc([]byte("signature"))
+	return enc([]byte(`{"alg":"RS256","kid":"`+strings.Repeat("k", 43)+`"}`)) + "." +
+		enc([]byte(`{"sub":"`+id+`","pad":"`+strings.Repeat("p", 600)+`"}`)) + "." + enc(bytes.Repeat([]byte("s"), 256))
 }
 
 func TestAgentReportServiceAccountTokens(t *testing.T) {

@@ -33,24 +33,25 @@ func (s *Server) authorize(r *http.Request, need auth.Role) error {
 		return errorf(http.StatusUnauthorized, codeMissingToken, "missing bearer token: send the header Authorization: Bearer <token>")
 	}
 	invalid := errorf(http.StatusUnauthorized, codeInvalidToken, "invalid or revoked token: ask an admin for a new one")
+	// On the agent endpoint a JWT is a Kubernetes service account token
+	// (about 1 KiB, bounded by the reviewer): the cluster's API server
+	// reviews it, the token store is not asked.
+	if need == auth.RoleAgent && auth.LooksLikeJWT(secret) {
+		if s.opts.ServiceAccounts == nil {
+			return errorf(http.StatusUnauthorized, codeInvalidToken, "this server does not accept Kubernetes service account tokens (it watches no cluster, or --agent-service-account is empty): use an agent token")
+		}
+		return s.authorizeServiceAccount(r, secret)
+	}
 	// Secrets need not have the shape auth.Generate gives them: tokens
 	// configured by hash may have any secret. Only the length is bounded.
 	if len(secret) > maxSecretLen {
 		return invalid
-	}
-	// On the agent endpoint a JWT is a Kubernetes service account token:
-	// the cluster's API server reviews it, the token store is not asked.
-	if need == auth.RoleAgent && s.opts.ServiceAccounts != nil && auth.LooksLikeJWT(secret) {
-		return s.authorizeServiceAccount(r, secret)
 	}
 	hash := auth.Hash(secret)
 	t, err := s.opts.Tokens.TokenByHash(r.Context(), hash)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		s.verified.Delete(hash)
-		if need == auth.RoleAgent && auth.LooksLikeJWT(secret) {
-			return errorf(http.StatusUnauthorized, codeInvalidToken, "this server does not accept Kubernetes service account tokens (it watches no cluster, or --agent-service-account is empty): use an agent token")
-		}
 		return invalid
 	case err != nil:
 		v, ok := s.verified.Load(hash)

@@ -176,7 +176,7 @@ func (r *Reviewer) Review(ctx context.Context, token string) (auth.AgentScope, e
 	}
 	resp, err := r.opts.Client.Create(ctx, req, metav1.CreateOptions{})
 	if apierrors.IsForbidden(err) {
-		return auth.AgentScope{}, fmt.Errorf("reviewing a service account token: grant the Palisade server create on tokenreviews.authentication.k8s.io (deploy/server.yaml): %w", err)
+		return auth.AgentScope{}, fmt.Errorf("reviewing a service account token: grant the Palisade server create on tokenreviews.authentication.k8s.io (deploy/server-rbac.yaml): %w", err)
 	}
 	if err != nil {
 		return auth.AgentScope{}, fmt.Errorf("reviewing a service account token with the Kubernetes API server: %w", err)
