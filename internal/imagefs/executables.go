@@ -197,7 +197,7 @@ func (r *resolver) canonicalName(name string) string {
 		v.path, v.ok = r.resolve(dir, 0)
 		r.dirs[dir] = v
 	}
-	if !v.ok {
+	if !v.ok || v.path == dir {
 		return name
 	}
 	return join(v.path, base)
