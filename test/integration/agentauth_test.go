@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	authv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -80,6 +81,7 @@ func TestAgentServiceAccountTokens(t *testing.T) {
 		t.Fatalf("the API server's review of the agent's token: %+v", st)
 	}
 
+	checkAgentDaemonSet(ctx, t, cs)
 	kubeconfig := serverKubeconfig(ctx, t, cp, cs)
 	srv := startAuthTestServer(t, bin, kubeconfig)
 
@@ -141,6 +143,72 @@ func TestAgentServiceAccountTokens(t *testing.T) {
 	}
 }
 
+// checkAgentDaemonSet has the API server validate the DaemonSet of
+// deploy/agent.yaml (dry run, in the test's namespace): its projected
+// token volume and service account are what the test's tokens stand for.
+func checkAgentDaemonSet(ctx context.Context, t *testing.T, cs kubernetes.Interface) {
+	t.Helper()
+	var ds *appsv1.DaemonSet
+	for _, doc := range deployDocs(t, "agent.yaml") {
+		var d appsv1.DaemonSet
+		if err := json.Unmarshal(doc, &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Kind == "DaemonSet" {
+			ds = &d
+		}
+	}
+	if ds == nil {
+		t.Fatal("deploy/agent.yaml has no DaemonSet")
+	}
+	spec := ds.Spec.Template.Spec
+	if spec.ServiceAccountName != authAgentSA {
+		t.Errorf("the DaemonSet runs as service account %q, want %q (the server's default --agent-service-account)", spec.ServiceAccountName, authAgentSA)
+	}
+	var audience string
+	for _, v := range spec.Volumes {
+		if v.Projected != nil {
+			for _, src := range v.Projected.Sources {
+				if src.ServiceAccountToken != nil {
+					audience = src.ServiceAccountToken.Audience
+				}
+			}
+		}
+	}
+	if audience != "palisade" {
+		t.Errorf("the DaemonSet's projected token has audience %q, want palisade", audience)
+	}
+	ds.Namespace = authNamespace
+	if _, err := cs.AppsV1().DaemonSets(authNamespace).Create(ctx, ds, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+		t.Errorf("the API server refuses the DaemonSet of deploy/agent.yaml: %v", err)
+	}
+}
+
+// deployDocs returns the YAML documents of deploy/name, as JSON.
+func deployDocs(t *testing.T, name string) []json.RawMessage {
+	t.Helper()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(root, "deploy", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var docs []json.RawMessage
+	dec := utilyaml.NewYAMLOrJSONDecoder(f, 4096)
+	for {
+		var doc json.RawMessage
+		if err := dec.Decode(&doc); err == io.EOF {
+			return docs
+		} else if err != nil {
+			t.Fatalf("deploy/%s: %v", name, err)
+		}
+		docs = append(docs, doc)
+	}
+}
+
 // createPodOn creates a pod of serviceAccount scheduled on node and
 // returns it.
 func createPodOn(ctx context.Context, t *testing.T, cs kubernetes.Interface, name, serviceAccount, node string) *corev1.Pod {
@@ -193,26 +261,14 @@ func forgedToken(token string) string {
 func serverKubeconfig(ctx context.Context, t *testing.T, cp *testenv.ControlPlane, cs kubernetes.Interface) string {
 	t.Helper()
 	const user = "palisade-server-agentauth"
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(filepath.Join(root, "deploy", "server-rbac.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var role *rbacv1.ClusterRole
-	dec := utilyaml.NewYAMLOrJSONDecoder(f, 4096)
-	for {
-		var doc rbacv1.ClusterRole
-		if err := dec.Decode(&doc); err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatalf("deploy/server-rbac.yaml: %v", err)
+	for _, doc := range deployDocs(t, "server-rbac.yaml") {
+		var r rbacv1.ClusterRole
+		if err := json.Unmarshal(doc, &r); err != nil {
+			t.Fatal(err)
 		}
-		if doc.Kind == "ClusterRole" {
-			role = &doc
+		if r.Kind == "ClusterRole" {
+			role = &r
 		}
 	}
 	if role == nil {
