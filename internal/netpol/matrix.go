@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"math/bits"
 	"strings"
 
 	"github.com/palisade-project/palisade/internal/model"
@@ -178,10 +179,15 @@ type setTable struct {
 	ids       map[string]uint32
 	intersect map[uint64]uint32
 	union     map[uint64]uint32
+	// andFront caches recent intersections in front of the map.
+	andFront [512]frontEntry
 }
 
 func newSetTable() *setTable {
 	t := &setTable{ids: map[string]uint32{}, intersect: map[uint64]uint32{}, union: map[uint64]uint32{}}
+	for i := range t.andFront {
+		t.andFront[i].val = noSet
+	}
 	t.id(PortSet{})
 	t.id(AllPorts())
 	return t
@@ -211,11 +217,16 @@ func (t *setTable) and(a, b uint32) uint32 {
 		a, b = b, a
 	}
 	k := uint64(a)<<32 | uint64(b)
-	if id, ok := t.intersect[k]; ok {
-		return id
+	f := &t.andFront[frontSlot(k, 0)]
+	if f.val != noSet && f.mask == k {
+		return f.val
 	}
-	id := t.id(t.sets[a].Intersect(t.sets[b]))
-	t.intersect[k] = id
+	id, ok := t.intersect[k]
+	if !ok {
+		id = t.id(t.sets[a].Intersect(t.sets[b]))
+		t.intersect[k] = id
+	}
+	*f = frontEntry{mask: k, val: id}
 	return id
 }
 
@@ -243,6 +254,7 @@ func (t *setTable) or(a, b uint32) uint32 {
 // group is what one side allows to a set of peers: the union of the
 // rules with the same ports.
 type group struct {
+	egress  bool
 	spec    int    // egress: rule ports spec, resolved per destination
 	set     uint32 // ingress: resolved ports
 	classes bitset
@@ -251,16 +263,25 @@ type group struct {
 
 // groupCache memoizes the union of the groups a peer is in, by the mask
 // of those groups (and, for egress with named ports, the destination's
-// port signature).
+// port signature): a slice for few groups, else a map with a small
+// direct-mapped cache in front.
 type groupCache struct {
-	small []uint32
-	big   map[[2]uint64]uint32
+	small  []uint32
+	big    map[[2]uint64]uint32
+	front  [512]frontEntry
+	useBig bool
+}
+
+type frontEntry struct {
+	mask, sig uint64
+	val       uint32
 }
 
 const noSet = ^uint32(0)
 
 func (c *groupCache) reset(k int, bySig bool) {
-	if k <= 10 && !bySig {
+	c.useBig = k > 10 || bySig
+	if !c.useBig {
 		n := 1 << k
 		if cap(c.small) < n {
 			c.small = make([]uint32, n)
@@ -269,29 +290,45 @@ func (c *groupCache) reset(k int, bySig bool) {
 		for i := range c.small {
 			c.small[i] = noSet
 		}
-		c.big = nil
 		return
 	}
-	c.small = c.small[:0]
-	c.big = map[[2]uint64]uint32{}
+	if c.big == nil {
+		c.big = map[[2]uint64]uint32{}
+	}
+	clear(c.big)
+	for i := range c.front {
+		c.front[i].val = noSet
+	}
+}
+
+func frontSlot(a, b uint64) int {
+	return int((a*0x9e3779b97f4a7c15 ^ b*0xc2b2ae3d27d4eb4f) >> (64 - 9))
 }
 
 func (c *groupCache) get(mask uint64, sig int) uint32 {
-	if c.big == nil {
+	if !c.useBig {
 		return c.small[mask]
 	}
-	if v, ok := c.big[[2]uint64{mask, uint64(sig)}]; ok {
+	s := uint64(sig)
+	f := &c.front[frontSlot(mask, s)]
+	if f.val != noSet && f.mask == mask && f.sig == s {
+		return f.val
+	}
+	if v, ok := c.big[[2]uint64{mask, s}]; ok {
+		*f = frontEntry{mask, s, v}
 		return v
 	}
 	return noSet
 }
 
 func (c *groupCache) put(mask uint64, sig int, v uint32) {
-	if c.big == nil {
+	if !c.useBig {
 		c.small[mask] = v
 		return
 	}
-	c.big[[2]uint64{mask, uint64(sig)}] = v
+	s := uint64(sig)
+	c.big[[2]uint64{mask, s}] = v
+	c.front[frontSlot(mask, s)] = frontEntry{mask, s, v}
 }
 
 // matrixBuilder holds the state of one Matrix computation.
@@ -356,6 +393,13 @@ func (b *matrixBuilder) resolve(s, cls int) uint32 {
 
 // Matrix computes the allowed paths of scope. Its time and memory grow
 // with the number of classes of workloads (pairs of classes), not pods.
+//
+// It runs in two passes over the cells. The ingress pass goes destination
+// by destination: the destination's ingress groups mark, in one array, the
+// groups each source is in, and the union of those groups' ports is
+// looked up by that mask. The egress pass goes source by source the same
+// way and intersects its result into the cell; sources that no policy
+// isolates for egress are skipped, as are destinations for ingress.
 func (e *Engine) Matrix(ctx context.Context, scope Scope) (*Matrix, error) {
 	if scope.Namespace != "" {
 		if _, ok := e.nsIndex[scope.Namespace]; !ok {
@@ -374,11 +418,14 @@ func (e *Engine) Matrix(ctx context.Context, scope Scope) (*Matrix, error) {
 		m.classOf = append(m.classOf, w.class)
 	}
 	m.nw = len(m.nodes)
+	atomPos := make([]int, len(e.space.atoms)) // atom → outside node position, or -1
 	for a, at := range e.space.atoms {
+		atomPos[a] = -1
 		if a == 0 && e.space.rootEmpty {
 			continue
 		}
 		o := at.outside()
+		atomPos[a] = len(b.atoms)
 		m.nodeOfAtom[a] = len(m.nodes)
 		m.nodes = append(m.nodes, Node{Outside: &o})
 		m.atomOf = append(m.atomOf, a)
@@ -401,145 +448,186 @@ func (e *Engine) Matrix(ctx context.Context, scope Scope) (*Matrix, error) {
 			out = append(out, c)
 		}
 	}
-	m.rowLen = nc + m.natoms // row length of rows
-	m.colLen = len(in)       // row length of cols
+	m.rowLen = nc + m.natoms
+	m.colLen = len(in)
 	m.nout = len(out)
 	m.rows = make([]uint32, len(in)*m.rowLen)
 	m.cols = make([]uint32, (len(out)+m.natoms)*m.colLen)
 
-	// Ingress groups of every class in scope as a destination, and of
-	// every class when rows need them (a row covers every destination).
-	ing := make([][]group, nc)
-	ingCache := make([]groupCache, nc)
-	for d := range e.classes {
-		if d%256 == 0 {
+	// cellOf returns the cell of a source (a class, or nc+i for outside
+	// node i) and a destination (a class, or nc+i), nil when out of scope.
+	cellOf := func(src, dst int) *uint32 {
+		if src < nc && m.rowPos[src] >= 0 {
+			return &m.rows[int(m.rowPos[src])*m.rowLen+dst]
+		}
+		if dst >= nc || m.colPos[dst] < 0 {
+			return nil
+		}
+		r := src - nc + m.nout
+		if src < nc {
+			r = int(m.outPos[src])
+		}
+		return &m.cols[r*m.colLen+int(m.colPos[dst])]
+	}
+	nsrc := nc + m.natoms
+	masks := make([]uint64, nsrc)
+	var cache groupCache
+
+	// mark sets bit i in masks for every class and outside node of g.
+	mark := func(i int, classes, atoms bitset) {
+		for wi, w := range classes {
+			for w != 0 {
+				masks[wi*64+bits.TrailingZeros64(w)] |= 1 << i
+				w &= w - 1
+			}
+		}
+		for wi, w := range atoms {
+			for w != 0 {
+				if p := atomPos[wi*64+bits.TrailingZeros64(w)]; p >= 0 {
+					masks[nc+p] |= 1 << i
+				}
+				w &= w - 1
+			}
+		}
+	}
+
+	// Ingress pass: every cell gets what the destination's ingress allows.
+	for d := range nc {
+		if d%64 == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 		}
-		ing[d] = b.ingressGroups(d)
-		ingCache[d].reset(len(ing[d]), false)
-	}
-
-	ingOf := func(d int, isSrc func(g *group) bool) uint32 {
-		cl := e.classes[d]
-		if len(cl.selectedBy[dirIngress]) == 0 {
-			return setAll
+		var gs []group
+		if len(e.classes[d].selectedBy[dirIngress]) > 0 {
+			gs = b.ingressGroups(d)
 		}
-		gs := ing[d]
+		isolated := len(e.classes[d].selectedBy[dirIngress]) > 0
 		if len(gs) > 64 {
-			acc := setEmpty
-			for i := range gs {
-				if isSrc(&gs[i]) {
-					acc = b.t.or(acc, gs[i].set)
+			for src := range nsrc {
+				if c := cellOf(src, d); c != nil {
+					*c = b.unionOf(gs, src, nc, -1)
 				}
 			}
-			return acc
+			continue
 		}
-		var mask uint64
+		clear(masks)
 		for i := range gs {
-			if isSrc(&gs[i]) {
-				mask |= 1 << i
-			}
+			mark(i, gs[i].classes, gs[i].atoms)
 		}
-		if v := ingCache[d].get(mask, 0); v != noSet {
-			return v
-		}
-		acc := setEmpty
-		for i := range gs {
-			if mask&(1<<i) != 0 {
-				acc = b.t.or(acc, gs[i].set)
-			}
-		}
-		ingCache[d].put(mask, 0, acc)
-		return acc
-	}
-
-	var egCache groupCache
-	egOf := func(s int, gs []group, named bool, dst int, isDst func(g *group) bool) uint32 {
-		if len(e.classes[s].selectedBy[dirEgress]) == 0 {
-			return setAll
-		}
-		sig := -1
-		if dst >= 0 {
-			sig = e.classes[dst].portSig
-		}
-		var mask uint64
-		if len(gs) <= 64 {
-			for i := range gs {
-				if isDst(&gs[i]) {
-					mask |= 1 << i
-				}
-			}
-			if v := egCache.get(mask, sig); v != noSet {
-				return v
-			}
-		}
-		acc := setEmpty
-		for i := range gs {
-			if len(gs) <= 64 && mask&(1<<i) == 0 || len(gs) > 64 && !isDst(&gs[i]) {
+		cache.reset(len(gs), false)
+		for src := range nsrc {
+			c := cellOf(src, d)
+			if c == nil {
 				continue
 			}
-			acc = b.t.or(acc, b.resolve(gs[i].spec, dst))
+			if !isolated {
+				*c = setAll
+				continue
+			}
+			v := cache.get(masks[src], 0)
+			if v == noSet {
+				v = setEmpty
+				for i := range gs {
+					if masks[src]&(1<<i) != 0 {
+						v = b.t.or(v, gs[i].set)
+					}
+				}
+				cache.put(masks[src], 0, v)
+			}
+			*c = v
 		}
-		if len(gs) <= 64 {
-			egCache.put(mask, sig, acc)
-		}
-		return acc
 	}
 
-	// Rows: classes in scope to every class and outside region.
-	for r, s := range in {
-		if r%64 == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-		}
-		gs, named := b.egressGroups(s)
-		egCache.reset(len(gs), named || len(gs) > 10)
+	// Outside destinations have no ingress policies.
+	for r := range in {
 		row := m.rows[r*m.rowLen : (r+1)*m.rowLen]
-		for d := range e.classes {
-			ig := ingOf(d, func(g *group) bool { return g.classes.has(s) })
-			if ig == setEmpty {
-				row[d] = setEmpty
-				continue
-			}
-			eg := egOf(s, gs, named, d, func(g *group) bool { return g.classes.has(d) })
-			row[d] = b.t.and(eg, ig)
-		}
-		for i, a := range b.atoms {
-			row[nc+i] = egOf(s, gs, named, -1, func(g *group) bool { return g.atoms.has(a) })
+		for i := nc; i < m.rowLen; i++ {
+			row[i] = setAll
 		}
 	}
-	// Columns: classes out of scope, then outside regions, to classes in
-	// scope.
-	for r, s := range out {
-		if r%64 == 0 {
+
+	// Egress pass: sources isolated for egress narrow their cells.
+	ndst := nc + m.natoms
+	for s := range nc {
+		if s%64 == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 		}
+		if len(e.classes[s].selectedBy[dirEgress]) == 0 {
+			continue
+		}
+		if m.rowPos[s] < 0 && m.colLen == 0 {
+			continue
+		}
 		gs, named := b.egressGroups(s)
-		egCache.reset(len(gs), named || len(gs) > 10)
-		row := m.cols[r*m.colLen : (r+1)*m.colLen]
-		for c, d := range in {
-			ig := ingOf(d, func(g *group) bool { return g.classes.has(s) })
-			if ig == setEmpty {
-				row[c] = setEmpty
+		if len(gs) > 64 {
+			for d := range ndst {
+				if c := cellOf(s, d); c != nil && *c != setEmpty {
+					*c = b.t.and(*c, b.unionOf(gs, d, nc, d))
+				}
+			}
+			continue
+		}
+		clear(masks)
+		for i := range gs {
+			mark(i, gs[i].classes, gs[i].atoms)
+		}
+		cache.reset(len(gs), named)
+		for d := range ndst {
+			c := cellOf(s, d)
+			if c == nil || *c == setEmpty {
 				continue
 			}
-			eg := egOf(s, gs, named, d, func(g *group) bool { return g.classes.has(d) })
-			row[c] = b.t.and(eg, ig)
-		}
-	}
-	for i, a := range b.atoms {
-		row := m.cols[(len(out)+i)*m.colLen : (len(out)+i+1)*m.colLen]
-		for c, d := range in {
-			row[c] = ingOf(d, func(g *group) bool { return g.atoms.has(a) })
+			dst, sig := -1, -1
+			if d < nc {
+				dst, sig = d, e.classes[d].portSig
+			}
+			v := cache.get(masks[d], sig)
+			if v == noSet {
+				v = setEmpty
+				for i := range gs {
+					if masks[d]&(1<<i) != 0 {
+						v = b.t.or(v, b.resolve(gs[i].spec, dst))
+					}
+				}
+				cache.put(masks[d], sig, v)
+			}
+			*c = b.t.and(*c, v)
 		}
 	}
 	m.sets = b.t.sets
 	return m, nil
+}
+
+// unionOf is the slow path for more than 64 groups: the union of the
+// groups holding peer p (a class, or nc+i for outside node i), resolved
+// for destination dst (egress groups; -1 for ingress groups, whose set is
+// resolved already, and for outside destinations).
+func (b *matrixBuilder) unionOf(gs []group, p, nc, dst int) uint32 {
+	v := setEmpty
+	for i := range gs {
+		var in bool
+		if p < nc {
+			in = gs[i].classes.has(p)
+		} else {
+			in = gs[i].atoms.has(b.atoms[p-nc])
+		}
+		if !in {
+			continue
+		}
+		set := gs[i].set
+		if gs[i].egress {
+			d := dst
+			if d >= nc {
+				d = -1
+			}
+			set = b.resolve(gs[i].spec, d)
+		}
+		v = b.t.or(v, set)
+	}
+	return v
 }
 
 // ingressGroups returns the ingress rules of the policies selecting class
@@ -595,7 +683,7 @@ func (b *matrixBuilder) egressGroups(s int) ([]group, bool) {
 				i++
 			}
 			if i == len(gs) {
-				gs = append(gs, group{spec: spec, classes: newBitset(len(e.classes)), atoms: newBitset(len(e.space.atoms))})
+				gs = append(gs, group{egress: true, spec: spec, classes: newBitset(len(e.classes)), atoms: newBitset(len(e.space.atoms))})
 			}
 			gs[i].classes.or(ps.classes)
 			gs[i].atoms.or(ps.atoms)

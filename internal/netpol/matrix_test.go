@@ -298,3 +298,39 @@ func randomPolicy(rng *rand.Rand, i int) *model.NetworkPolicy {
 	}
 	return np
 }
+
+// TestMatrixManyGroups covers destinations and sources with more than 64
+// groups of rules (the slow path), and more than 10 (the map cache).
+func TestMatrixManyGroups(t *testing.T) {
+	for _, n := range []int{12, 90} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			np := &model.NetworkPolicy{
+				Meta:        model.Meta{Cluster: model.DefaultCluster, Namespace: "a", Name: "many"},
+				PolicyTypes: []string{Ingress, Egress},
+			}
+			for i := range n {
+				peer := model.NetworkPolicyPeer{PodSelector: &model.LabelSelector{MatchLabels: map[string]string{"app": []string{"web", "db"}[i%2]}}}
+				if i%3 == 0 {
+					peer = model.NetworkPolicyPeer{IPBlock: &model.IPBlock{CIDR: fmt.Sprintf("10.%d.0.0/16", i)}}
+				}
+				port := []model.NetworkPolicyPort{{Protocol: TCP, Port: strconv.Itoa(1000 + i)}}
+				if i%5 == 0 {
+					port = []model.NetworkPolicyPort{{Protocol: TCP, Port: "http"}}
+				}
+				np.Ingress = append(np.Ingress, model.NetworkPolicyRule{Peers: []model.NetworkPolicyPeer{peer}, Ports: port})
+				np.Egress = append(np.Egress, model.NetworkPolicyRule{Peers: []model.NetworkPolicyPeer{peer}, Ports: port})
+			}
+			e, err := New(t.Context(), inventory.New(loadYAML(t, world()...)), Options{Policies: []*model.NetworkPolicy{np}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, scope := range []Scope{{}, {Namespace: "b"}} {
+				m, err := e.Matrix(t.Context(), scope)
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkMatrix(t, e, m)
+			}
+		})
+	}
+}
