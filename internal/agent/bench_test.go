@@ -70,3 +70,57 @@ type scanAdapter struct {
 func (s scanAdapter) Processes(ctx context.Context) ([]procfs.Process, procfs.Stats, error) {
 	return s.scan(ctx)
 }
+
+// BenchmarkPack is packing one report of the node above (2,000 processes,
+// 4,000 flows), as CloseWindow does to each report the server has not
+// taken by the next window, and unpacking it, as Flush does to send it.
+func BenchmarkPack(b *testing.B) {
+	r := bigReport()
+	var size int
+	b.Run("pack", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			p, err := pack(r)
+			if err != nil {
+				b.Fatal(err)
+			}
+			size = len(p)
+		}
+		b.ReportMetric(float64(size), "bytes/report")
+	})
+	p, err := pack(r)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("unpack", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := unpack(p); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// bigReport is one window of 200 containers of 10 processes, each
+// container with 20 connections.
+func bigReport() *observation.Report {
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	r := &observation.Report{Node: "n", Cluster: "c", Agent: "v", SentAt: now, WindowStart: now.Add(-30 * time.Second), Collection: "polling",
+		Degraded: []string{"no eBPF"}, Processes: []observation.Process{}, Flows: []observation.Flow{}}
+	for c := range 200 {
+		id := fmt.Sprintf("%064x", c+1)
+		for i := range 10 {
+			r.Processes = append(r.Processes, observation.Process{ContainerID: id, PodUID: fmt.Sprintf("%08x-0000-0000-0000-%012x", c, c),
+				PID: 1000 + c*10 + i, PPID: 1, Exe: fmt.Sprintf("/app/bin/worker%d", i), Args: []string{"worker", "--id", fmt.Sprint(i)},
+				StartedAt: now.Add(-time.Hour), FirstSeen: now.Add(-30 * time.Second), LastSeen: now, Running: true})
+		}
+		for i := range 20 {
+			r.Flows = append(r.Flows, observation.Flow{ContainerID: id, Proto: "tcp",
+				Local:    netip.MustParseAddrPort(fmt.Sprintf("10.1.%d.%d:%d", c/250, c%250+1, 40000+i)),
+				Remote:   netip.MustParseAddrPort(fmt.Sprintf("10.2.0.%d:443", i+1)),
+				Outbound: true, FirstSeen: now.Add(-30 * time.Second), LastSeen: now, Count: 6})
+		}
+	}
+	return r
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -141,7 +142,13 @@ func TestServerAwayForThousandsOfWindows(t *testing.T) {
 	want := Status{Buffered: DefaultMaxBuffered, Dropped: dropped, DroppedTotal: dropped,
 		SendFailures: windows, ConsecutiveFailures: windows, LastError: "server away",
 		Tracked: 2, Stats: procfs.Stats{Processes: 2}}
-	if diff := cmp.Diff(want, a.Status()); diff != "" {
+	got := a.Status()
+	// All but the newest report are packed, and small.
+	if got.BufferedBytes == 0 || got.BufferedBytes > 1000*DefaultMaxBuffered {
+		t.Errorf("%d bytes buffered in %d reports", got.BufferedBytes, got.Buffered)
+	}
+	got.BufferedBytes = 0
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("status with the server away (-want +got):\n%s", diff)
 	}
 
@@ -237,9 +244,9 @@ func TestSendFailuresAreLoggedRateLimited(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		`level=WARN msg="sending reports fails; they stay buffered" buffered=1 dropped=0 droppedTotal=0 sendFailures=1 consecutiveFailures=1 lastSent=never lastError="server away"`,
-		`level=WARN msg="sending reports fails; they stay buffered" buffered=11 dropped=0 droppedTotal=0 sendFailures=11 consecutiveFailures=11 lastSent=never lastError="server away"`,
-		`level=INFO msg="sending reports works again" buffered=11 dropped=0 droppedTotal=0 sendFailures=11 consecutiveFailures=0 lastSent=2026-11-25T10:01:10Z lastError="server away"`,
+		`level=WARN msg="sending reports fails; they stay buffered" buffered=1 bufferedKB=0 dropped=0 droppedTotal=0 sendFailures=1 consecutiveFailures=1 lastSent=never lastError="server away"`,
+		`level=WARN msg="sending reports fails; they stay buffered" buffered=11 bufferedKB=1 dropped=0 droppedTotal=0 sendFailures=11 consecutiveFailures=11 lastSent=never lastError="server away"`,
+		`level=INFO msg="sending reports works again" buffered=11 bufferedKB=1 dropped=0 droppedTotal=0 sendFailures=11 consecutiveFailures=0 lastSent=2026-11-25T10:01:10Z lastError="server away"`,
 	}
 	if diff := cmp.Diff(want, strings.Split(strings.TrimSpace(logs.String()), "\n")); diff != "" {
 		t.Errorf("log (-want +got):\n%s", diff)
@@ -297,5 +304,23 @@ func TestBackoff(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestPackRoundTrip(t *testing.T) {
+	r := bigReport()
+	b, err := pack(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := unpack(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(r, got, cmp.Comparer(func(x, y netip.AddrPort) bool { return x == y })); diff != "" {
+		t.Errorf("unpacked (-want +got):\n%s", diff)
+	}
+	if _, err := unpack(b[:len(b)-4]); err == nil {
+		t.Error("a truncated report unpacked")
 	}
 }
