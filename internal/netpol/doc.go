@@ -7,21 +7,29 @@
 //
 // # API
 //
-//	e, err := netpol.New(ctx, ix, netpol.Options{Cluster: "prod"})  // compile once per index
-//	e.Problems()                    // what the policies say that the engine cannot read
-//	e.Isolation(ref)                // the policies selecting a workload, per direction
-//	from, _ := e.ParseEndpoint("shop/frontend")   // NAMESPACE/[KIND/]NAME, IP or CIDR
+//	e, err := netpol.New(ctx, ix, netpol.Options{Cluster: "prod"}) // once per index
+//	e.Problems()                     // what the engine cannot read in the policies
+//	e.Isolation(ref)                 // the policies selecting a workload, per direction
+//	from, _ := e.ParseEndpoint("shop/frontend") // NAMESPACE/[KIND/]NAME, IP or CIDR
 //	to, _ := e.ParseEndpoint("10.0.0.0/8")
 //	v, _ := e.Query(netpol.Connection{From: from, To: to, Port: 443, Protocol: "TCP"})
-//	v.Allowed; v.Egress; v.Ingress // each side: isolated?, selecting policies, allowing rules
-//	m, _ := e.Matrix(ctx, netpol.Scope{Namespace: "shop"})  // or Scope{} for the cluster
+//	v.Allowed; v.Egress; v.Ingress  // per side: isolated?, selecting policies, allowing rules, reason
+//	m, _ := e.Matrix(ctx, netpol.Scope{Namespace: "shop"}) // Scope{} for the whole cluster
 //	for p := range m.Paths() { m.Nodes()[p.From], m.Nodes()[p.To], p.Ports }
-//	m.Allowed(i, j); m.NodeOf(endpoint)   // look up one path, e.g. for an observed flow
 //
-// Options.Policies replaces the cluster's policies with a proposed set, so
-// a simulation ("which used flows would these policies break?") is New
-// with the proposal and a Query or Matrix per flow. Verdicts, sides,
-// problems, port sets and matrix nodes carry JSON tags for `-o json`.
+// For `ask reachable`: ParsePort reads "PORT[/PROTO]" (a name resolves
+// with NamedPort), ParseEndpoint the ends, Query answers; Verdict is the
+// `-o json` document (its "allowed" boolean and, per side, the deciding
+// policies and rules). For flows: EndpointFor turns an observed address
+// into the workload whose pod holds it, or an outside address;
+// Matrix.NodeOf finds its node and Matrix.Allowed(from, to) the ports the
+// path allows, so allowed-and-used, allowed-but-unused and
+// used-but-denied are set operations on a matrix. Node.IngressIsolated
+// and EgressIsolated name the workloads no policy covers. Options.Policies
+// replaces the cluster's policies with a proposed set, so a simulation
+// ("which used flows would these policies break?") is New with the
+// proposal and a lookup per flow. Verdicts, problems, port sets and
+// matrix nodes carry JSON tags; Example shows a verdict's JSON.
 //
 // # Semantics
 //
@@ -93,11 +101,15 @@
 // Workloads that no policy can tell apart (same namespace, template
 // labels, outside regions of their pod IPs and named container ports)
 // form one class, and all work is per class. New evaluates each policy's
-// pod selector against the classes of its namespace and each distinct
-// peer once, as bitsets of classes and outside regions. Matrix then merges,
-// per destination, the ingress rules allowing the same ports into one
-// bitset of sources, and per source the egress rules with the same ports
-// into one bitset of destinations; a cell is the intersection of the two
-// unions, memoized by which bitsets hold the pair. Port sets are interned,
-// so a cell is 4 bytes: a cluster of 2,000 workloads takes 16 MB.
+// pod selector against the classes of its namespace, and each distinct
+// peer once, as bitsets of classes and outside regions. Matrix merges the
+// rules of one side that allow the same ports into groups, then fills the
+// cells in two passes: per destination, the union of the ingress groups
+// each source is in (looked up by the mask of those groups), and per
+// source, intersected in, the union of the egress groups each destination
+// is in; a side no policy isolates is skipped. Port sets are interned, so
+// a cell is 4 bytes: 16 MB for 2,000 classes. BenchmarkMatrix2000 (2,000
+// workloads, 200 namespaces, 3,000 policies) takes about 0.1 s and 50 MB
+// of heap; BenchmarkMatrix2000Dense, with 3,000 varied policies, about
+// 0.4 s and 90 MB.
 package netpol

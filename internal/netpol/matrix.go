@@ -57,7 +57,6 @@ type Matrix struct {
 	classOf []int // workload node → class
 	atomOf  []int // outside node - nw → atom
 	sets    []PortSet
-	inScope []bool  // per class
 	rowPos  []int32 // class → row in rows (in scope), or -1
 	colPos  []int32 // class → column in cols (in scope), or -1
 	outPos  []int32 // class → row in cols block (out of scope), or -1
@@ -434,13 +433,11 @@ func (e *Engine) Matrix(ctx context.Context, scope Scope) (*Matrix, error) {
 	m.natoms = len(b.atoms)
 
 	// Which classes are in scope.
-	m.inScope = make([]bool, nc)
 	m.rowPos, m.colPos, m.outPos = make([]int32, nc), make([]int32, nc), make([]int32, nc)
 	var in, out []int
 	for c, cl := range e.classes {
-		m.inScope[c] = scope.Namespace == "" || e.namespaces[cl.ns].name == scope.Namespace
 		m.rowPos[c], m.colPos[c], m.outPos[c] = -1, -1, -1
-		if m.inScope[c] {
+		if scope.Namespace == "" || e.namespaces[cl.ns].name == scope.Namespace {
 			m.rowPos[c], m.colPos[c] = int32(len(in)), int32(len(in))
 			in = append(in, c)
 		} else {

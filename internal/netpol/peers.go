@@ -1,9 +1,6 @@
 package netpol
 
-import (
-	"context"
-	"math/bits"
-)
+import "context"
 
 // bitset is a set of small integers (classes or atoms).
 type bitset []uint64
@@ -23,14 +20,6 @@ func (b bitset) fill(n int) {
 	for i := 0; i < n; i++ {
 		b.set(i)
 	}
-}
-
-func (b bitset) count() int {
-	n := 0
-	for _, w := range b {
-		n += bits.OnesCount64(w)
-	}
-	return n
 }
 
 // peerSets are the classes and outside atoms a rule's peers match.
