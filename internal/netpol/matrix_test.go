@@ -162,7 +162,7 @@ func TestMatrixMatchesQuerySemantics(t *testing.T) {
 func TestMatrixMatchesQuerySynth(t *testing.T) {
 	for seed := range 2 {
 		t.Run(strconv.Itoa(seed), func(t *testing.T) {
-			snap := synth.Generate(synth.Spec{Workloads: 60, ContainersPerWorkload: 2, NetworkPolicies: 50, Namespaces: 4, Seed: int64(seed + 1)})
+			snap := synth.Generate(synth.Spec{Workloads: 40, ContainersPerWorkload: 2, NetworkPolicies: 40, Namespaces: 4, Seed: int64(seed + 1)})
 			e := newEngine(t, snap)
 			m, err := e.Matrix(t.Context(), Scope{})
 			if err != nil {
