@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/palisade-project/palisade/internal/flows"
 	"github.com/palisade-project/palisade/internal/imagescan"
 	"github.com/palisade-project/palisade/internal/model"
 	"github.com/palisade-project/palisade/internal/observation"
@@ -29,6 +30,7 @@ type Index struct {
 	images *imagescan.View
 	// activity is what node agents observed, nil when nothing is.
 	activity *observation.View
+	flows    *flows.Set
 }
 
 type nsKey struct{ cluster, namespace string }
@@ -160,6 +162,19 @@ func (ix *Index) WithActivity(v *observation.View) *Index {
 // Activity returns the agents' observations the index carries, nil when
 // none.
 func (ix *Index) Activity() *observation.View { return ix.activity }
+
+// WithFlows returns a copy of ix that carries the traffic known to have
+// been used (observed by agents or imported); like WithImages it shares
+// everything else.
+func (ix *Index) WithFlows(f *flows.Set) *Index {
+	c := *ix
+	c.flows = f
+	return &c
+}
+
+// Flows returns the used traffic the index carries, nil when none is
+// known (no agent, no flow log).
+func (ix *Index) Flows() *flows.Set { return ix.flows }
 
 // Images returns the scan results the index carries; nil (a view that
 // knows no image) when there are none.
