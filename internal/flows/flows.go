@@ -54,6 +54,10 @@ type Set struct {
 	Since, Until time.Time
 	Sources      []string
 	Records      []Record
+	// Truncated is true when the window held more paths than were kept
+	// (the most recently seen are): a path missing from Records may then
+	// have been used.
+	Truncated bool
 }
 
 // Window is how long the set covers; the longer, the more confident an
