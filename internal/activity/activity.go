@@ -80,7 +80,7 @@ type Pipeline struct {
 	// inventory snapshot (not per index generation, which every published
 	// view bumps).
 	targets     map[string]target
-	pods        map[netip.Addr]target
+	pods        map[podAddr]target
 	targetsSnap *model.Snapshot
 
 	dirty          bool
@@ -135,6 +135,26 @@ type target struct {
 	image     string
 }
 
+// on reports whether the target's pod runs on the node of the cluster:
+// a node reports for its own pods only, so that an agent's credentials,
+// bound to a node and a cluster, cannot speak for other nodes' workloads.
+func (t target) on(cluster, node string) bool {
+	if t.pod.Cluster != cluster {
+		return false
+	}
+	n := t.pod.Template.NodeName
+	if t.pod.Status != nil && t.pod.Status.NodeName != "" {
+		n = t.pod.Status.NodeName
+	}
+	return n == node
+}
+
+// podAddr is a pod IP in its cluster: clusters may reuse pod CIDRs.
+type podAddr struct {
+	cluster string
+	addr    netip.Addr
+}
+
 // New returns a pipeline.
 func New(opts Options) *Pipeline {
 	if opts.Inventory == nil || opts.Publish == nil {
@@ -186,9 +206,10 @@ func (p *Pipeline) Put(ctx context.Context, r observation.Report) error {
 			continue // host processes are not answered for yet
 		}
 		t, ok := targets[pr.ContainerID]
-		if !ok {
-			// A pod's sandbox (pause) or a container the inventory does
-			// not know yet.
+		if !ok || !t.on(r.Cluster, r.Node) {
+			// A pod's sandbox (pause), a container the inventory does not
+			// know yet, or one of another node's pods (which this node
+			// cannot speak for).
 			summary.Unattributed++
 			continue
 		}
@@ -347,7 +368,7 @@ func (p *Pipeline) viewLocked() *observation.View {
 
 // resolver maps container IDs (without the runtime:// prefix) to where
 // they run, rebuilt when the inventory changes.
-func (p *Pipeline) resolver(ix *inventory.Index) (map[string]target, map[netip.Addr]target) {
+func (p *Pipeline) resolver(ix *inventory.Index) (map[string]target, map[podAddr]target) {
 	snap := ix.Snapshot()
 	p.mu.Lock()
 	if p.targets != nil && p.targetsSnap == snap {
@@ -357,7 +378,7 @@ func (p *Pipeline) resolver(ix *inventory.Index) (map[string]target, map[netip.A
 	}
 	p.mu.Unlock()
 	out := map[string]target{}
-	ips := map[netip.Addr]target{}
+	ips := map[podAddr]target{}
 	for _, w := range ix.Workloads() {
 		for _, pod := range ix.Pods(w.Ref()) {
 			if pod.Status == nil {
@@ -375,7 +396,7 @@ func (p *Pipeline) resolver(ix *inventory.Index) (map[string]target, map[netip.A
 				}
 				for _, s := range append([]string{pod.Status.PodIP}, pod.Status.PodIPs...) {
 					if a, err := netip.ParseAddr(s); err == nil {
-						ips[a.Unmap()] = target{workload: w.Ref(), pod: pod, container: first}
+						ips[podAddr{pod.Cluster, a.Unmap()}] = target{workload: w.Ref(), pod: pod, container: first}
 					}
 				}
 			}
@@ -401,18 +422,20 @@ func (p *Pipeline) resolver(ix *inventory.Index) (map[string]target, map[netip.A
 }
 
 // resolveFlow names both ends of a flow: the reporting side by the
-// container whose namespace holds the socket, the other by pod IP.
-func resolveFlow(r observation.Report, f observation.Flow, targets map[string]target, podIPs map[netip.Addr]target) observation.FlowRecord {
+// container whose namespace holds the socket (or its pod IP), which must
+// be one of the reporting node's pods, the other by pod IP in the
+// reporting cluster.
+func resolveFlow(r observation.Report, f observation.Flow, targets map[string]target, podIPs map[podAddr]target) observation.FlowRecord {
 	local := observation.Endpoint{Addr: f.Local}
-	if t, ok := targets[f.ContainerID]; ok {
+	if t, ok := targets[f.ContainerID]; ok && t.on(r.Cluster, r.Node) {
 		local.Workload, local.Pod, local.Container = t.workload, t.pod.Name, t.container
-	} else if t, ok := podIPs[f.Local.Addr().Unmap()]; ok {
+	} else if t, ok := podIPs[podAddr{r.Cluster, f.Local.Addr().Unmap()}]; ok && t.on(r.Cluster, r.Node) {
 		local.Workload, local.Pod, local.Container = t.workload, t.pod.Name, t.container
 	} else {
 		local.External = true
 	}
 	remote := observation.Endpoint{Addr: f.Remote}
-	if t, ok := podIPs[f.Remote.Addr().Unmap()]; ok {
+	if t, ok := podIPs[podAddr{r.Cluster, f.Remote.Addr().Unmap()}]; ok {
 		remote.Workload, remote.Pod = t.workload, t.pod.Name
 	} else {
 		remote.External = true

@@ -46,12 +46,12 @@ func TestPipelineAttributesProcessesToPods(t *testing.T) {
 	snap.Add(&model.Workload{
 		Meta: model.Meta{Cluster: "c", Namespace: "shop", Name: "web-1"}, Kind: model.KindPod,
 		Template: model.PodTemplate{Containers: []model.Container{{Name: "web", Type: model.ContainerRegular, Image: model.ImageRef{Original: "nginx:1"}}}},
-		Status:   &model.PodStatus{PodIP: "10.0.0.1", Containers: []model.ContainerStatus{{Name: "web", Type: model.ContainerRegular, ContainerID: "containerd://abc123", Digest: "sha256:1", Running: true}}},
+		Status:   &model.PodStatus{NodeName: "n1", PodIP: "10.0.0.1", Containers: []model.ContainerStatus{{Name: "web", Type: model.ContainerRegular, ContainerID: "containerd://abc123", Digest: "sha256:1", Running: true}}},
 	})
 	snap.Add(&model.Workload{
 		Meta: model.Meta{Cluster: "c", Namespace: "shop", Name: "db-1"}, Kind: model.KindPod,
 		Template: model.PodTemplate{Containers: []model.Container{{Name: "db", Type: model.ContainerRegular}}},
-		Status:   &model.PodStatus{PodIP: "10.0.0.2", Containers: []model.ContainerStatus{{Name: "db", Type: model.ContainerRegular, ContainerID: "cri-o://def456", Running: true}}},
+		Status:   &model.PodStatus{NodeName: "n1", PodIP: "10.0.0.2", Containers: []model.ContainerStatus{{Name: "db", Type: model.ContainerRegular, ContainerID: "cri-o://def456", Running: true}}},
 	})
 	ix := inventory.New(snap)
 	var got *observation.View
@@ -128,7 +128,7 @@ func TestRetentionReplayAndClock(t *testing.T) {
 	snap.Add(&model.Workload{
 		Meta: model.Meta{Cluster: "c", Namespace: "shop", Name: "web-1"}, Kind: model.KindPod,
 		Template: model.PodTemplate{Containers: []model.Container{{Name: "web", Type: model.ContainerRegular}}},
-		Status:   &model.PodStatus{Containers: []model.ContainerStatus{{Name: "web", ContainerID: "containerd://abc", Digest: "sha256:1", Running: true}}},
+		Status:   &model.PodStatus{NodeName: "n1", Containers: []model.ContainerStatus{{Name: "web", ContainerID: "containerd://abc", Digest: "sha256:1", Running: true}}},
 	})
 	ix := inventory.New(snap)
 	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
@@ -182,7 +182,7 @@ func TestRunningProcessAcrossReports(t *testing.T) {
 	snap.Add(&model.Workload{
 		Meta: model.Meta{Cluster: "c", Namespace: "shop", Name: "web-1"}, Kind: model.KindPod,
 		Template: model.PodTemplate{Containers: []model.Container{{Name: "web", Type: model.ContainerRegular}}},
-		Status:   &model.PodStatus{Containers: []model.ContainerStatus{{Name: "web", ContainerID: "containerd://abc", Running: true}}},
+		Status:   &model.PodStatus{NodeName: "n1", Containers: []model.ContainerStatus{{Name: "web", ContainerID: "containerd://abc", Running: true}}},
 	})
 	ix := inventory.New(snap)
 	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
@@ -220,7 +220,7 @@ func TestRulesSeeTheImagesExecutables(t *testing.T) {
 		snap.Add(&model.Workload{
 			Meta: model.Meta{Cluster: "c", Namespace: "shop", Name: name}, Kind: model.KindPod,
 			Template: model.PodTemplate{Containers: []model.Container{{Name: "app", Type: model.ContainerRegular}}},
-			Status:   &model.PodStatus{Containers: []model.ContainerStatus{{Name: "app", ContainerID: fmt.Sprintf("containerd://id%d", i), Digest: digest, Running: true}}},
+			Status:   &model.PodStatus{NodeName: "n1", Containers: []model.ContainerStatus{{Name: "app", ContainerID: fmt.Sprintf("containerd://id%d", i), Digest: digest, Running: true}}},
 		})
 	}
 	images := imagescan.NewView([]*imagescan.Image{
@@ -249,5 +249,46 @@ func TestRulesSeeTheImagesExecutables(t *testing.T) {
 		if !ok || ev.Executables != nil {
 			t.Errorf("%s: evaluated %v with executables %v, want nil (unknown)", exe, ok, ev.Executables)
 		}
+	}
+}
+
+// TestNodesReportForTheirOwnPods: a node's report names containers and pod
+// IPs of other nodes and clusters; none of it is attributed to them.
+func TestNodesReportForTheirOwnPods(t *testing.T) {
+	snap := &model.Snapshot{}
+	for _, w := range []struct{ cluster, name, node, ip, id string }{
+		{"c", "web-1", "n1", "10.0.0.1", "aaa"},
+		{"c", "db-1", "n2", "10.0.0.2", "bbb"},
+		{"other", "api-1", "n1", "10.0.0.3", "ccc"},
+	} {
+		snap.Add(&model.Workload{
+			Meta: model.Meta{Cluster: w.cluster, Namespace: "shop", Name: w.name}, Kind: model.KindPod,
+			Template: model.PodTemplate{Containers: []model.Container{{Name: "app", Type: model.ContainerRegular}}},
+			Status: &model.PodStatus{NodeName: w.node, PodIP: w.ip, Containers: []model.ContainerStatus{
+				{Name: "app", Type: model.ContainerRegular, ContainerID: "containerd://" + w.id, Running: true}}},
+		})
+	}
+	var got *observation.View
+	now := time.Date(2026, 11, 25, 10, 0, 30, 0, time.UTC)
+	p := New(Options{Inventory: staticInventory{inventory.New(snap)}, Publish: func(v *observation.View) { got = v }, Now: func() time.Time { return now }})
+	at := now.Add(-10 * time.Second)
+	rep := observation.Report{Node: "n1", Cluster: "c", Agent: "test", SentAt: at, Collection: "polling", Processes: []observation.Process{
+		{ContainerID: "aaa", PID: 10, PPID: 1, Exe: "/app", FirstSeen: at, LastSeen: at, Running: true},
+		{ContainerID: "bbb", PID: 11, PPID: 1, Exe: "/app", FirstSeen: at, LastSeen: at, Running: true}, // another node's pod
+		{ContainerID: "ccc", PID: 12, PPID: 1, Exe: "/app", FirstSeen: at, LastSeen: at, Running: true}, // another cluster's pod
+	}, Flows: []observation.Flow{
+		// A socket said to be in db-1's container (on n2), to api-1's IP
+		// (in cluster "other"): neither end is attributed.
+		{ContainerID: "bbb", Proto: "tcp", Local: netip.MustParseAddrPort("10.0.0.2:43210"), Remote: netip.MustParseAddrPort("10.0.0.3:80"), Outbound: true, FirstSeen: at, LastSeen: at, Count: 1},
+	}}
+	if err := p.Put(context.Background(), rep); err != nil {
+		t.Fatal(err)
+	}
+	p.publishNow()
+	if len(got.Processes) != 1 || got.Processes[0].Pod != "web-1" || got.Nodes[0].Unattributed != 2 {
+		t.Errorf("processes %+v, nodes %+v: want only web-1's, two unattributed", got.Processes, got.Nodes)
+	}
+	if len(got.Flows) != 1 || !got.Flows[0].From.External || !got.Flows[0].To.External {
+		t.Errorf("flows %+v: want both ends external", got.Flows)
 	}
 }

@@ -26,6 +26,7 @@ func TestAgentReportsProcessesToTheServer(t *testing.T) {
 kind: Pod
 metadata: {name: web-1, namespace: shop, uid: 0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0}
 spec:
+  nodeName: node-1
   containers: [{name: web, image: "nginx:1.27"}]
 status:
   phase: Running
