@@ -114,3 +114,7 @@ func sharedPath(t testing.TB, rel string) string {
 func mapFS(name string, data []byte) fstest.MapFS {
 	return fstest.MapFS{name: {Data: data}}
 }
+
+func netipPrefix(e flows.Endpoint) netip.Prefix {
+	return netip.PrefixFrom(e.Addr, e.Addr.BitLen())
+}

@@ -70,9 +70,9 @@ func TestChooseSelector(t *testing.T) {
 			want:   map[string]string{"app": "a"}, exact: false,
 		},
 		{
-			name:   "no labels, alone",
-			w:      nil,
-			want:   map[string]string{}, exact: true,
+			name: "no labels, alone",
+			w:    nil,
+			want: map[string]string{}, exact: true,
 		},
 		{
 			name:   "no labels, with others",
