@@ -71,6 +71,9 @@ type Options struct {
 	Interval, ReportInterval time.Duration
 	// MaxBuffered bounds the reports kept while the server is away.
 	MaxBuffered int
+	// Collection is how processes are seen: "ebpf" when exec events are
+	// Observed besides polling, "polling" (the default) otherwise.
+	Collection string
 	// Degraded says why the agent sees less than it could (no eBPF: short
 	// processes between two polls are missed).
 	Degraded []string
@@ -135,6 +138,7 @@ func New(opts Options) *Agent {
 	opts.Interval = cmp.Or(opts.Interval, DefaultInterval)
 	opts.ReportInterval = cmp.Or(opts.ReportInterval, DefaultReportInterval)
 	opts.MaxBuffered = cmp.Or(opts.MaxBuffered, DefaultMaxBuffered)
+	opts.Collection = cmp.Or(opts.Collection, "polling")
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -290,6 +294,14 @@ func (a *Agent) Observe(p procfs.Process, running bool) {
 	}
 }
 
+// Missed counts n observations another source lost before they reached
+// the agent (exec events the kernel could not queue), as dropped ones.
+func (a *Agent) Missed(n uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.drop(n)
+}
+
 // observe records p as running at now, under a.mu, and returns its record;
 // nil when p is not reported (a host process, a runtime monitor) or the
 // window is full.
@@ -374,7 +386,7 @@ func (a *Agent) CloseWindow() {
 	a.mu.Lock()
 	now := a.opts.Now().UTC()
 	r := &observation.Report{Node: a.opts.Node, Cluster: a.opts.Cluster, Agent: a.opts.Version, SentAt: now, WindowStart: a.windowStart,
-		Collection: "polling", Degraded: a.opts.Degraded,
+		Collection: a.opts.Collection, Degraded: a.opts.Degraded,
 		Processes: make([]observation.Process, 0, len(a.procs)), Flows: make([]observation.Flow, 0, len(a.flows))}
 	for k, p := range a.procs {
 		r.Processes = append(r.Processes, *p)

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,8 +16,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/palisade-project/palisade/internal/agent"
+	"github.com/palisade-project/palisade/internal/exectrace"
 	"github.com/palisade-project/palisade/internal/observation"
 	"github.com/palisade-project/palisade/internal/procfs"
+	"github.com/palisade-project/palisade/internal/safetext"
 )
 
 func newAgentCmd(e *env) *cobra.Command {
@@ -24,6 +27,7 @@ func newAgentCmd(e *env) *cobra.Command {
 		server, token, tokenFile, saTokenFile, caFile, node, cluster, procRoot string
 		interval, reportInterval                                               time.Duration
 		maxBuffered                                                            int
+		noEBPF                                                                 bool
 	)
 	cmd := &cobra.Command{
 		Use:   "agent",
@@ -37,8 +41,11 @@ watches, the pod's projected service account token (--service-account-token),
 which the server has the cluster review and which names the agent's node. While the server is away,
 reports wait in a bounded buffer; the oldest are dropped, and counted.
 
-Without eBPF the agent polls: a process shorter than the interval can be
-missed, and every report says so.`,
+Besides polling, the agent traces every exec on the node with an eBPF
+program (a raw tracepoint; it needs CAP_BPF and CAP_PERFMON, or
+CAP_SYS_ADMIN, and a kernel with BTF), so that processes shorter than the
+interval are seen too. Without eBPF it polls only: a process shorter than the
+interval can be missed, and every report says so.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -75,13 +82,33 @@ missed, and every report says so.`,
 				return sendReport(ctx, client, endpoint, token, r)
 			}
 			fs := procfs.New(procRoot, procfs.Options{})
+			collection, degraded := "ebpf", []string(nil)
+			var tracer *exectrace.Tracer
+			if noEBPF {
+				err = errors.New("turned off by --no-ebpf")
+			} else {
+				tracer, err = exectrace.Open(0)
+			}
+			if err != nil {
+				collection = "polling"
+				reason := safetext.OneLine(err.Error())
+				if len(reason) > 300 {
+					reason = strings.ToValidUTF8(reason[:300], "") + "…"
+				}
+				degraded = []string{"no eBPF exec tracing (" + reason + "): processes that live shorter than the poll interval can be missed"}
+				e.log.Warn("polling only: processes shorter than the interval can be missed", "err", err)
+			}
 			a := agent.New(agent.Options{
 				Proc: scanningProc{fs, fs.NewScanner()}, Node: node, Cluster: cluster, Version: Version, Send: send,
 				Interval: interval, ReportInterval: reportInterval, MaxBuffered: maxBuffered,
-				Degraded: []string{"no eBPF exec tracing: processes that live shorter than the poll interval can be missed"},
-				Logger:   e.log,
+				Collection: collection, Degraded: degraded,
+				Logger: e.log,
 			})
-			e.log.Info("agent started", "node", node, "cluster", cluster, "server", base.Redacted(), "procRoot", procRoot, "interval", interval)
+			if tracer != nil {
+				go traceExecs(ctx, e, tracer, fs, a)
+			}
+			e.log.Info("agent started", "node", node, "cluster", cluster, "server", base.Redacted(), "procRoot", procRoot,
+				"interval", interval, "collection", collection)
 			return a.Run(ctx)
 		},
 	}
@@ -97,7 +124,47 @@ missed, and every report says so.`,
 	f.DurationVar(&interval, "interval", agent.DefaultInterval, "how often to read /proc")
 	f.DurationVar(&reportInterval, "report-interval", agent.DefaultReportInterval, "how often to send a report")
 	f.IntVar(&maxBuffered, "max-buffered", agent.DefaultMaxBuffered, "reports kept while the server is away")
+	f.BoolVar(&noEBPF, "no-ebpf", false, "do not trace execs with eBPF: poll /proc only (reports then say the agent is degraded)")
 	return cmd
+}
+
+// traceExecs feeds the agent the node's execs as the kernel reports them,
+// so that processes shorter than a poll are seen, and counts the execs the
+// kernel could not queue as dropped. The host's /proc must be the one
+// procRoot names (hostPID): exec records carry the node's pids.
+func traceExecs(ctx context.Context, e *env, tr *exectrace.Tracer, fs *procfs.FS, a *agent.Agent) {
+	resolve := agent.ExecResolver{FS: fs}
+	var lost uint64
+	countLost := func() {
+		if n := tr.Lost(); n > lost {
+			a.Missed(n - lost)
+			e.log.Warn("exec events lost: the ring buffer was full", "lost", n-lost, "total", n)
+			lost = n
+		}
+	}
+	go func() {
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				countLost()
+			}
+		}
+	}()
+	err := tr.Run(ctx, func(ex exectrace.Exec) {
+		switch p, src := resolve.Resolve(ex); src {
+		case agent.ExecFromProc:
+			a.Observe(p, true)
+		case agent.ExecFromRecord:
+			a.Observe(p, false)
+		}
+	})
+	if err != nil && ctx.Err() == nil {
+		e.log.Error("exec tracing stopped; polling goes on", "err", err)
+	}
 }
 
 // maxServiceAccountToken bounds the service account token file read.
