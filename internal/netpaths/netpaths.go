@@ -1,0 +1,692 @@
+package netpaths
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/palisade-project/palisade/internal/flows"
+	"github.com/palisade-project/palisade/internal/inventory"
+	"github.com/palisade-project/palisade/internal/model"
+	"github.com/palisade-project/palisade/internal/netpol"
+)
+
+// Directions of a path, seen from the workload of an item.
+const (
+	Egress  = "egress"  // the workload opens connections to the peer
+	Ingress = "ingress" // the peer opens connections to the workload
+)
+
+// States of a listed path.
+const (
+	StateUnused     = "unused"      // allowed, no traffic in the window
+	StatePartlyUsed = "partly-used" // some allowed ports used, the rest not
+	StateUnknown    = "unknown"     // allowed; usage is not known (no flows)
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxPaths  = 10
+	DefaultMaxDenied = 200
+	// MaxListedPeers bounds the workloads a grouped peer names.
+	MaxListedPeers = 5
+)
+
+// Options configure Analyze.
+type Options struct {
+	// Keep chooses the workloads reported (items, unprotected workloads,
+	// denied flows touching them); nil keeps every workload of the
+	// matrix's scope. Paths of kept workloads are complete whatever Keep
+	// says of their peers.
+	Keep func(model.WorkloadRef) bool
+	// MaxPaths bounds the paths listed per workload, the best first; 0
+	// means DefaultMaxPaths. The rest are counted in Item.MorePaths.
+	MaxPaths int
+	// MaxDenied bounds the denied flows listed, the most frequent first;
+	// 0 means DefaultMaxDenied. Result.DeniedTotal counts them all.
+	MaxDenied int
+	// Weights rank the paths; nil means DefaultWeights.
+	Weights *Weights
+}
+
+// Peer is the other end of a listed path: workloads of one namespace that
+// the policies treat alike on this path (Count of the namespace's Of,
+// the first MaxListedPeers named), or a region of outside addresses.
+type Peer struct {
+	Namespace string              `json:"namespace,omitempty"`
+	Workloads []model.WorkloadRef `json:"workloads,omitempty"`
+	Count     int                 `json:"count"`
+	// Of is the number of workloads of Namespace.
+	Of int `json:"of,omitempty"`
+	// Outside is the region of addresses, as the policies' ipBlocks cut
+	// the address space ("anywhere else" has no cidr).
+	Outside *netpol.Outside `json:"outside,omitempty"`
+	// Internet is set for an outside region holding internet addresses.
+	Internet bool `json:"internet,omitempty"`
+}
+
+func (p Peer) String() string {
+	switch {
+	case p.Outside != nil:
+		return p.Outside.String()
+	case p.Count == 1 && len(p.Workloads) == 1:
+		return p.Workloads[0].String()
+	case p.Count == p.Of:
+		return fmt.Sprintf("every workload of namespace %s (%d)", p.Namespace, p.Count)
+	}
+	return fmt.Sprintf("%d of the %d workloads of namespace %s", p.Count, p.Of, p.Namespace)
+}
+
+// Path is one listed path of a workload: to or from a peer, the ports the
+// policies allow, those used and the unused rest, ranked by Score, the
+// product of Factors.
+type Path struct {
+	Direction string         `json:"direction"`
+	Peer      Peer           `json:"peer"`
+	State     string         `json:"state"`
+	Allowed   netpol.PortSet `json:"allowed"`
+	// Used is the allowed ports with traffic (partly-used paths only).
+	Used netpol.PortSet `json:"used,omitzero"`
+	// Unused is the allowed ports without traffic (omitted when usage is
+	// unknown).
+	Unused  netpol.PortSet `json:"unused,omitzero"`
+	Score   float64        `json:"score"`
+	Factors []Factor       `json:"factors"`
+}
+
+// Item is one workload that some policy selects, with its allowed paths
+// left unused (all allowed paths when usage is unknown).
+type Item struct {
+	Workload        model.WorkloadRef  `json:"workload"`
+	IngressPolicies []netpol.PolicyRef `json:"ingressPolicies"`
+	EgressPolicies  []netpol.PolicyRef `json:"egressPolicies"`
+	// Score is the sum of the scores of all its unused paths, listed or
+	// not.
+	Score float64 `json:"score"`
+	// Paths are the best MaxPaths; MorePaths counts the rest.
+	Paths     []Path `json:"paths"`
+	MorePaths int    `json:"morePaths,omitempty"`
+	// AllowedPaths counts the workload's allowed paths, one per peer
+	// workload or outside region and direction; UsedPaths those with
+	// traffic, UnusedPaths those without (both 0 when usage is unknown).
+	AllowedPaths int `json:"allowedPaths"`
+	UsedPaths    int `json:"usedPaths"`
+	UnusedPaths  int `json:"unusedPaths"`
+	// DeniedFlows counts the used-but-denied flow records from or to it.
+	DeniedFlows int `json:"deniedFlows"`
+}
+
+// Unprotected is a workload no NetworkPolicy selects: everything is
+// allowed to and from it.
+type Unprotected struct {
+	Workload     model.WorkloadRef `json:"workload"`
+	AllowedPaths int               `json:"allowedPaths"`
+	// UsedPaths counts its paths with traffic (0 when usage is unknown):
+	// a policy allowing just those would close the rest.
+	UsedPaths   int `json:"usedPaths"`
+	DeniedFlows int `json:"deniedFlows"`
+}
+
+// Denied is traffic that was used although the policies do not allow it:
+// a misconfiguration (the policies are stricter than the application
+// needs, or the flow predates them) or an attack.
+type Denied struct {
+	Cluster   string         `json:"cluster"`
+	From      flows.Endpoint `json:"from"`
+	To        flows.Endpoint `json:"to"`
+	Port      uint16         `json:"port"`
+	Protocol  string         `json:"protocol"`
+	Count     uint64         `json:"count"`
+	FirstSeen time.Time      `json:"firstSeen,omitzero"`
+	LastSeen  time.Time      `json:"lastSeen,omitzero"`
+	// Allowed is what the policies allow on this path ([] for nothing).
+	Allowed netpol.PortSet `json:"allowed"`
+	// DeniedBy names the sides that deny: egress (the source's
+	// policies), ingress (the destination's).
+	DeniedBy []string `json:"deniedBy"`
+	// Policies select the denying side(s); Reasons say why in words.
+	Policies []netpol.PolicyRef `json:"policies,omitempty"`
+	Reasons  []string           `json:"reasons"`
+}
+
+// Counts are the paths of the scope, each counted once.
+type Counts struct {
+	Paths      int // allowed
+	Used       int // allowed, with traffic
+	PartlyUsed int // of Used: some allowed ports without traffic
+	Unused     int // allowed, without traffic
+}
+
+// Result is the comparison of one cluster (or namespace).
+type Result struct {
+	Cluster     string
+	Usage       Usage
+	Items       []Item
+	Unprotected []Unprotected
+	// Denied lists at most Options.MaxDenied; DeniedTotal counts all.
+	Denied      []Denied
+	DeniedTotal int
+	Counts      Counts
+	// Problems are what the engine could not read in the policies.
+	Problems []netpol.Problem
+}
+
+// Analyze compares the paths m allows with the flows ix carries. e must
+// be the engine m was computed by, over ix's inventory. Flow records of
+// other clusters are ignored; a record without a cluster counts for
+// every cluster.
+func Analyze(ctx context.Context, ix *inventory.Index, e *netpol.Engine, m *netpol.Matrix, opts Options) (*Result, error) {
+	a := newAnalysis(ix, e, m, opts)
+	res := &Result{Cluster: e.Cluster(), Usage: UsageOf(ix.Flows()), Problems: e.Problems()}
+	used, denied := a.readFlows(ix.Flows(), &res.Usage)
+	if err := a.walk(ctx, used, res); err != nil {
+		return nil, err
+	}
+	a.explainDenied(res, denied)
+	res.Items = a.items(res)
+	res.Unprotected = a.unprotected()
+	return res, nil
+}
+
+// pair is a cell of the matrix: from and to node.
+type pair [2]int32
+
+// analysis is the state of one Analyze.
+type analysis struct {
+	e        *netpol.Engine
+	m        *netpol.Matrix
+	nodes    []netpol.Node
+	nw       int      // nodes[:nw] are workloads
+	nsOf     []string // per workload node
+	nsCount  map[string]int
+	kept     []bool     // per workload node: reported
+	accOf    []int32    // per node: index in accs, or -1
+	accs     []*acc     // the workloads some policy selects, kept
+	peerKind []peerKind // per outside node
+	api      []bool     // per node: holds an API server address
+	w        Weights
+	maxPaths int
+	maxDeny  int
+	known    bool
+	// per node, both directions
+	allowedN, usedN, unusedN, deniedN []int32
+}
+
+func newAnalysis(ix *inventory.Index, e *netpol.Engine, m *netpol.Matrix, opts Options) *analysis {
+	a := &analysis{e: e, m: m, nodes: m.Nodes(), nsCount: map[string]int{}, w: DefaultWeights, maxPaths: opts.MaxPaths, maxDeny: opts.MaxDenied}
+	if opts.Weights != nil {
+		a.w = *opts.Weights
+	}
+	if a.maxPaths <= 0 {
+		a.maxPaths = DefaultMaxPaths
+	}
+	if a.maxDeny <= 0 {
+		a.maxDeny = DefaultMaxDenied
+	}
+	n := len(a.nodes)
+	a.accOf = make([]int32, n)
+	a.peerKind = make([]peerKind, n)
+	a.api = make([]bool, n)
+	a.allowedN, a.usedN, a.unusedN, a.deniedN = make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
+	scopeNS := m.Scope().Namespace
+	for i, nd := range a.nodes {
+		a.accOf[i] = -1
+		if nd.Workload == nil {
+			if internet(nd.Outside) {
+				a.peerKind[i] = peerInternet
+			} else {
+				a.peerKind[i] = peerOutside
+			}
+			continue
+		}
+		a.nw = i + 1
+		ref := *nd.Workload
+		a.nsOf = append(a.nsOf, ref.Namespace)
+		a.nsCount[ref.Namespace]++
+		keep := (scopeNS == "" || ref.Namespace == scopeNS) && (opts.Keep == nil || opts.Keep(ref))
+		a.kept = append(a.kept, keep)
+		if keep && (nd.IngressIsolated || nd.EgressIsolated) {
+			a.accOf[i] = int32(len(a.accs))
+			a.accs = append(a.accs, &acc{node: i})
+		}
+		if w := ix.Workload(ref); w != nil && w.Template.Labels["component"] == "kube-apiserver" && ref.Namespace == "kube-system" {
+			a.api[i] = true
+		}
+	}
+	for _, addr := range apiServerAddrs(ix, e.Cluster()) {
+		if i, ok := m.NodeOf(e.EndpointFor(addr)); ok {
+			a.api[i] = true
+		}
+	}
+	return a
+}
+
+// apiServerAddrs returns the addresses the Kubernetes API server is known
+// by: the ClusterIP of default/kubernetes and the internal IPs of
+// control-plane nodes.
+func apiServerAddrs(ix *inventory.Index, cluster string) []netip.Addr {
+	var out []netip.Addr
+	add := func(s string) {
+		if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, a.Unmap())
+		}
+	}
+	for _, s := range ix.Snapshot().Services {
+		if s.Cluster == cluster && s.Namespace == "default" && s.Name == "kubernetes" {
+			add(s.ClusterIP)
+		}
+	}
+	for _, n := range ix.Snapshot().Nodes {
+		if n.Cluster != cluster {
+			continue
+		}
+		_, cp := n.Labels["node-role.kubernetes.io/control-plane"]
+		_, master := n.Labels["node-role.kubernetes.io/master"]
+		if cp || master {
+			for _, s := range n.InternalIPs {
+				add(s)
+			}
+		}
+	}
+	return out
+}
+
+// keptNode reports whether node i is a workload reported.
+func (a *analysis) keptNode(i int) bool { return i < a.nw && a.kept[i] }
+
+// deniedRecord is a record the policies do not allow, with its cells.
+type deniedRecord struct {
+	rec      *flows.Record
+	from, to int
+	allowed  netpol.PortSet
+}
+
+// readFlows maps the records of the engine's cluster to cells: the ports
+// used per cell (those the cell allows), and the records it denies. It
+// counts records and unmatched ones into u.
+func (a *analysis) readFlows(fs *flows.Set, u *Usage) (map[pair]netpol.PortSet, []deniedRecord) {
+	a.known = u.Known
+	if fs == nil {
+		return nil, nil
+	}
+	cluster := a.e.Cluster()
+	addrNode := map[netip.Addr]int{}
+	nodeOf := func(ep flows.Endpoint) (int, bool) {
+		if ep.Workload != nil {
+			ref := *ep.Workload
+			if ref.Cluster == "" {
+				ref.Cluster = cluster
+			}
+			return a.m.NodeOf(netpol.WorkloadEndpoint(ref))
+		}
+		if !ep.Addr.IsValid() {
+			return 0, false
+		}
+		if n, ok := addrNode[ep.Addr]; ok {
+			return n, n >= 0
+		}
+		n, ok := a.m.NodeOf(a.e.EndpointFor(ep.Addr))
+		if !ok {
+			n = -1
+		}
+		addrNode[ep.Addr] = n
+		return n, ok
+	}
+	used := map[pair]netpol.PortSet{}
+	var denied []deniedRecord
+	for i := range fs.Records {
+		r := &fs.Records[i]
+		if r.Cluster != cluster && r.Cluster != "" {
+			continue
+		}
+		u.Records++
+		f, okf := nodeOf(r.From)
+		t, okt := nodeOf(r.To)
+		if !okf || !okt {
+			if (r.From.Workload != nil && !okf) || (r.To.Workload != nil && !okt) {
+				u.Unmatched++
+			}
+			continue
+		}
+		allowed, ok := a.m.Allowed(f, t)
+		if !ok {
+			continue // outside the scope, or between two outside regions
+		}
+		if allowed.Contains(r.Protocol, int32(r.Port)) {
+			k := pair{int32(f), int32(t)}
+			used[k] = used[k].Union(netpol.Port(r.Protocol, int32(r.Port)))
+			continue
+		}
+		denied = append(denied, deniedRecord{rec: r, from: f, to: t, allowed: allowed})
+	}
+	return used, denied
+}
+
+// walk streams the allowed paths of the matrix, counts them and feeds the
+// workloads' accumulators.
+func (a *analysis) walk(ctx context.Context, used map[pair]netpol.PortSet, res *Result) error {
+	keys := make([]pair, 0, len(used))
+	for k := range used {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(x, y pair) int { return cmp.Or(cmp.Compare(x[0], y[0]), cmp.Compare(x[1], y[1])) })
+	next := 0
+	var err error
+	n := 0
+	for p := range a.m.Paths() {
+		if n++; n&0x3fff == 0 {
+			if err = ctx.Err(); err != nil {
+				break
+			}
+		}
+		if p.From == p.To {
+			continue
+		}
+		k := pair{int32(p.From), int32(p.To)}
+		for next < len(keys) && (keys[next][0] < k[0] || keys[next][0] == k[0] && keys[next][1] < k[1]) {
+			next++
+		}
+		var u netpol.PortSet
+		if next < len(keys) && keys[next] == k {
+			u = used[k]
+		}
+		res.Counts.Paths++
+		a.allowedN[p.From]++
+		a.allowedN[p.To]++
+		state := StateUnknown
+		if a.known {
+			switch {
+			case u.Empty():
+				state = StateUnused
+				res.Counts.Unused++
+				a.unusedN[p.From]++
+				a.unusedN[p.To]++
+			default:
+				res.Counts.Used++
+				a.usedN[p.From]++
+				a.usedN[p.To]++
+				state = StatePartlyUsed
+				if u.Equal(p.Ports) {
+					continue // wholly used: nothing to report
+				}
+				res.Counts.PartlyUsed++
+			}
+		}
+		if i := a.accOf[p.From]; i >= 0 {
+			a.add(a.accs[i], dirEgress, p.To, p.Ports, u, state)
+		}
+		if i := a.accOf[p.To]; i >= 0 {
+			a.add(a.accs[i], dirIngress, p.From, p.Ports, u, state)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	for _, ac := range a.accs {
+		a.flush(ac, dirEgress)
+		a.flush(ac, dirIngress)
+	}
+	return nil
+}
+
+const (
+	dirEgress  = 0
+	dirIngress = 1
+)
+
+var dirNames = [2]string{Egress, Ingress}
+
+// group is paths of one workload and direction to peers of one namespace
+// (or one outside region) that allow and use the same ports.
+type group struct {
+	peerNS  string
+	outside int // node of an outside peer, or -1
+	allowed netpol.PortSet
+	used    netpol.PortSet
+	unused  netpol.PortSet // set by flush
+	state   string
+	count   int
+	listed  [MaxListedPeers]int32
+	nlisted int
+	score   float64
+	seq     int
+	dir     int
+}
+
+// run is the groups of the peers seen last: paths stream by source then
+// destination, and workloads are sorted by namespace, so the peers of one
+// namespace arrive together for each workload and direction.
+type run struct {
+	active  bool
+	ns      string
+	outside int
+	groups  []group
+}
+
+// acc accumulates one reported workload's paths.
+type acc struct {
+	node   int
+	cur    [2]run
+	top    []group // the best, by score then order of arrival
+	total  float64
+	groups int
+	seq    int
+}
+
+func (a *analysis) add(ac *acc, dir, peer int, allowed, used netpol.PortSet, state string) {
+	r := &ac.cur[dir]
+	ns, out := "", -1
+	if peer < a.nw {
+		ns = a.nsOf[peer]
+	} else {
+		out = peer
+	}
+	if !r.active || r.ns != ns || r.outside != out {
+		a.flush(ac, dir)
+		*r = run{active: true, ns: ns, outside: out, groups: r.groups[:0]}
+	}
+	for i := range r.groups {
+		g := &r.groups[i]
+		if g.allowed.Equal(allowed) && g.used.Equal(used) {
+			g.count++
+			if g.nlisted < MaxListedPeers {
+				g.listed[g.nlisted] = int32(peer)
+				g.nlisted++
+			}
+			return
+		}
+	}
+	g := group{peerNS: ns, outside: out, allowed: allowed, used: used, state: state, count: 1, nlisted: 1, dir: dir}
+	g.listed[0] = int32(peer)
+	r.groups = append(r.groups, g)
+}
+
+// flush scores the groups of the current run of one direction and keeps
+// the best.
+func (a *analysis) flush(ac *acc, dir int) {
+	r := &ac.cur[dir]
+	if !r.active {
+		return
+	}
+	for i := range r.groups {
+		g := &r.groups[i]
+		g.unused = g.allowed
+		if g.state != StateUnknown {
+			g.unused = Subtract(g.allowed, g.used)
+		}
+		g.score = a.w.score(a.scoreInput(ac, g))
+		g.seq = ac.seq
+		ac.seq++
+		ac.total += g.score
+		ac.groups++
+		a.keep(ac, g)
+	}
+	r.active = false
+	r.groups = r.groups[:0]
+}
+
+func (a *analysis) scoreInput(ac *acc, g *group) scoreInput {
+	in := scoreInput{ports: g.unused, count: g.count}
+	switch {
+	case g.outside >= 0:
+		in.kind = a.peerKind[g.outside]
+	case g.peerNS != a.nsOf[ac.node]:
+		in.kind = peerOtherNamespace
+	}
+	if g.dir == dirEgress {
+		for i := range g.nlisted {
+			if a.api[g.listed[i]] {
+				in.apiServer = true
+			}
+		}
+	}
+	return in
+}
+
+// keep inserts g among the best a.maxPaths groups of ac.
+func (a *analysis) keep(ac *acc, g *group) {
+	if len(ac.top) == a.maxPaths && g.score <= ac.top[len(ac.top)-1].score {
+		return // later groups lose ties
+	}
+	i, _ := slices.BinarySearchFunc(ac.top, g, func(x group, y *group) int {
+		return cmp.Or(cmp.Compare(y.score, x.score), cmp.Compare(x.seq, y.seq))
+	})
+	if len(ac.top) == a.maxPaths {
+		ac.top = ac.top[:a.maxPaths-1]
+	}
+	ac.top = slices.Insert(ac.top, i, *g)
+}
+
+// peer describes a group's peer.
+func (a *analysis) peer(g *group) Peer {
+	if g.outside >= 0 {
+		o := *a.nodes[g.outside].Outside
+		return Peer{Outside: &o, Count: 1, Internet: a.peerKind[g.outside] == peerInternet}
+	}
+	p := Peer{Namespace: g.peerNS, Count: g.count, Of: a.nsCount[g.peerNS]}
+	for i := range g.nlisted {
+		p.Workloads = append(p.Workloads, *a.nodes[g.listed[i]].Workload)
+	}
+	return p
+}
+
+// items describes the accumulated workloads, ranked.
+func (a *analysis) items(res *Result) []Item {
+	var out []Item
+	for _, ac := range a.accs {
+		if ac.groups == 0 {
+			continue
+		}
+		ref := *a.nodes[ac.node].Workload
+		iso, _ := a.e.Isolation(ref)
+		it := Item{
+			Workload:        ref,
+			IngressPolicies: iso.Ingress,
+			EgressPolicies:  iso.Egress,
+			Score:           round2(ac.total),
+			MorePaths:       ac.groups - len(ac.top),
+			AllowedPaths:    int(a.allowedN[ac.node]),
+			UsedPaths:       int(a.usedN[ac.node]),
+			UnusedPaths:     int(a.unusedN[ac.node]),
+			DeniedFlows:     int(a.deniedN[ac.node]),
+		}
+		for i := range ac.top {
+			g := &ac.top[i]
+			peer := a.peer(g)
+			p := Path{
+				Direction: dirNames[g.dir],
+				Peer:      peer,
+				State:     g.state,
+				Allowed:   g.allowed,
+				Score:     g.score,
+				Factors:   a.w.factors(a.scoreInput(ac, g), peer, ref.Namespace),
+			}
+			if g.state != StateUnknown {
+				p.Unused = g.unused
+			}
+			if g.state == StatePartlyUsed {
+				p.Used = g.used
+			}
+			if p.Factors == nil {
+				p.Factors = []Factor{}
+			}
+			it.Paths = append(it.Paths, p)
+		}
+		out = append(out, it)
+	}
+	slices.SortStableFunc(out, func(x, y Item) int {
+		return cmp.Or(cmp.Compare(y.Score, x.Score), inventory.CompareRefs(x.Workload, y.Workload))
+	})
+	return out
+}
+
+// unprotected lists the reported workloads no policy selects.
+func (a *analysis) unprotected() []Unprotected {
+	var out []Unprotected
+	for i := range a.nw {
+		nd := a.nodes[i]
+		if !a.kept[i] || nd.IngressIsolated || nd.EgressIsolated {
+			continue
+		}
+		out = append(out, Unprotected{Workload: *nd.Workload, AllowedPaths: int(a.allowedN[i]), UsedPaths: int(a.usedN[i]), DeniedFlows: int(a.deniedN[i])})
+	}
+	return out
+}
+
+// explainDenied keeps the denied records that touch a reported workload,
+// the most frequent first, and asks the engine why each listed one is
+// denied.
+func (a *analysis) explainDenied(res *Result, denied []deniedRecord) {
+	denied = slices.DeleteFunc(denied, func(d deniedRecord) bool { return !a.keptNode(d.from) && !a.keptNode(d.to) })
+	for _, d := range denied {
+		a.deniedN[d.from]++
+		if d.to != d.from {
+			a.deniedN[d.to]++
+		}
+	}
+	res.DeniedTotal = len(denied)
+	slices.SortStableFunc(denied, func(x, y deniedRecord) int {
+		// Nodes are sorted by workload, then outside region; the
+		// address breaks ties within a region.
+		return cmp.Or(cmp.Compare(y.rec.Count, x.rec.Count), cmp.Compare(x.from, y.from), cmp.Compare(x.to, y.to),
+			x.rec.From.Addr.Compare(y.rec.From.Addr), x.rec.To.Addr.Compare(y.rec.To.Addr),
+			cmp.Compare(x.rec.Port, y.rec.Port), strings.Compare(x.rec.Protocol, y.rec.Protocol))
+	})
+	if len(denied) > a.maxDeny {
+		denied = denied[:a.maxDeny]
+	}
+	for _, d := range denied {
+		r := d.rec
+		out := Denied{
+			Cluster: res.Cluster, From: r.From, To: r.To, Port: r.Port, Protocol: r.Protocol, Count: r.Count,
+			FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, Allowed: d.allowed, DeniedBy: []string{}, Reasons: []string{},
+		}
+		v, err := a.e.Query(netpol.Connection{From: a.endpoint(d.from, r.From), To: a.endpoint(d.to, r.To), Port: int32(r.Port), Protocol: r.Protocol})
+		if err != nil {
+			out.Reasons = append(out.Reasons, err.Error())
+		} else {
+			for _, s := range []netpol.Side{v.Egress, v.Ingress} {
+				if s.Allowed {
+					continue
+				}
+				out.DeniedBy = append(out.DeniedBy, strings.ToLower(s.Direction))
+				out.Policies = append(out.Policies, s.Policies...)
+				out.Reasons = append(out.Reasons, s.Reason)
+			}
+		}
+		res.Denied = append(res.Denied, out)
+	}
+}
+
+// endpoint is the end of a record at node i as the engine's endpoint:
+// the workload, or the record's outside address.
+func (a *analysis) endpoint(i int, ep flows.Endpoint) netpol.Endpoint {
+	if nd := a.nodes[i]; nd.Workload != nil {
+		return netpol.WorkloadEndpoint(*nd.Workload)
+	}
+	return netpol.AddressEndpoint(netip.PrefixFrom(ep.Addr, ep.Addr.BitLen()))
+}
