@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/palisade-project/palisade/internal/baseline"
+	"github.com/palisade-project/palisade/internal/flows"
 	"github.com/palisade-project/palisade/internal/kev"
 	"github.com/palisade-project/palisade/internal/model"
 	"github.com/palisade-project/palisade/internal/sbom"
@@ -240,3 +241,47 @@ type Baselines interface {
 // MaxBaselineKeyLen bounds the digest and the container name of a stored
 // baseline, in bytes: an image digest is 71 and a container name 63.
 const MaxBaselineKeyLen = 1024
+
+// Flows persists the traffic known to have been used (flows.Record): what
+// node agents observed and what flow logs imported, so that question 9
+// keeps its window across restarts. Rows are kept per path, source and
+// UTC day of the last sighting, so that a window counts only its own days
+// and pruning drops old days of paths still in use. Both store
+// implementations provide it; storetest checks them.
+type Flows interface {
+	// PutFlows merges recs, from source ("agents", "log:NAME"), into the
+	// stored traffic in one transaction: per path and day of LastSeen,
+	// counts add up (saturating at flows.MaxCount), the earliest first
+	// seen and the latest last seen are kept. Every record needs a
+	// cluster, two valid endpoints (a workload of the record's cluster or
+	// an address), a port, a protocol (TCP, UDP, SCTP), a first seen no
+	// later than its last seen and a count of 1 to flows.MaxCount; the
+	// source 1 to MaxFlowSourceLen bytes of UTF-8. A record refused makes
+	// it refuse the whole batch, and it is atomic like PutMatches. Times
+	// are kept to the microsecond.
+	PutFlows(ctx context.Context, source string, recs []flows.Record) error
+	// FlowRecords returns the traffic of q's cluster (every cluster when
+	// empty) last seen at or after q.Since, merged over days and sources
+	// into one record per path, sorted as flows.CompareRecords does, with
+	// the sources it came from. When more than q.Limit paths match, the
+	// q.Limit most recently seen are returned and Truncated is set.
+	// Since is q.Since; Until is the latest LastSeen (zero when empty).
+	FlowRecords(ctx context.Context, q FlowQuery) (*flows.Set, error)
+	// PruneFlows deletes the traffic last seen before before (whole rows:
+	// a path's days) and returns how many rows went.
+	PruneFlows(ctx context.Context, before time.Time) (int64, error)
+}
+
+// FlowQuery selects stored traffic.
+type FlowQuery struct {
+	Cluster string
+	Since   time.Time
+	// Limit bounds the paths returned; 0 means DefaultFlowLimit.
+	Limit int
+}
+
+// DefaultFlowLimit is the default of FlowQuery.Limit.
+const DefaultFlowLimit = 1_000_000
+
+// MaxFlowSourceLen bounds the name of a source of flows.
+const MaxFlowSourceLen = 256

@@ -74,6 +74,16 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeleteBaselines", testDeleteBaselines},
 		{"BaselinesLarge", testBaselinesLarge},
 		{"BaselinesCanceled", testBaselinesCanceled},
+		{"FlowsRoundTrip", testFlowsRoundTrip},
+		{"FlowsMerge", testFlowsMerge},
+		{"FlowsWindow", testFlowsWindow},
+		{"FlowsPerCluster", testFlowsPerCluster},
+		{"FlowsLimit", testFlowsLimit},
+		{"FlowsPrune", testFlowsPrune},
+		{"FlowsRefused", testFlowsRefused},
+		{"FlowsLarge", testFlowsLarge},
+		{"FlowsConcurrent", testFlowsConcurrent},
+		{"FlowsCanceled", testFlowsCanceled},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
