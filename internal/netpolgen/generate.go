@@ -130,6 +130,7 @@ type peerAgg struct {
 	// or, once grouped, prefix.
 	ns        string
 	labels    map[string]string
+	key       string // selectorString(labels)
 	addr      netip.Addr
 	prefix    netip.Prefix
 	ports     map[portKey]bool
@@ -171,6 +172,9 @@ func Generate(ctx context.Context, ix *inventory.Index, set *flows.Set, opts Opt
 	if set != nil {
 		res.Since, res.Until, res.Sources = set.Since, set.Until, set.Sources
 		res.Window = set.Window().String()
+		if set.Truncated {
+			res.Notes = append(res.Notes, "the flows were truncated (more paths in the window than were kept): a path missing from them may have been used, and the suggested policies would block it")
+		}
 		if w := set.Window(); w < ShortWindow {
 			res.Notes = append(res.Notes, fmt.Sprintf("the flows cover %s: traffic that happens less often (nightly or weekly jobs, failovers, month-end runs) is not in them and the suggested policies would block it; a window of a week or more gives more confidence", w))
 		}
@@ -223,7 +227,7 @@ func Generate(ctx context.Context, ix *inventory.Index, set *flows.Set, opts Opt
 			continue
 		}
 		s := selOf(i)
-		key := w.Namespace + "\x00" + selectorString(s.labels)
+		key := w.Namespace + "\x00" + s.key
 		if _, ok := byKey[key]; ok {
 			continue
 		}
@@ -292,10 +296,10 @@ func (g *group) add(peers map[string]*peerAgg, c *cluster, p end, f flow, selOf 
 	} else {
 		w := c.workloads[p.w]
 		s := selOf(p.w)
-		key = w.Namespace + "\x00" + selectorString(s.labels)
+		key = w.Namespace + "\x00" + s.key
 		agg = peers[key]
 		if agg == nil {
-			agg = &peerAgg{ns: w.Namespace, labels: s.labels, ports: map[portKey]bool{}}
+			agg = &peerAgg{ns: w.Namespace, labels: s.labels, key: s.key, ports: map[portKey]bool{}}
 		}
 		if !slices.Contains(agg.workloads, p.w) {
 			agg.workloads = append(agg.workloads, p.w)
@@ -319,7 +323,7 @@ func (g *group) suggestion(c *cluster, res *Result, maxAddr int, svcIPs map[neti
 		s.Selects = append(s.Selects, c.workloads[m].Ref())
 		names = append(names, c.workloads[m].Ref().String())
 	}
-	sel := selectorString(g.sel.labels)
+	sel := g.sel.key
 	switch {
 	case len(g.sel.labels) == 0 && len(g.members) > 1:
 		s.Warnings = append(s.Warnings, fmt.Sprintf("%s has no pod labels: the policy selects every pod of namespace %s (%s) and allows the traffic of all of them; label its pods to narrow it", named.Ref(), g.ns, strings.Join(names, ", ")))
@@ -408,7 +412,7 @@ func (g *group) rules(c *cluster, peers map[string]*peerAgg, maxAddr int, dir st
 			}
 			return 1
 		}
-		return cmp.Or(strings.Compare(a.ns, b.ns), strings.Compare(selectorString(a.labels), selectorString(b.labels)))
+		return cmp.Or(strings.Compare(a.ns, b.ns), strings.Compare(a.key, b.key))
 	})
 	slices.SortFunc(outs, func(a, b *peerAgg) int { return a.addr.Compare(b.addr) })
 

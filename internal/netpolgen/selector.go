@@ -45,6 +45,7 @@ const maxKeys = 64
 // selection is the pod selector chosen for a workload.
 type selection struct {
 	labels map[string]string // matchLabels; empty selects the namespace
+	key    string            // selectorString(labels)
 	// exact is set when labels select the workload's pods and no other
 	// workload's of the namespace.
 	exact bool
@@ -79,6 +80,12 @@ func orderKeys(labels map[string]string) []string {
 // exact. A workload without labels gets the empty selector: the whole
 // namespace.
 func chooseSelector(w *model.Workload, others []*model.Workload) selection {
+	s := choose(w, others)
+	s.key = selectorString(s.labels)
+	return s
+}
+
+func choose(w *model.Workload, others []*model.Workload) selection {
 	labels := w.Template.Labels
 	keys := orderKeys(labels)
 	if len(keys) > maxKeys {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/palisade-project/palisade/internal/flows"
 	"github.com/palisade-project/palisade/internal/inventory"
@@ -56,8 +57,11 @@ type Report struct {
 	// misconfiguration, a CNI that does not enforce, or an attack).
 	Denied []FlowResult `json:"denied,omitempty"`
 	// Skipped counts the records that cannot be checked, by reason.
-	Skipped []Skip      `json:"skipped,omitempty"`
-	Paths   PathChanges `json:"paths"`
+	Skipped []Skip `json:"skipped,omitempty"`
+	// Truncated is set when the flows were truncated: a flow missing from
+	// them may have been used, and may be broken.
+	Truncated bool        `json:"truncated,omitempty"`
+	Paths     PathChanges `json:"paths"`
 	// Problems are those the engine found in the proposed policies.
 	Problems []netpol.Problem `json:"problems,omitempty"`
 }
@@ -180,26 +184,23 @@ func Simulate(ctx context.Context, ix *inventory.Index, proposed []*model.Networ
 	})
 	rep.Replaced = slices.Compact(rep.Replaced)
 
-	eb, err := netpol.New(ctx, ix, netpol.Options{Cluster: name})
-	if err != nil {
-		return nil, err
-	}
-	ea, err := netpol.New(ctx, ix, netpol.Options{Cluster: name, Policies: after})
-	if err != nil {
+	// The engines and matrices of now and of the proposal, side by side.
+	var (
+		ea         *netpol.Engine
+		mb, ma     *netpol.Matrix
+		errb, erra error
+		wg         sync.WaitGroup
+	)
+	wg.Go(func() { _, mb, errb = matrix(ctx, ix, netpol.Options{Cluster: name}) })
+	wg.Go(func() { ea, ma, erra = matrix(ctx, ix, netpol.Options{Cluster: name, Policies: after}) })
+	wg.Wait()
+	if err := cmp.Or(errb, erra); err != nil {
 		return nil, err
 	}
 	for _, pr := range ea.Problems() {
 		if names[pr.Policy] {
 			rep.Problems = append(rep.Problems, pr)
 		}
-	}
-	mb, err := eb.Matrix(ctx, netpol.Scope{})
-	if err != nil {
-		return nil, err
-	}
-	ma, err := ea.Matrix(ctx, netpol.Scope{})
-	if err != nil {
-		return nil, err
 	}
 
 	// Flows.
@@ -239,11 +240,22 @@ func Simulate(ctx context.Context, ix *inventory.Index, proposed []*model.Networ
 		}
 	}
 	rep.Skipped = sk.list
+	rep.Truncated = used != nil && used.Truncated
 
 	if err := comparePaths(ctx, mb, ma, opts.Namespace, &rep.Paths); err != nil {
 		return nil, err
 	}
 	return rep, nil
+}
+
+// matrix builds an engine and its whole-cluster matrix.
+func matrix(ctx context.Context, ix *inventory.Index, opts netpol.Options) (*netpol.Engine, *netpol.Matrix, error) {
+	e, err := netpol.New(ctx, ix, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := e.Matrix(ctx, netpol.Scope{})
+	return e, m, err
 }
 
 // allows reports whether the matrix allows port/protocol from → to.
