@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/palisade-project/palisade/internal/flows"
 	"github.com/palisade-project/palisade/internal/imagescan"
 	"github.com/palisade-project/palisade/internal/inventory"
 	"github.com/palisade-project/palisade/internal/model"
@@ -52,6 +53,7 @@ type State struct {
 	baseGen  uint64
 	images   *imagescan.View
 	activity *observation.View
+	flows    *flows.Set
 }
 
 // New returns a state that writes through to st.
@@ -216,9 +218,9 @@ func (s *State) Index() (*inventory.Index, uint64) {
 		s.mu.Unlock()
 		return ix, gen
 	}
-	gen, images, activity := s.gen, s.images, s.activity
+	gen, images, activity, used := s.gen, s.images, s.activity, s.flows
 	if s.base != nil && s.baseGen == s.invGen {
-		ix := s.base.WithImages(images).WithActivity(activity)
+		ix := s.base.WithImages(images).WithActivity(activity).WithFlows(used)
 		s.index, s.indexGen = ix, gen
 		s.mu.Unlock()
 		return ix, gen
@@ -236,7 +238,7 @@ func (s *State) Index() (*inventory.Index, uint64) {
 		snap.Add(o)
 	}
 	base := inventory.New(snap)
-	ix := base.WithImages(images).WithActivity(activity)
+	ix := base.WithImages(images).WithActivity(activity).WithFlows(used)
 
 	s.mu.Lock()
 	if invGen > s.baseGen {
@@ -264,6 +266,15 @@ func (s *State) SetActivity(v *observation.View) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.activity = v
+	s.overlayChangedLocked()
+}
+
+// SetFlows replaces the used traffic (agents' and imported flows of the
+// window) the index carries, as SetImages does for scan results.
+func (s *State) SetFlows(f *flows.Set) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.flows = f
 	s.overlayChangedLocked()
 }
 

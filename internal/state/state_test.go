@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/palisade-project/palisade/internal/flows"
 	"github.com/palisade-project/palisade/internal/imagescan"
 	"github.com/palisade-project/palisade/internal/model"
 )
@@ -189,5 +190,37 @@ func TestSetImagesKeepsTheInventoryIndex(t *testing.T) {
 	ix3, _ := st.Index()
 	if ix3.Images() != v || len(ix3.Snapshot().Namespaces) != 2 {
 		t.Errorf("after an inventory change: images %v, %d namespaces", ix3.Images(), len(ix3.Snapshot().Namespaces))
+	}
+}
+
+func TestSetFlowsKeepsTheInventoryIndex(t *testing.T) {
+	ctx := t.Context()
+	st := New(&memStore{objs: map[model.Key]model.Object{}}, quiet())
+	if err := st.Apply(ctx, []model.Object{ns("c", "a")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ix1, g1 := st.Index()
+	changed := st.Changed()
+	set := &flows.Set{Sources: []string{flows.SourceAgents}}
+	st.SetFlows(set)
+	select {
+	case <-changed:
+	default:
+		t.Fatal("Changed not closed after SetFlows")
+	}
+	ix2, g2 := st.Index()
+	if g2 <= g1 || ix2.Flows() != set || ix1.Flows() != nil {
+		t.Fatalf("generation %d→%d, flows %v (before %v)", g1, g2, ix2.Flows(), ix1.Flows())
+	}
+	if ix2.Snapshot() != ix1.Snapshot() {
+		t.Error("the inventory index was rebuilt for new flows")
+	}
+	// An inventory change and other overlays keep the flows.
+	if err := st.Apply(ctx, []model.Object{ns("c", "b")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	st.SetImages(imagescan.NewView(nil, imagescan.Scheduler{}))
+	if ix3, _ := st.Index(); ix3.Flows() != set || len(ix3.Snapshot().Namespaces) != 2 {
+		t.Errorf("after an inventory change: flows %v, %d namespaces", ix3.Flows(), len(ix3.Snapshot().Namespaces))
 	}
 }
