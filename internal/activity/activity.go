@@ -64,7 +64,12 @@ type Options struct {
 	// PublishEvery bounds how often a new view is published when reports
 	// arrive fast (default 0: after every report).
 	PublishEvery time.Duration
-	Now          func() time.Time
+	// Flows, when set, receives the resolved flows of every report the
+	// pipeline takes, with that report's counts (not added to earlier
+	// ones), outside the pipeline's lock: the server stores them
+	// (internal/flows). It must not block.
+	Flows func([]observation.FlowRecord)
+	Now   func() time.Time
 }
 
 // forgetAfter is how long a node's last report is kept without news.
@@ -273,6 +278,9 @@ func (p *Pipeline) Put(ctx context.Context, r observation.Report) error {
 	}
 	p.dirty = true
 	p.mu.Unlock()
+	if p.opts.Flows != nil && len(flows) > 0 {
+		p.opts.Flows(flows)
+	}
 	p.schedulePublish()
 	return nil
 }

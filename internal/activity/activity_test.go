@@ -292,3 +292,38 @@ func TestNodesReportForTheirOwnPods(t *testing.T) {
 		t.Errorf("flows %+v: want both ends external", got.Flows)
 	}
 }
+
+// Options.Flows gets each taken report's flows with that report's counts;
+// a replayed report is not passed on.
+func TestFlowsOfEachReport(t *testing.T) {
+	snap := &model.Snapshot{}
+	snap.Add(&model.Workload{
+		Meta: model.Meta{Cluster: "c", Namespace: "shop", Name: "web-1"}, Kind: model.KindPod,
+		Template: model.PodTemplate{Containers: []model.Container{{Name: "web", Type: model.ContainerRegular}}},
+		Status:   &model.PodStatus{NodeName: "n1", PodIP: "10.0.0.1", Containers: []model.ContainerStatus{{Name: "web", ContainerID: "containerd://abc", Running: true}}},
+	})
+	now := time.Date(2026, 11, 25, 10, 5, 0, 0, time.UTC)
+	var got [][]observation.FlowRecord
+	var view *observation.View
+	p := New(Options{Inventory: staticInventory{inventory.New(snap)}, Publish: func(v *observation.View) { view = v },
+		Flows: func(fs []observation.FlowRecord) { got = append(got, fs) }, Now: func() time.Time { return now }})
+	report := func(sent time.Time, count uint64) observation.Report {
+		return observation.Report{Node: "n1", Cluster: "c", Agent: "test", SentAt: sent, Collection: "polling", Flows: []observation.Flow{
+			{ContainerID: "abc", Proto: "tcp", Local: netip.MustParseAddrPort("10.0.0.1:40000"), Remote: netip.MustParseAddrPort("203.0.113.5:443"),
+				Outbound: true, FirstSeen: sent.Add(-time.Minute), LastSeen: sent, Count: count}}}
+	}
+	for _, r := range []observation.Report{report(now.Add(-2*time.Minute), 2), report(now.Add(-time.Minute), 3), report(now.Add(-3*time.Minute), 7)} {
+		if err := p.Put(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != 2 || got[0][0].Count != 2 || got[1][0].Count != 3 {
+		t.Fatalf("flows passed on: %+v; want counts 2 then 3 (the replayed report dropped)", got)
+	}
+	if f := got[1][0]; f.From.Workload.Name != "web-1" || !f.To.External || f.Port != 443 {
+		t.Errorf("flow not resolved: %+v", f)
+	}
+	if view.Flows[0].Count != 5 {
+		t.Errorf("view count %d, want 5 (the view adds reports up)", view.Flows[0].Count)
+	}
+}
