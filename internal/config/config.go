@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -70,6 +71,57 @@ type Server struct {
 	Tokens  []Token `json:"tokens,omitempty"`
 	// Scan configures the scanning of running images.
 	Scan Scan `json:"scan,omitzero"`
+	// Flows configures how long used traffic counts and is kept.
+	Flows Flows `json:"flows,omitzero"`
+}
+
+// Flows configures the used traffic the server keeps (docs/flows.md).
+type Flows struct {
+	// Window is how far back traffic counts as used in answers, as a
+	// duration with an optional day unit ("7d", "36h"; default 7d).
+	Window string `json:"window,omitempty"`
+	// Retention is how long stored traffic is kept (default 30d); at
+	// least the window.
+	Retention string `json:"retention,omitempty"`
+}
+
+// Defaults of Flows.
+const (
+	DefaultFlowWindow    = 7 * 24 * time.Hour
+	DefaultFlowRetention = 30 * 24 * time.Hour
+)
+
+// Durations returns the window and the retention, defaults applied.
+func (f Flows) Durations() (window, retention time.Duration, err error) {
+	window, retention = DefaultFlowWindow, DefaultFlowRetention
+	if f.Window != "" {
+		if window, err = ParseDays(f.Window); err != nil || window < time.Hour {
+			return 0, 0, fmt.Errorf("flows.window %q: want a duration of at least 1h, e.g. 7d or 36h", f.Window)
+		}
+	}
+	if f.Retention != "" {
+		if retention, err = ParseDays(f.Retention); err != nil || retention < time.Hour {
+			return 0, 0, fmt.Errorf("flows.retention %q: want a duration of at least 1h, e.g. 30d", f.Retention)
+		}
+	} else if window > retention {
+		retention = window
+	}
+	if retention < window {
+		return 0, 0, fmt.Errorf("flows.retention %s is shorter than flows.window %s: traffic would be forgotten while it still counts", f.Retention, f.Window)
+	}
+	return window, retention, nil
+}
+
+// ParseDays parses a Go duration, or a whole number of days ("7d").
+func ParseDays(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 || days > 100*365 {
+			return 0, fmt.Errorf("%q: want a whole number of days", s)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
 }
 
 // Scan configures the image scan scheduler of the server.
@@ -173,6 +225,9 @@ func (s *Server) Validate() error {
 		errs = append(errs, fmt.Errorf("database: unsupported URL scheme in %q: use a SQLite file path or postgres://", redact(s.Database)))
 	}
 	if _, err := s.Scan.MaxAgeDuration(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, _, err := s.Flows.Durations(); err != nil {
 		errs = append(errs, err)
 	}
 	if s.Scan.Workers < 0 || s.Scan.Workers > 64 {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestValidate(t *testing.T) {
@@ -93,5 +94,42 @@ func TestIsPostgres(t *testing.T) {
 		if got := IsPostgres(in); got != want {
 			t.Errorf("IsPostgres(%q) = %v, want %v", in, got, want)
 		}
+	}
+}
+
+func TestFlowDurations(t *testing.T) {
+	const day = 24 * time.Hour
+	tests := []struct {
+		in                Flows
+		window, retention time.Duration
+		wantErr           string
+	}{
+		{Flows{}, 7 * day, 30 * day, ""},
+		{Flows{Window: "14d"}, 14 * day, 30 * day, ""},
+		{Flows{Window: "36h", Retention: "90d"}, 36 * time.Hour, 90 * day, ""},
+		{Flows{Window: "60d"}, 60 * day, 60 * day, ""},
+		{Flows{Window: "30m"}, 0, 0, "at least 1h"},
+		{Flows{Window: "a week"}, 0, 0, "flows.window"},
+		{Flows{Window: "-1d"}, 0, 0, "flows.window"},
+		{Flows{Retention: "2d"}, 0, 0, "shorter than flows.window"},
+		{Flows{Retention: "1.5d"}, 0, 0, "flows.retention"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in.Window+"/"+tt.in.Retention, func(t *testing.T) {
+			w, r, err := tt.in.Durations()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || w != tt.window || r != tt.retention {
+				t.Fatalf("Durations() = %v, %v, %v; want %v, %v", w, r, err, tt.window, tt.retention)
+			}
+		})
+	}
+	s := Server{Flows: Flows{Window: "nope"}}
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "flows.window") {
+		t.Errorf("Validate() = %v, want the flows.window error", err)
 	}
 }
