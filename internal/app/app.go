@@ -143,6 +143,7 @@ func newRootCmd(e *env) *cobra.Command {
 	}
 	root.AddCommand(
 		newAskCmd(e),
+		newNetpolCmd(e),
 		newReportCmd(e),
 		newServerCmd(e),
 		newAgentCmd(e),
