@@ -3,7 +3,8 @@ package netpolgen
 // Acceptance on Online Boutique (issue 6): with a flow log covering its
 // call graph, the generated policies allow exactly the observed flows, and
 // removing one flow from the log makes its path allowed-but-unused under
-// the policies the project ships.
+// the policies the project ships (internal/netpaths, question 9, and
+// netpol's matrix directly).
 
 import (
 	"bytes"
@@ -16,6 +17,7 @@ import (
 	"github.com/palisade-project/palisade/internal/inventory"
 	"github.com/palisade-project/palisade/internal/manifest"
 	"github.com/palisade-project/palisade/internal/model"
+	"github.com/palisade-project/palisade/internal/netpaths"
 	"github.com/palisade-project/palisade/internal/netpol"
 )
 
@@ -233,6 +235,33 @@ func TestOnlineBoutiqueRemovedFlow(t *testing.T) {
 		if !before[k] && k != key {
 			t.Errorf("%v became unused too", k)
 		}
+	}
+
+	// The unused-paths analysis (question 9) on the shipped policies says
+	// the same: emailservice's ingress from checkoutservice is unused
+	// with the reduced log only.
+	unusedFrom := func(set *flows.Set) *netpaths.Path {
+		r, err := netpaths.Analyze(t.Context(), shipped.WithFlows(set), e, m, netpaths.Options{MaxPaths: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range r.Items {
+			if it.Workload != email {
+				continue
+			}
+			for _, p := range it.Paths {
+				if p.Direction == netpaths.Ingress && slices.Contains(p.Peer.Workloads, checkout) {
+					return &p
+				}
+			}
+		}
+		return nil
+	}
+	if p := unusedFrom(full); p != nil {
+		t.Errorf("netpaths: checkout -> email listed as %s with the full log", p.State)
+	}
+	if p := unusedFrom(reduced); p == nil || p.State != netpaths.StateUnused || !p.Unused.Contains(netpol.TCP, 8080) {
+		t.Errorf("netpaths: checkout -> email once its flow is removed: %+v, want unused on TCP/8080", p)
 	}
 
 	// Generated from the reduced log, the policies close the path, and
