@@ -358,7 +358,7 @@ func (g *group) suggestion(c *cluster, res *Result, maxAddr int, svcIPs map[neti
 			Namespace: g.ns,
 			Labels:    map[string]string{LabelGenerated: "least-privilege"},
 			Annotations: map[string]string{
-				AnnotationWorkloads: strings.Join(names, ","),
+				AnnotationWorkloads: listed(names),
 				AnnotationWindow:    window(res.Since, res.Until),
 			},
 		},
@@ -378,6 +378,16 @@ func (g *group) suggestion(c *cluster, res *Result, maxAddr int, svcIPs map[neti
 	}
 	s.Policy = np
 	return s, nil
+}
+
+// maxListed bounds the workloads named in AnnotationWorkloads.
+const maxListed = 20
+
+func listed(names []string) string {
+	if len(names) <= maxListed {
+		return strings.Join(names, ",")
+	}
+	return strings.Join(names[:maxListed], ",") + fmt.Sprintf(",and %d more", len(names)-maxListed)
 }
 
 func window(since, until time.Time) string {
@@ -533,6 +543,19 @@ func nameSuggestions(ss []Suggestion) {
 			base = strings.ToLower(string(w.Kind)) + "-" + w.Name
 		}
 		ss[i].Policy.Name = policyName(base)
+	}
+	// A kind-qualified name may still meet a workload named like it
+	// ("deployment-web"): those get the hash of their reference.
+	seen := map[string]int{}
+	for _, s := range ss {
+		seen[s.Workload.Namespace+"/"+s.Policy.Name]++
+	}
+	for i := range ss {
+		w := ss[i].Workload
+		if seen[w.Namespace+"/"+ss[i].Policy.Name] > 1 {
+			sum := sha256.Sum256([]byte(w.String()))
+			ss[i].Policy.Name = policyName(strings.ToLower(string(w.Kind)) + "-" + w.Name + "-" + hex.EncodeToString(sum[:3]))
+		}
 	}
 }
 

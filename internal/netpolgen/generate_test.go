@@ -116,3 +116,27 @@ func TestGenerateGolden(t *testing.T) {
 		t.Error("two runs differ")
 	}
 }
+
+func TestNames(t *testing.T) {
+	ix := loadYAML(t,
+		deployDoc("ns", "web", map[string]string{"app": "web"}),
+		"apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: web\n  namespace: ns\nspec:\n  template:\n    metadata:\n      labels:\n        app: web-db\n    spec:\n      containers:\n      - name: db\n        image: db:1\n",
+		deployDoc("ns", "deployment-web", map[string]string{"app": "other"}),
+		deployDoc("ns", strings.Repeat("x", 250), map[string]string{"app": "long"}),
+	)
+	res, err := Generate(t.Context(), ix, set(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, s := range res.Suggestions {
+		n := s.Policy.Name
+		if names[n] || len(n) > maxName || !strings.HasPrefix(n, "palisade-") || !strings.HasSuffix(n, "-least-privilege") {
+			t.Errorf("%s: name %q (duplicate %v, %d long)", s.Workload, n, names[n], len(n))
+		}
+		names[n] = true
+	}
+	if !names["palisade-statefulset-web-least-privilege"] {
+		t.Errorf("names %v", names)
+	}
+}
