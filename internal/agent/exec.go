@@ -25,13 +25,27 @@ const (
 	ExecFromRecord
 )
 
-// Resolve returns the process of e. A process still in /proc with the
-// same start is read there (its executable resolved, its arguments whole
-// and redacted). A process already gone is built from the record: the
-// executable is the path it was run as, the arguments the record's first
-// ones, redacted; its container is the one its unified-hierarchy cgroup
-// names, else its parent's (cgroup v1 nodes), read from /proc.
+// Resolve returns the process of e. Its container is found first, at the
+// least cost, since most execs on a node are not a container's: the name
+// of its unified-hierarchy cgroup in the record, else its
+// /proc/<pid>/cgroup, else (gone, on a cgroup v1 node) its parent's. A
+// container process still in /proc with the same start is then read there
+// (its executable resolved, its arguments whole and redacted); one already
+// gone is built from the record: the executable is the path it was run as,
+// the arguments the record's first ones, redacted.
 func (r ExecResolver) Resolve(e exectrace.Exec) (procfs.Process, ExecSource) {
+	cg := procfs.CgroupFromName(e.Cgroup)
+	if cg.ContainerID == "" && cg.MonitorOf == "" {
+		var err error
+		if cg, err = r.FS.Cgroup(e.PID); err != nil {
+			// Gone: the parent, if still there, is almost always in the
+			// same container (a shell or the runtime's init that ran it).
+			cg, _ = r.FS.Cgroup(e.PPID)
+		}
+	}
+	if cg.ContainerID == "" || cg.MonitorOf != "" {
+		return procfs.Process{}, ExecHost
+	}
 	if p, _, err := r.FS.Process(e.PID); err == nil && p.StartTicks == e.StartTicks() {
 		if p.ContainerID == "" || p.Kernel || p.MonitorOf != "" {
 			return p, ExecHost
@@ -39,25 +53,10 @@ func (r ExecResolver) Resolve(e exectrace.Exec) (procfs.Process, ExecSource) {
 		return p, ExecFromProc
 	}
 	p := procfs.Process{PID: e.PID, PPID: e.PPID, UID: int(e.UID), Comm: e.Comm, Exe: e.Filename,
-		StartTicks: e.StartTicks(), StartTime: r.FS.StartTime(e.StartTicks())}
+		StartTicks: e.StartTicks(), StartTime: r.FS.StartTime(e.StartTicks()),
+		ContainerID: cg.ContainerID, Runtime: cg.Runtime, PodUID: cg.PodUID}
 	var truncated bool
 	p.Args, truncated, _ = r.FS.Redact(e.Args)
 	p.ArgsTruncated = truncated || e.ArgsTruncated
-	cg := procfs.CgroupFromName(e.Cgroup)
-	if cg.MonitorOf != "" {
-		return p, ExecHost
-	}
-	p.ContainerID, p.Runtime = cg.ContainerID, cg.Runtime
-	if p.ContainerID == "" {
-		// The parent, if still there, is almost always in the same
-		// container: a shell or the runtime's init that ran the process.
-		if parent, _, err := r.FS.Process(e.PPID); err == nil && parent.MonitorOf == "" {
-			p.ContainerID, p.Runtime, p.PodUID = parent.ContainerID, parent.Runtime, parent.PodUID
-			p.NetNS, p.PIDNS = parent.NetNS, parent.PIDNS
-		}
-	}
-	if p.ContainerID == "" {
-		return p, ExecHost
-	}
 	return p, ExecFromRecord
 }

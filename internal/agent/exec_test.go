@@ -22,8 +22,11 @@ func TestExecResolver(t *testing.T) {
 		// A process still running when its record is read.
 		procfstest.Proc{PID: 200, PPID: 100, Comm: "curl", Exe: "/usr/bin/curl", Cmdline: procfstest.Args("curl", "--password", "s3cret", "http://x"),
 			StartTicks: 900, Cgroup: "0::/system.slice/cri-containerd-" + idA + ".scope\n"},
-		// pid 300 was reused by another process since the exec.
-		procfstest.Proc{PID: 300, PPID: 1, Comm: "other", Exe: "/usr/bin/other", StartTicks: 99999, Cgroup: "0::/\n"},
+		// pid 300 was reused by another process of the container since
+		// the exec (pids are handed out in a cycle: in practice, only
+		// after millions of others).
+		procfstest.Proc{PID: 300, PPID: 100, Comm: "other", Exe: "/usr/bin/other", StartTicks: 99999,
+			Cgroup: "0::/system.slice/cri-containerd-" + idA + ".scope\n"},
 		// A host process.
 		procfstest.Proc{PID: 400, PPID: 1, Comm: "ls", Exe: "/usr/bin/ls", StartTicks: 950, Cgroup: "0::/user.slice\n"},
 	); err != nil {

@@ -1,6 +1,7 @@
 package procfs
 
 import (
+	"fmt"
 	"strings"
 	"time"
 )
@@ -45,4 +46,20 @@ func CgroupFromName(name string) Cgroup {
 	}
 	c.PodUID = ""
 	return c
+}
+
+// Cgroup reads only /proc/<pid>/cgroup: the cheap first look at an exec,
+// which on most nodes is not a container's. The error wraps ErrNoProcess
+// when the process is gone.
+func (fs *FS) Cgroup(pid int) (Cgroup, error) {
+	buf := make([]byte, maxCgroupBytes)
+	data, _, err := readFile(fs.pidPath(pid, "cgroup"), buf)
+	if err != nil {
+		if gone(err) {
+			return Cgroup{}, fmt.Errorf("reading pid %d: %w", pid, ErrNoProcess)
+		}
+		return Cgroup{}, fmt.Errorf("reading pid %d: %w", pid, err)
+	}
+	cg, _ := ParseCgroup(data)
+	return cg, nil
 }
