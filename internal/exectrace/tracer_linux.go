@@ -70,7 +70,7 @@ func Open(bufferSize int) (*Tracer, error) {
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("%w: the kernel refused the program: %+v", ErrUnavailable, ve)
+			return nil, fmt.Errorf("%w: the kernel refused the program: %v", ErrUnavailable, ve)
 		}
 		return nil, fmt.Errorf("%w: loading the program: %w", ErrUnavailable, err)
 	}
