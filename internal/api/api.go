@@ -73,6 +73,8 @@ type Options struct {
 	Tokens    Tokens
 	// Observations takes node agents' reports; nil refuses them (501).
 	Observations Observations
+	// Flows takes imported flow logs; nil refuses them (501).
+	Flows FlowStore
 	// Cluster is the name of the cluster the server watches: agent tokens
 	// stored without a cluster report for it. Empty means
 	// model.DefaultCluster.
@@ -154,8 +156,10 @@ type Server struct {
 	mux     *http.ServeMux
 	metrics *metrics
 	cache   *answerCache
-	// agentSlots bounds the agent reports handled at once.
+	// agentSlots bounds the agent reports handled at once; flowSlots
+	// the flow log imports (one).
 	agentSlots chan struct{}
+	flowSlots  chan struct{}
 	now        func() time.Time
 	// tokenMu serialises token creation and deletion in this process, so
 	// that two requests cannot both create the same name or both delete
@@ -182,6 +186,7 @@ func New(opts Options) *Server {
 		metrics:      newMetrics(),
 		cache:        newAnswerCache(cacheMaxEntries, cacheMaxBytes),
 		agentSlots:   make(chan struct{}, maxAgentReports),
+		flowSlots:    make(chan struct{}, 1),
 		now:          time.Now,
 		warmQuiet:    warmQuiet,
 		warmMaxDelay: warmMaxDelay,
@@ -200,6 +205,7 @@ func New(opts Options) *Server {
 	s.handle("GET /api/v1/report", auth.RoleViewer, s.report)
 	s.handle("GET /api/v1/inventory", auth.RoleViewer, s.inventory)
 	s.handle("POST /api/v1/agent/report", auth.RoleAgent, s.agentReport)
+	s.handle("POST /api/v1/flows", auth.RoleAnalyst, s.importFlows)
 	s.handle("GET /api/v1/tokens", auth.RoleAdmin, s.listTokens)
 	s.handle("POST /api/v1/tokens", auth.RoleAdmin, s.createToken)
 	s.handle("DELETE /api/v1/tokens/{name}", auth.RoleAdmin, s.deleteToken)

@@ -81,6 +81,7 @@ func endpoints() []endpoint {
 		{"GET", "/api/v1/report", "", auth.RoleViewer},
 		{"GET", "/api/v1/inventory", "", auth.RoleViewer},
 		{"POST", "/api/v1/agent/report", agentReportBody, auth.RoleAgent},
+		{"POST", "/api/v1/flows", flowLogBody, auth.RoleAnalyst},
 		{"GET", "/api/v1/tokens", "", auth.RoleAdmin},
 		{"POST", "/api/v1/tokens", `{"name":"ci","role":"viewer"}`, auth.RoleAdmin},
 		{"DELETE", "/api/v1/tokens/viewer-token", "", auth.RoleAdmin},

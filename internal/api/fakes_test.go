@@ -172,8 +172,9 @@ type harness struct {
 	tokens  *fakeTokens
 	logs    *syncBuffer
 	secrets map[auth.Role]string
-	// observations receives agent reports.
+	// observations receives agent reports; flows imported flow logs.
 	observations *fakeObservations
+	flows        *fakeFlowStore
 }
 
 func newHarness(t *testing.T, edit ...func(*Options)) *harness {
@@ -187,11 +188,13 @@ func newHarness(t *testing.T, edit ...func(*Options)) *harness {
 		h.secrets[r] = addToken(t, h.tokens, string(r)+"-token", r)
 	}
 	h.observations = &fakeObservations{}
+	h.flows = &fakeFlowStore{}
 	opts := Options{
 		Inventory:    h.inv,
 		Answers:      engine,
 		Tokens:       h.tokens,
 		Observations: h.observations,
+		Flows:        h.flows,
 		Logger:       slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Version:      "v0.0.0-test",
 	}

@@ -273,6 +273,9 @@ func (r *Resolver) named(cluster string, n WorkloadName) (model.WorkloadRef, err
 	return model.WorkloadRef{}, fmt.Errorf("%s names %d workloads (%s): write NAMESPACE/KIND/NAME", n, len(refs), strings.Join(kinds, ", "))
 }
 
+// Paths returns the number of paths of the flows added so far.
+func (r *Resolver) Paths() int { return r.agg.Len() }
+
 // Set returns the records of the flows added, one per path, sorted, with
 // the window they span; the resolver must not be used afterwards.
 func (r *Resolver) Set() *Set {
