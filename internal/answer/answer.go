@@ -15,6 +15,7 @@ import (
 	"github.com/palisade-project/palisade/internal/imagetrust"
 	"github.com/palisade-project/palisade/internal/inventory"
 	"github.com/palisade-project/palisade/internal/model"
+	"github.com/palisade-project/palisade/internal/netpaths"
 	"github.com/palisade-project/palisade/internal/ownership"
 	"github.com/palisade-project/palisade/internal/privilege"
 	"github.com/palisade-project/palisade/internal/risk"
@@ -30,6 +31,7 @@ const (
 	Privileged   = "privileged"
 	Processes    = "processes"
 	Exposed      = "exposed"
+	UnusedPaths  = "unused-paths"
 	Owners       = "owners"
 )
 
@@ -50,6 +52,7 @@ var Questions = []Question{
 	{Privileged, 6, "Which workloads run privileged or with host access?"},
 	{Exposed, 7, "Which services are exposed outside the cluster?"},
 	{Processes, 8, "Which processes run in each container, and which are suspicious?"},
+	{UnusedPaths, 9, "Which network paths are allowed but unused?"},
 	{Owners, 10, "Which team owns each running application?"},
 }
 
@@ -86,6 +89,12 @@ type Answer[T any] struct {
 	Items       []T            `json:"items"`
 	// Unmatched is set for the exposed question only.
 	Unmatched []exposure.Unmatched `json:"unmatched,omitempty"`
+	// Usage, Unprotected and Denied are set for the unused-paths
+	// question only: what is known of the traffic, the workloads no
+	// NetworkPolicy selects, and the used flows the policies deny.
+	Usage       *netpaths.Usage        `json:"usage,omitempty"`
+	Unprotected []netpaths.Unprotected `json:"unprotected,omitempty"`
+	Denied      []netpaths.Denied      `json:"denied,omitempty"`
 }
 
 // Filter narrows an answer to a cluster and/or namespace, and the
@@ -132,6 +141,9 @@ type Engine struct {
 	env          *environment.Classifier
 	risk         risk.Config
 	now          func() time.Time
+	// nets caches the NetworkPolicy engines and matrices of the newest
+	// inventory snapshot (question 9 and reachability).
+	nets *netCache
 }
 
 // NewEngine validates cfg and returns an engine.
@@ -148,7 +160,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if _, err := risk.New(rc); err != nil {
 		return nil, err
 	}
-	return &Engine{trust: p, owners: ownership.NewResolver(cfg.OwnerKeys), env: env, risk: rc, clusterNotes: cfg.ClusterNotes, now: time.Now}, nil
+	return &Engine{trust: p, owners: ownership.NewResolver(cfg.OwnerKeys), env: env, risk: rc, clusterNotes: cfg.ClusterNotes, now: time.Now, nets: newNetCache()}, nil
 }
 
 // Ask answers question over ix. The result is an *Answer[T] for the
@@ -178,6 +190,8 @@ func (e *Engine) Ask(ix *inventory.Index, question string, f Filter) (any, error
 		return e.Privileged(ix, f), nil
 	case Exposed:
 		return e.Exposed(ix, f), nil
+	case UnusedPaths:
+		return e.UnusedPaths(ix, f), nil
 	case Owners:
 		return e.Owners(ix, f), nil
 	}

@@ -86,6 +86,25 @@ func (a *Answer[T]) AppendJSON(dst []byte) ([]byte, error) {
 		}
 		dst = append(dst, ']')
 	}
+	// The unused-paths envelope: small next to its items.
+	for _, f := range [...]struct {
+		name string
+		v    any
+		set  bool
+	}{
+		{`,"usage":`, a.Usage, a.Usage != nil},
+		{`,"unprotected":`, a.Unprotected, len(a.Unprotected) > 0},
+		{`,"denied":`, a.Denied, len(a.Denied) > 0},
+	} {
+		if !f.set {
+			continue
+		}
+		b, err := json.Marshal(f.v)
+		if err != nil {
+			return dst, err
+		}
+		dst = append(append(dst, f.name...), b...)
+	}
 	return append(dst, '}'), nil
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/palisade-project/palisade/internal/exposure"
 	"github.com/palisade-project/palisade/internal/imagetrust"
+	"github.com/palisade-project/palisade/internal/netpaths"
 	"github.com/palisade-project/palisade/internal/ownership"
 	"github.com/palisade-project/palisade/internal/privilege"
 	"github.com/palisade-project/palisade/internal/processes"
@@ -47,6 +48,8 @@ func Decode(question string, data []byte) (any, error) {
 		v, err = decode[exposure.Item](data)
 	case Owners:
 		v, err = decode[ownership.Item](data)
+	case UnusedPaths:
+		v, err = decode[netpaths.Item](data)
 	default:
 		_, err = Lookup(question)
 	}
@@ -212,6 +215,11 @@ func WriteTable(w io.Writer, a any) error {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.Workload, it.Container, p.Pod, safetext.OneLine(p.Exe), yesNo(p.Running), dash(p.Baseline), dash(strings.Join(sus, "; ")))
 			}
 		}
+	case *Answer[netpaths.Item]:
+		notes, summary = a.Notes, a.Summary
+		writeUnusedPaths(tw, a)
+	case *Reachability:
+		return writeReachability(w, a)
 	default:
 		return fmt.Errorf("no table form for %T", a)
 	}

@@ -99,7 +99,7 @@ func TestReport(t *testing.T) {
 	}
 	want := []string{
 		"image-sources=clear", "scan-age=attention", "vulnerable=attention", "production=attention", "priorities=attention",
-		"privileged=attention", "exposed=attention", "processes=unknown", "unused-paths=not-answerable", "owners=attention",
+		"privileged=attention", "exposed=attention", "processes=unknown", "unused-paths=attention", "owners=attention",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("sections (-want +got):\n%s", diff)
@@ -222,7 +222,7 @@ func TestWriteReport(t *testing.T) {
 			t.Errorf("markdown has no heading for question %d", s.Number)
 		}
 	}
-	for _, want := range []string{"note: EXAMPLE DATA", "[??]  8  Which processes", "not answerable yet: needs the network policy engine (issue 6)", "- #1 Pod/shop/web"} {
+	for _, want := range []string{"note: EXAMPLE DATA", "[??]  8  Which processes", "[!!]  9  Which network paths are allowed but unused?", "- #1 Pod/shop/web"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text lacks %q:\n%s", want, text.String())
 		}

@@ -122,7 +122,7 @@ func TestOpenAPIAnswerEnvelope(t *testing.T) {
 			}
 		}
 	}
-	want := []string{"filter", "generatedAt", "items", "notes", "question", "summary", "title", "unmatched"}
+	want := []string{"denied", "filter", "generatedAt", "items", "notes", "question", "summary", "title", "unmatched", "unprotected", "usage"}
 	var got []string
 	for k := range env.Properties {
 		got = append(got, k)
