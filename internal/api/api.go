@@ -1,5 +1,6 @@
 // Package api serves Palisade's HTTP API: health and readiness probes, the
-// answers to Palisade's questions and the report of all of them, a summary
+// answers to Palisade's questions and the report of all of them, whether
+// the NetworkPolicies allow one connection, a summary
 // of the inventory, API token management and Prometheus metrics. It reads
 // the live inventory, the answer engine and the token store through the
 // small interfaces below, which internal/app fills in; it never logs a
@@ -203,6 +204,7 @@ func New(opts Options) *Server {
 	s.handle("GET /api/v1/questions", auth.RoleViewer, s.listQuestions)
 	s.handle("GET /api/v1/questions/{name}", auth.RoleViewer, s.question)
 	s.handle("GET /api/v1/report", auth.RoleViewer, s.report)
+	s.handle("GET /api/v1/reachable", auth.RoleViewer, s.reachable)
 	s.handle("GET /api/v1/inventory", auth.RoleViewer, s.inventory)
 	s.handle("POST /api/v1/agent/report", auth.RoleAgent, s.agentReport)
 	s.handle("POST /api/v1/flows", auth.RoleAnalyst, s.importFlows)

@@ -79,6 +79,7 @@ func endpoints() []endpoint {
 		{"GET", "/api/v1/questions", "", auth.RoleViewer},
 		{"GET", "/api/v1/questions/privileged", "", auth.RoleViewer},
 		{"GET", "/api/v1/report", "", auth.RoleViewer},
+		{"GET", "/api/v1/reachable?cluster=default&from=shop/web&to=ops/node-agent&port=80", "", auth.RoleViewer},
 		{"GET", "/api/v1/inventory", "", auth.RoleViewer},
 		{"POST", "/api/v1/agent/report", agentReportBody, auth.RoleAgent},
 		{"POST", "/api/v1/flows", flowLogBody, auth.RoleAnalyst},
@@ -502,6 +503,22 @@ func TestAnswers(t *testing.T) {
 							t.Fatalf("scan-age item %d has workloads %v", i, items[i].Workloads)
 						}
 						items[i].Workload = items[i].Workloads[0]
+					}
+				}
+				if q.Name == answer.UnusedPaths {
+					// No policy selects anything here: every workload is
+					// unprotected.
+					var unprotected []struct {
+						Workload model.WorkloadRef `json:"workload"`
+					}
+					if err := json.Unmarshal(top["unprotected"], &unprotected); err != nil {
+						t.Fatalf("unprotected: %v", err)
+					}
+					for _, u := range unprotected {
+						items = append(items, struct {
+							Workload  model.WorkloadRef   `json:"workload"`
+							Workloads []model.WorkloadRef `json:"workloads"`
+						}{Workload: u.Workload})
 					}
 				}
 				if len(items) == 0 {
