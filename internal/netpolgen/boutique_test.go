@@ -62,6 +62,7 @@ func boutiqueFlows(t *testing.T, ix *inventory.Index, drop func(flows.LogFlow) b
 	if len(skipped) > 0 {
 		t.Fatalf("flows naming unknown workloads: %v", skipped)
 	}
+	set.Sources = []string{flows.LogSource("flows.jsonl")} // as palisade netpol suggest names it
 	return set
 }
 
