@@ -59,6 +59,9 @@ func newAskCmd(e *env) *cobra.Command {
 		Short: "Answer one question, offline from manifests, from a server, or from the local database",
 		Long: "Questions:\n" + strings.Join(names, "\n") + `
 
+"palisade ask reachable --from A --to B --port PORT" says whether the
+NetworkPolicies allow one connection, and which policies decide it.
+
 Where the answer comes from:
   --manifests PATH   offline, from files, directories or - (stdin); repeatable
   --server URL       from a running palisade server (token from --token or PALISADE_TOKEN)
@@ -84,6 +87,7 @@ Where the answer comes from:
 	f.StringVar(&o.cve, "cve", "", "vulnerable: only this flaw, by id or alias (CVE-…, GHSA-…, GO-…)")
 	f.StringVar(&o.explain, "explain", "", "priorities: explain one workload's score, named KIND/NAMESPACE/NAME or NAMESPACE/NAME")
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table, json or yaml")
+	cmd.AddCommand(newReachableCmd(e))
 	return cmd
 }
 
@@ -315,9 +319,6 @@ func askServer(ctx context.Context, e *env, o *askOptions, question string, filt
 	return answer.Decode(question, body)
 }
 
-// fetchServer GETs /api/v1/ELEM... with filter from --server and returns
-// the body of a 200 response; other responses become errors that show
-// the server's message.
 // serverURL parses a --server URL and warns when a token would cross the
 // network in plain HTTP.
 func serverURL(e *env, server string) (*url.URL, error) {
@@ -349,16 +350,15 @@ func serverClient(caFile string, timeout time.Duration) (*http.Client, error) {
 	return client, nil
 }
 
+// fetchServer GETs /api/v1/ELEM... with filter from --server and returns
+// the body of a 200 response; other responses become errors that show
+// the server's message.
 func fetchServer(ctx context.Context, e *env, o *askOptions, filter answer.Filter, elem ...string) ([]byte, error) {
-	token := firstNonEmpty(o.token, e.getenv("PALISADE_TOKEN"))
-	if token == "" {
-		return nil, usageError("asking a server needs an API token: pass --token or set PALISADE_TOKEN")
-	}
-	base, err := serverURL(e, o.server)
-	if err != nil {
-		return nil, err
-	}
-	u := base.JoinPath(append([]string{"api", "v1"}, elem...)...)
+	return fetchServerQuery(ctx, e, o, filterQuery(filter), elem...)
+}
+
+// filterQuery is a filter as query parameters.
+func filterQuery(filter answer.Filter) url.Values {
 	q := url.Values{}
 	if filter.Cluster != "" {
 		q.Set("cluster", filter.Cluster)
@@ -372,6 +372,30 @@ func fetchServer(ctx context.Context, e *env, o *askOptions, filter answer.Filte
 	if filter.Environment != "" {
 		q.Set("environment", filter.Environment)
 	}
+	return q
+}
+
+// serverError is a response of the server other than 200.
+type serverError struct {
+	status int
+	err    error
+}
+
+func (e *serverError) Error() string { return e.err.Error() }
+func (e *serverError) Unwrap() error { return e.err }
+
+// fetchServerQuery GETs /api/v1/ELEM...?QUERY from --server, as
+// fetchServer does; a response other than 200 is a *serverError.
+func fetchServerQuery(ctx context.Context, e *env, o *askOptions, q url.Values, elem ...string) ([]byte, error) {
+	token := firstNonEmpty(o.token, e.getenv("PALISADE_TOKEN"))
+	if token == "" {
+		return nil, usageError("asking a server needs an API token: pass --token or set PALISADE_TOKEN")
+	}
+	base, err := serverURL(e, o.server)
+	if err != nil {
+		return nil, err
+	}
+	u := base.JoinPath(append([]string{"api", "v1"}, elem...)...)
 	u.RawQuery = q.Encode()
 	client, err := serverClient(o.caFile, 60*time.Second)
 	if err != nil {
@@ -419,7 +443,7 @@ func fetchServer(ctx context.Context, e *env, o *askOptions, filter answer.Filte
 		if resp.StatusCode == http.StatusUnauthorized {
 			msg += " (check --token or PALISADE_TOKEN)"
 		}
-		return nil, fmt.Errorf("server %s answered %s: %s", base.Redacted(), resp.Status, msg)
+		return nil, &serverError{status: resp.StatusCode, err: fmt.Errorf("server %s answered %s: %s", base.Redacted(), resp.Status, msg)}
 	}
 	return body, nil
 }
