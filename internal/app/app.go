@@ -102,12 +102,12 @@ func isUsage(err error) bool {
 }
 
 // clientCommand reports whether cmd is a client command (ask, report,
-// token, db, scan, sbom): their output is the answer, logs only matter for
+// token, db, scan, sbom, flows): their output is the answer, logs only matter for
 // trouble.
 func clientCommand(cmd *cobra.Command) bool {
 	for c := cmd; c != nil; c = c.Parent() {
 		switch c.Name() {
-		case "ask", "report", "token", "db", "scan", "sbom":
+		case "ask", "report", "token", "db", "scan", "sbom", "flows":
 			return true
 		}
 	}
@@ -154,6 +154,7 @@ func newRootCmd(e *env) *cobra.Command {
 		newScanCmd(e),
 		newSBOMCmd(e),
 		newDBCmd(e),
+		newFlowsCmd(e),
 		newVersionCmd(e),
 	)
 	return root

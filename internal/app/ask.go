@@ -24,6 +24,7 @@ import (
 	"github.com/palisade-project/palisade/internal/config"
 	"github.com/palisade-project/palisade/internal/demo"
 	"github.com/palisade-project/palisade/internal/environment"
+	"github.com/palisade-project/palisade/internal/flows"
 	"github.com/palisade-project/palisade/internal/imagescan"
 	"github.com/palisade-project/palisade/internal/inventory"
 	"github.com/palisade-project/palisade/internal/manifest"
@@ -46,6 +47,8 @@ type askOptions struct {
 	configFile string
 	maxFileMB  int64
 	analysis   config.Analysis
+	// flowLog is a flow log (docs/flows.md) to answer with, offline.
+	flowLog string
 }
 
 func newAskCmd(e *env) *cobra.Command {
@@ -106,6 +109,7 @@ func addSourceFlags(cmd *cobra.Command, o *askOptions) {
 	f.StringVar(&o.env, "environment", "", "only workloads of this environment (production, or an environment label's value such as staging)")
 	f.StringVar(&o.configFile, "config", "", "config file (trustedRegistries, ownerKeys)")
 	f.Int64Var(&o.maxFileMB, "max-file-mb", 64, "largest manifest file or stdin to read, in MiB")
+	f.StringVar(&o.flowLog, "flows", "", "flow log of the traffic used (docs/flows.md), for unused-paths and policy suggestions; offline only")
 	addAnalysisFlags(cmd, &o.analysis)
 }
 
@@ -133,6 +137,9 @@ func mergeAnalysis(cmd *cobra.Command, file config.Analysis, flags *config.Analy
 func clientAnalysis(cmd *cobra.Command, e *env, o *askOptions) error {
 	if cmd.Flags().Changed("trusted-registry") || cmd.Flags().Changed("owner-key") {
 		return usageError("--trusted-registry and --owner-key configure the server, not a client asking it")
+	}
+	if o.flowLog != "" {
+		return usageError("--flows works offline (with --manifests or the local database): the server answers from its own traffic; import the log into it with \"palisade flows import\"")
 	}
 	a := o.analysis
 	if o.configFile != "" && (a.TrustedRegistries != nil || a.OwnerKeys != nil || !reflect.DeepEqual(a.Production, environment.Definition{}) ||
@@ -262,6 +269,7 @@ func askLocal(ctx context.Context, e *env, o *askOptions, question string, filte
 func loadLocal(ctx context.Context, e *env, o *askOptions) (*inventory.Index, error) {
 	var snap *model.Snapshot
 	var images *imagescan.View
+	var stored *flows.Set
 	if len(o.manifests) > 0 {
 		res, err := manifest.Load(ctx, o.manifests, manifest.Options{Cluster: firstNonEmpty(o.cluster, model.DefaultCluster), Stdin: e.stdin, MaxFileBytes: o.maxFileMB << 20})
 		if err != nil {
@@ -307,8 +315,21 @@ func loadLocal(ctx context.Context, e *env, o *askOptions) (*inventory.Index, er
 			}
 			images = imagescan.NewView(list, sched)
 		}
+		if o.flowLog == "" {
+			if stored, err = storedFlows(ctx, st, o.cluster); err != nil {
+				return nil, err
+			}
+		}
 	}
-	return inventory.New(snap).WithImages(images), nil
+	ix := inventory.New(snap).WithImages(images)
+	if o.flowLog != "" {
+		used, err := readFlowLog(ctx, e, ix, o.flowLog, firstNonEmpty(o.cluster, model.DefaultCluster))
+		if err != nil {
+			return nil, err
+		}
+		return ix.WithFlows(used), nil
+	}
+	return ix.WithFlows(stored), nil
 }
 
 func askServer(ctx context.Context, e *env, o *askOptions, question string, filter answer.Filter) (any, error) {

@@ -106,6 +106,8 @@ func addServerFlags(cmd *cobra.Command, o *serverOptions) {
 	f.IntVar(&o.cfg.Scan.Workers, "scan-workers", 0, "images scanned at once (default 2)")
 	f.DurationVar(&o.dbPoll, "scan-db-poll", scanqueue.DefaultDBPoll, "how often to look for newly imported vulnerability data")
 	_ = f.MarkHidden("scan-db-poll")
+	f.StringVar(&o.cfg.Flows.Window, "flow-window", "", "how far back used traffic counts in answers, e.g. 7d or 36h (default 7d)")
+	f.StringVar(&o.cfg.Flows.Retention, "flow-retention", "", "how long used traffic is kept in the database (default 30d, at least the window)")
 	f.StringVar(&o.agentServiceAccount, "agent-service-account", tokenreview.DefaultServiceAccount,
 		"NAMESPACE/NAME: node agents of the watched cluster may send this service account's projected tokens instead of agent tokens (\"\" turns it off)")
 	f.StringVar(&o.agentAudience, "agent-token-audience", tokenreview.DefaultAudience,
@@ -138,6 +140,8 @@ func mergeServer(cmd *cobra.Command, file, flags *config.Server) {
 	if !cmd.Flags().Changed("scan-workers") {
 		flags.Scan.Workers = file.Scan.Workers
 	}
+	set("flow-window", &flags.Flows.Window, file.Flows.Window)
+	set("flow-retention", &flags.Flows.Retention, file.Flows.Retention)
 	mergeAnalysis(cmd, file.Analysis, &flags.Analysis)
 }
 
@@ -247,6 +251,7 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 		// locked ones: save only after a successful restore.
 		persistBaselines = restoreBaselines(ctx, e.log, baselineStore, learned)
 	}
+	observeFlows, importFlows, keepFlows := startFlows(ctx, e, st, live, cfg.Flows)
 	observed := activity.New(activity.Options{
 		Inventory:    live,
 		Baselines:    baselines{learned},
@@ -254,6 +259,7 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 		Environments: envs,
 		Publish:      live.SetActivity,
 		PublishEvery: time.Second,
+		Flows:        observeFlows,
 	})
 	// Agent tokens stored without a cluster report for this server's.
 	ownCluster := cfg.Cluster
@@ -264,7 +270,7 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 	if err != nil {
 		return err
 	}
-	handler := api.New(api.Options{Inventory: live, Answers: eng, Tokens: st, Observations: observed, Ready: ready, Logger: e.log, Version: Version,
+	handler := api.New(api.Options{Inventory: live, Answers: eng, Tokens: st, Observations: observed, Flows: importFlows, Ready: ready, Logger: e.log, Version: Version,
 		Cluster: ownCluster, ServiceAccounts: agentAccounts})
 
 	// Background work: the state's store catch-up, the API's answer
@@ -288,6 +294,7 @@ func runServer(ctx context.Context, e *env, o *serverOptions) error {
 	if persistBaselines {
 		bg.Go(func() { saveBaselines(bgCtx, e.log, baselineStore, learned, time.Minute) })
 	}
+	bg.Go(func() { keepFlows(bgCtx) })
 	if scans, ok := st.(scanqueue.Store); ok && !cfg.Scan.Disabled && !o.demo {
 		q := scanqueue.New(scanqueue.Options{
 			Inventory:  live,
