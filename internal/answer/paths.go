@@ -177,7 +177,36 @@ func (c *netCache) matrix(ctx context.Context, ix *inventory.Index, cluster, nam
 	}
 	c.mu.Unlock()
 	en.once.Do(func() { en.m, en.err = eng.Matrix(context.WithoutCancel(ctx), netpol.Scope{Namespace: namespace}) })
+	if en.m != nil && matrixBytes(en.m) > maxCachedMatrixBytes {
+		// Too big to keep between answers: the next one recomputes it.
+		c.mu.Lock()
+		if c.matrices[k] == en {
+			delete(c.matrices, k)
+		}
+		c.mu.Unlock()
+	}
 	return eng, en.m, en.err
+}
+
+// maxCachedMatrixBytes bounds the size of a matrix kept between answers
+// (about 4,000 workloads that no policy tells apart, for a whole cluster):
+// a server should not hold hundreds of megabytes for question 9.
+var maxCachedMatrixBytes = 64 << 20
+
+// matrixBytes estimates a matrix's cells: 4 bytes per pair of nodes of
+// which one is in scope.
+func matrixBytes(m *netpol.Matrix) int {
+	n, in := len(m.Nodes()), len(m.Nodes())
+	if ns := m.Scope().Namespace; ns != "" {
+		in = 0
+		for _, nd := range m.Nodes() {
+			if nd.Workload != nil && nd.Workload.Namespace == ns {
+				in++
+			}
+		}
+		in *= 2
+	}
+	return 4 * n * in
 }
 
 // Reachable is the name of `palisade ask reachable` and the kind of its

@@ -18,6 +18,7 @@ import (
 	"github.com/palisade-project/palisade/internal/model"
 	"github.com/palisade-project/palisade/internal/netpaths"
 	"github.com/palisade-project/palisade/internal/netpol"
+	"github.com/palisade-project/palisade/internal/synth"
 )
 
 func netpolSnapshot(t *testing.T) *model.Snapshot {
@@ -302,4 +303,51 @@ func TestUnusedPathsFiltered(t *testing.T) {
 			t.Errorf("%+v: unprotected (-filtered afterwards +filtered first):\n%s", f, diff)
 		}
 	}
+}
+
+// Matrices are kept for the next answer unless they are too big.
+func TestNetCacheKeepsSmallMatrices(t *testing.T) {
+	ix := inventory.New(netpolSnapshot(t))
+	c := newNetCache()
+	_, m1, err := c.matrix(t.Context(), ix, model.DefaultCluster, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, m2, _ := c.matrix(t.Context(), ix, model.DefaultCluster, ""); m2 != m1 {
+		t.Error("a small matrix was recomputed")
+	}
+	defer func(old int) { maxCachedMatrixBytes = old }(maxCachedMatrixBytes)
+	maxCachedMatrixBytes = 0
+	_, ns1, _ := c.matrix(t.Context(), ix, model.DefaultCluster, "shop")
+	if _, ns2, _ := c.matrix(t.Context(), ix, model.DefaultCluster, "shop"); ns2 == ns1 || ns2 == nil {
+		t.Error("a matrix over the bound was kept")
+	}
+	if _, m3, _ := c.matrix(t.Context(), ix, model.DefaultCluster, ""); m3 != m1 {
+		t.Error("the bound dropped a matrix kept before")
+	}
+}
+
+// BenchmarkUnusedPathsAnswer2000 is question 9 as the API computes it for
+// issue 6's target cluster (2,000 workloads, 200 namespaces, 3,000
+// policies; no flows): a fresh engine each time, so the policies are
+// compiled and the matrix computed in every iteration, and the JSON
+// encoding. internal/netpaths' BenchmarkUnusedPaths2000 adds 20,000 flow
+// records.
+func BenchmarkUnusedPathsAnswer2000(b *testing.B) {
+	snap := synth.Generate(synth.Spec{Workloads: 2000, ContainersPerWorkload: 3, NetworkPolicies: 3000, Namespaces: 200, Seed: 1})
+	ix := inventory.New(snap)
+	var size int
+	b.ReportAllocs()
+	for b.Loop() {
+		e, err := NewEngine(Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		out, err := e.UnusedPaths(ix, Filter{}).AppendJSON(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = len(out)
+	}
+	b.ReportMetric(float64(size)/1e6, "json-MB")
 }

@@ -52,6 +52,15 @@
 // grouped and scored as they stream by, and only the best MaxPaths of each
 // workload are kept and described, so memory grows with workloads, not
 // with paths. BenchmarkUnusedPaths2000 (2,000 workloads, 200 namespaces,
-// 3,000 policies, 20,000 flow records) measures the whole answer, matrix
-// included.
+// 3,000 policies, 20,000 flow records) measures the whole comparison,
+// engine and matrix included: about 0.15 s and 70 MB of heap at its peak
+// on 2 cores; BenchmarkUnusedPaths2000Open, where all 4 million pairs are
+// allowed paths, about 0.5 s.
+//
+// The matrix is dense (4 bytes per pair of classes), so the cost grows
+// with the square of the workloads that policies tell apart: at 10,000
+// (synth.Default10k) the matrix takes about 1.2 s and 400 MB, the
+// comparison 0.65 s (most of it visiting the 100 million cells). Computing
+// the matrix in blocks of source rows and visiting only allowed cells
+// would bound both; netpaths consumes paths by source already.
 package netpaths

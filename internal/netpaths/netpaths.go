@@ -30,10 +30,10 @@ const (
 
 // Defaults of Options.
 const (
-	DefaultMaxPaths  = 10
+	DefaultMaxPaths  = 5
 	DefaultMaxDenied = 200
 	// MaxListedPeers bounds the workloads a grouped peer names.
-	MaxListedPeers = 5
+	MaxListedPeers = 3
 )
 
 // Options configure Analyze.

@@ -222,9 +222,9 @@ func (w Weights) factors(in scoreInput, peer Peer, ns string) []Factor {
 		}
 	}
 	if sp := sensitiveIn(in.ports); len(sp) > 0 {
-		names := make([]string, 0, 4)
+		names := make([]string, 0, 3)
 		for i, p := range sp {
-			if i == 4 {
+			if i == 2 {
 				names = append(names, fmt.Sprintf("and %d more", len(sp)-i))
 				break
 			}
