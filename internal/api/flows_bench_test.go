@@ -130,4 +130,6 @@ func newBenchHarness(b *testing.B, snap *model.Snapshot, fs FlowStore) benchHarn
 // noAnswers answers nothing: an import asks no question.
 type noAnswers struct{}
 
-func (noAnswers) Ask(ix *inventory.Index, question string, f answer.Filter) (any, error) { return nil, nil }
+func (noAnswers) Ask(ix *inventory.Index, question string, f answer.Filter) (any, error) {
+	return nil, nil
+}
