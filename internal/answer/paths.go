@@ -83,7 +83,10 @@ func (e *Engine) UnusedPaths(ix *inventory.Index, f Filter) *Answer[netpaths.Ite
 	a.Usage, a.Unprotected, a.Denied = &usage, unprotected, denied
 	if deniedTotal > 0 {
 		// First: it may be an attack.
-		n := fmt.Sprintf("%d flow records were used although the NetworkPolicies deny them: a misconfiguration or an attack; see denied", deniedTotal)
+		n := plural(deniedTotal, "flow record was", "flow records were") + " used although the NetworkPolicies deny them: a misconfiguration or an attack; see denied"
+		if deniedTotal == 1 {
+			n = strings.Replace(n, "deny them", "deny it", 1)
+		}
 		if deniedTotal > len(denied) {
 			n += fmt.Sprintf(" (the %d most frequent are listed)", len(denied))
 		}

@@ -63,7 +63,7 @@ func TestUnusedPathsAnswer(t *testing.T) {
 	if diff := cmp.Diff(want, a.Summary); diff != "" {
 		t.Errorf("summary (-want +got):\n%s", diff)
 	}
-	if len(a.Notes) == 0 || !strings.Contains(a.Notes[0], "1 flow records were used although the NetworkPolicies deny them") {
+	if len(a.Notes) == 0 || !strings.Contains(a.Notes[0], "1 flow record was used although the NetworkPolicies deny it") {
 		t.Errorf("the denied flow is not the first note: %q", a.Notes)
 	}
 	if a.Usage == nil || a.Usage.Confidence != netpaths.ConfidenceHigh || a.Usage.Records != 4 {
