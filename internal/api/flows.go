@@ -37,7 +37,7 @@ const (
 	// maxImportPaths caps the paths one import makes.
 	maxImportPaths = 500_000
 	// flowReadTime is how long reading one import may take (the server's
-	// ReadTimeout is shorter).
+	// ReadTimeout is shorter); answering may take a minute more.
 	flowReadTime = 10 * time.Minute
 	// maxFlowErrorsShown bounds the line errors a response lists.
 	maxFlowErrorsShown = 100
@@ -96,8 +96,11 @@ func (s *Server) importFlows(w http.ResponseWriter, r *http.Request) error {
 	if r.ContentLength > maxFlowBodyBytes {
 		return errorf(http.StatusRequestEntityTooLarge, codeBodyTooLarge, "flow log is larger than %d bytes: compress it (Content-Encoding: gzip) or split it", maxFlowBodyBytes)
 	}
-	// A large log takes longer to send than the server's read timeout.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(flowReadTime))
+	// A large log takes longer to send and to store than the server's
+	// read and write timeouts allow.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(flowReadTime))
+	_ = rc.SetWriteDeadline(time.Now().Add(flowReadTime + time.Minute))
 	var body io.Reader = http.MaxBytesReader(w, r.Body, maxFlowBodyBytes)
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
