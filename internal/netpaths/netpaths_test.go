@@ -251,6 +251,16 @@ func TestUsageConfidence(t *testing.T) {
 	}
 }
 
+// A truncated set cannot say much about unused paths, however long.
+func TestUsageTruncated(t *testing.T) {
+	fs := shopFlows(30 * 24 * time.Hour)
+	fs.Truncated = true
+	u := UsageOf(fs)
+	if !u.Truncated || u.Confidence != ConfidenceLow || !strings.Contains(strings.Join(u.Notes(), " "), "more paths than were kept") {
+		t.Errorf("usage %+v, notes %q", u, u.Notes())
+	}
+}
+
 // The denied list is bounded and ordered by count; the total counts all.
 func TestDeniedBounded(t *testing.T) {
 	fs := shopFlows(10 * 24 * time.Hour)

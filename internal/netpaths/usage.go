@@ -42,6 +42,10 @@ type Usage struct {
 	// inventory), which are left out.
 	Records   int `json:"records"`
 	Unmatched int `json:"unmatched"`
+	// Truncated is set when the window held more paths than the flow
+	// store kept: a path listed unused may have been used, so the
+	// confidence is low whatever the window.
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 // UsageOf returns what the set says about usage, before comparison
@@ -53,8 +57,9 @@ func UsageOf(fs *flows.Set) Usage {
 	}
 	w := fs.Window()
 	u := Usage{Known: true, Since: fs.Since, Until: fs.Until, WindowSeconds: int64(w / time.Second), Sources: fs.Sources}
+	u.Truncated = fs.Truncated
 	switch {
-	case w < LowWindow:
+	case w < LowWindow || fs.Truncated:
 		u.Confidence = ConfidenceLow
 	case w < HighWindow:
 		u.Confidence = ConfidenceMedium
@@ -71,10 +76,12 @@ func (u Usage) Notes() []string {
 	}
 	w := time.Duration(u.WindowSeconds) * time.Second
 	var notes []string
-	switch u.Confidence {
-	case ConfidenceLow:
+	switch {
+	case u.Truncated:
+		notes = append(notes, fmt.Sprintf("low confidence: flows cover %s but the window held more paths than were kept (the most recently seen are), so a path listed as unused may have been used", windowText(w)))
+	case u.Confidence == ConfidenceLow:
 		notes = append(notes, fmt.Sprintf("low confidence: flows cover %s, under 24 hours; short windows overstate unused paths (daily and weekly traffic such as backups, batch jobs and certificate renewals has not been seen yet)", windowText(w)))
-	case ConfidenceMedium:
+	case u.Confidence == ConfidenceMedium:
 		notes = append(notes, fmt.Sprintf("medium confidence: flows cover %s, under 7 days; weekly traffic may not have been seen yet", windowText(w)))
 	default:
 		notes = append(notes, fmt.Sprintf("flows cover %s", windowText(w)))
