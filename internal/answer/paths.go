@@ -37,17 +37,26 @@ func (e *Engine) UnusedPaths(ix *inventory.Index, f Filter) *Answer[netpaths.Ite
 		notes       []string
 		deniedTotal int
 		problems    int
+		partial     int
 	)
 	for _, c := range ix.Clusters() {
 		if !clusters[c] {
 			continue // nothing of this cluster is reported
 		}
-		eng, m, err := e.nets.matrix(ctx, ix, c, f.Namespace)
-		if err != nil {
-			notes = append(notes, fmt.Sprintf("cluster %s: %v", c, err))
-			continue
+		opts := netpaths.Options{Keep: func(r model.WorkloadRef) bool { return kept[r] }}
+		var res *netpaths.Result
+		eng, err := e.nets.engine(ctx, ix, c)
+		if err == nil && f.Namespace == "" && clusterMatrixBytes(eng) > maxMatrixBytes {
+			partial++
+			notes = append(notes, fmt.Sprintf("cluster %s: %d workloads are too many to compare every path at once (the matrix of allowed paths would take about %d MB): only the workloads without any policy and the used flows the policies deny are listed; ask per namespace (--namespace, namespace=) for the unused paths",
+				c, len(eng.Workloads()), clusterMatrixBytes(eng)>>20))
+			res, err = netpaths.Partial(ctx, ix, eng, opts)
+		} else if err == nil {
+			var m *netpol.Matrix
+			if eng, m, err = e.nets.matrix(ctx, ix, c, f.Namespace); err == nil {
+				res, err = netpaths.Analyze(ctx, ix, eng, m, opts)
+			}
 		}
-		res, err := netpaths.Analyze(ctx, ix, eng, m, netpaths.Options{Keep: func(r model.WorkloadRef) bool { return kept[r] }})
 		if err != nil {
 			notes = append(notes, fmt.Sprintf("cluster %s: %v", c, err))
 			continue
@@ -100,12 +109,29 @@ func (e *Engine) UnusedPaths(ix *inventory.Index, f Filter) *Answer[netpaths.Ite
 	a.Summary["paths"] = counts.Paths
 	a.Summary["deniedFlows"] = deniedTotal
 	a.Summary["policyProblems"] = problems
+	if partial > 0 {
+		a.Summary["partialClusters"] = partial
+	}
 	if usage.Known {
 		a.Summary["usedPaths"] = counts.Used
 		a.Summary["unusedPaths"] = counts.Unused
 		a.Summary["partlyUsedPaths"] = counts.PartlyUsed
 	}
 	return a
+}
+
+// maxMatrixBytes bounds the matrix of a whole cluster that question 9
+// computes: a cluster whose matrix would be larger (about 8,000 workloads
+// that no policy tells apart) is answered in part (netpaths.Partial), and
+// per namespace in full. The matrix is dense, 4 bytes per pair of
+// workloads, so 10,000 workloads would take 400 MB at once.
+var maxMatrixBytes = 256 << 20
+
+// clusterMatrixBytes is the size of the whole-cluster matrix of eng, at
+// most: its workloads and outside regions, squared.
+func clusterMatrixBytes(eng *netpol.Engine) int {
+	n := len(eng.Workloads()) + len(eng.Outside()) + 1
+	return 4 * n * n
 }
 
 // netCache keeps the NetworkPolicy engines and matrices of the newest

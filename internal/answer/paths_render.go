@@ -99,11 +99,16 @@ func writeUnusedPaths(w io.Writer, a *Answer[netpaths.Item]) {
 	if len(a.Unprotected) > 0 {
 		fmt.Fprintln(w, "\nNO NETWORKPOLICY (everything allowed)\tALLOWED PATHS\tUSED PATHS\tDENIED FLOWS")
 		for _, u := range a.Unprotected {
-			used := strconv.Itoa(u.UsedPaths)
+			// No path at all is a cluster compared in part (an
+			// unprotected workload reaches the outside at least).
+			allowed, used := strconv.Itoa(u.AllowedPaths), strconv.Itoa(u.UsedPaths)
 			if a.Usage == nil || !a.Usage.Known {
 				used = "unknown"
 			}
-			fmt.Fprintf(w, "%s\t%d\t%s\t%d\n", u.Workload, u.AllowedPaths, used, u.DeniedFlows)
+			if u.AllowedPaths == 0 {
+				allowed, used = "-", "-"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%d\n", u.Workload, allowed, used, u.DeniedFlows)
 		}
 	}
 }
@@ -161,6 +166,9 @@ func (b *briefer) unusedPaths(s *Section, a *Answer[netpaths.Item]) {
 	} else {
 		parts = append(parts, plural(paths, "allowed path", "allowed paths")+", usage unknown (no node agent reports flows, no flow log is imported)")
 	}
+	if n := sum["partialClusters"]; n > 0 {
+		parts = append(parts, fmt.Sprintf("paths not compared in %s too large for one matrix (ask per namespace)", plural(n, "cluster", "clusters")))
+	}
 	if unprotected > 0 {
 		parts = append(parts, plural(unprotected, "workload", "workloads")+" without any NetworkPolicy")
 	}
@@ -171,7 +179,7 @@ func (b *briefer) unusedPaths(s *Section, a *Answer[netpaths.Item]) {
 	switch {
 	case denied > 0 || unprotected > 0 || (known && (sum["unusedPaths"] > 0 || sum["partlyUsedPaths"] > 0)):
 		s.State = StateAttention
-	case !known && sum["workloads"] > 0:
+	case (!known && sum["workloads"] > 0) || sum["partialClusters"] > 0:
 		s.State = StateUnknown
 	case paths == 0:
 		s.State = StateClear

@@ -351,3 +351,34 @@ func BenchmarkUnusedPathsAnswer2000(b *testing.B) {
 	}
 	b.ReportMetric(float64(size)/1e6, "json-MB")
 }
+
+// A cluster too large for one matrix is answered in part, and in full per
+// namespace.
+func TestUnusedPathsPartial(t *testing.T) {
+	e := reportEngine(t, Config{})
+	ix := inventory.New(netpolSnapshot(t)).WithFlows(netpolFlows())
+	full := e.UnusedPaths(ix, Filter{})
+	defer func(old int) { maxMatrixBytes = old }(maxMatrixBytes)
+	maxMatrixBytes = 0
+	a := e.UnusedPaths(ix, Filter{})
+	if len(a.Items) != 0 || a.Summary["partialClusters"] != 1 || a.Summary["paths"] != 0 || a.Summary["deniedFlows"] != 1 {
+		t.Errorf("partial answer: %d items, summary %v", len(a.Items), a.Summary)
+	}
+	if len(a.Unprotected) != len(full.Unprotected) || len(a.Denied) != 1 || !strings.Contains(strings.Join(a.Notes, " "), "too many to compare every path at once") {
+		t.Errorf("unprotected %v, denied %v, notes %q", a.Unprotected, a.Denied, a.Notes)
+	}
+	var table bytes.Buffer
+	if err := WriteTable(&table, a); err != nil || !strings.Contains(table.String(), "CronJob/ops/backup                     -") {
+		t.Errorf("table (%v):\n%s", err, table.String())
+	}
+	if ns := e.UnusedPaths(ix, Filter{Namespace: "data"}); len(ns.Items) != 1 || ns.Summary["partialClusters"] != 0 {
+		t.Errorf("per namespace: %d items, summary %v", len(ns.Items), ns.Summary)
+	}
+	r, err := e.Report(ix, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := sectionNamed(t, r, UnusedPaths); !strings.Contains(s.Status, "paths not compared in 1 cluster too large for one matrix") || s.State != StateAttention {
+		t.Errorf("section %+v", s)
+	}
+}

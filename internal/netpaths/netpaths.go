@@ -143,8 +143,9 @@ type Denied struct {
 	Count     uint64         `json:"count"`
 	FirstSeen time.Time      `json:"firstSeen,omitzero"`
 	LastSeen  time.Time      `json:"lastSeen,omitzero"`
-	// Allowed is what the policies allow on this path ([] for nothing).
-	Allowed netpol.PortSet `json:"allowed"`
+	// Allowed is what the policies allow on this path ([] for nothing);
+	// nil when the cluster was compared without a matrix (Partial).
+	Allowed *netpol.PortSet `json:"allowed,omitempty"`
 	// DeniedBy names the sides that deny: egress (the source's
 	// policies), ingress (the destination's).
 	DeniedBy []string `json:"deniedBy"`
@@ -173,6 +174,9 @@ type Result struct {
 	Counts      Counts
 	// Problems are what the engine could not read in the policies.
 	Problems []netpol.Problem
+	// Partial is set by Partial: no paths were compared (no items, no
+	// path counts), only unprotected workloads and denied flows.
+	Partial bool
 }
 
 // Analyze compares the paths m allows with the flows ix carries. e must
@@ -663,7 +667,7 @@ func (a *analysis) explainDenied(res *Result, denied []deniedRecord) {
 		r := d.rec
 		out := Denied{
 			Cluster: res.Cluster, From: r.From, To: r.To, Port: r.Port, Protocol: r.Protocol, Count: r.Count,
-			FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, Allowed: d.allowed, DeniedBy: []string{}, Reasons: []string{},
+			FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, Allowed: &d.allowed, DeniedBy: []string{}, Reasons: []string{},
 		}
 		v, err := a.e.Query(netpol.Connection{From: a.endpoint(d.from, r.From), To: a.endpoint(d.to, r.To), Port: int32(r.Port), Protocol: r.Protocol})
 		if err != nil {

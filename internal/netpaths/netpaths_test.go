@@ -109,7 +109,7 @@ func brief(res *Result) []string {
 		for _, p := range d.Policies {
 			ps = append(ps, p.String())
 		}
-		out = append(out, fmt.Sprintf("denied %s → %s %s/%d ×%d by %s (%s) allowed [%s]", d.From, d.To, d.Protocol, d.Port, d.Count, strings.Join(d.DeniedBy, "+"), strings.Join(ps, ", "), d.Allowed))
+		out = append(out, fmt.Sprintf("denied %s → %s %s/%d ×%d by %s (%s) allowed [%s]", d.From, d.To, d.Protocol, d.Port, d.Count, strings.Join(d.DeniedBy, "+"), strings.Join(ps, ", "), *d.Allowed))
 	}
 	return out
 }
@@ -317,5 +317,44 @@ func TestAPIServerAndPodAddresses(t *testing.T) {
 	}
 	if res.Counts.Used != 1 || res.Usage.Unmatched != 0 {
 		t.Errorf("counts %+v, usage %+v: the record from a pod IP is the pod's", res.Counts, res.Usage)
+	}
+}
+
+// Without a matrix, the unprotected workloads and the denied flows are
+// those Analyze finds; no path is compared.
+func TestPartial(t *testing.T) {
+	ix := loadIndex(t, "testdata/shop.yaml").WithFlows(shopFlows(10 * 24 * time.Hour))
+	full := analyze(t, ix, netpol.Scope{}, Options{})
+	e, err := netpol.New(t.Context(), ix, netpol.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Partial(t.Context(), ix, e, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Partial || len(res.Items) != 0 || res.Counts != (Counts{}) {
+		t.Errorf("partial result has %d items, counts %+v", len(res.Items), res.Counts)
+	}
+	var want, got []string
+	for _, u := range full.Unprotected {
+		want = append(want, fmt.Sprintf("%s denied=%d", u.Workload, u.DeniedFlows))
+	}
+	for _, u := range res.Unprotected {
+		got = append(got, fmt.Sprintf("%s denied=%d", u.Workload, u.DeniedFlows))
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("unprotected (-Analyze +Partial):\n%s", diff)
+	}
+	if len(res.Denied) != 1 || res.DeniedTotal != 1 || res.Denied[0].Allowed != nil {
+		t.Fatalf("denied %+v", res.Denied)
+	}
+	d, fd := res.Denied[0], full.Denied[0]
+	fd.Allowed = nil
+	if diff := cmp.Diff(fd, d, cmp.Comparer(func(x, y netip.Addr) bool { return x == y })); diff != "" {
+		t.Errorf("denied (-Analyze +Partial):\n%s", diff)
+	}
+	if res.Usage.Records != full.Usage.Records || res.Usage.Unmatched != full.Usage.Unmatched {
+		t.Errorf("usage %+v, Analyze's %+v", res.Usage, full.Usage)
 	}
 }
