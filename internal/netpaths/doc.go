@@ -60,7 +60,10 @@
 // The matrix is dense (4 bytes per pair of classes), so the cost grows
 // with the square of the workloads that policies tell apart: at 10,000
 // (synth.Default10k) the matrix takes about 1.2 s and 400 MB, the
-// comparison 0.65 s (most of it visiting the 100 million cells). Computing
-// the matrix in blocks of source rows and visiting only allowed cells
-// would bound both; netpaths consumes paths by source already.
+// comparison 0.65 s (most of it visiting the 100 million cells). Partial
+// answers such a cluster without a matrix: the unprotected workloads and
+// the denied flows (a Query per flow record), no paths; internal/answer
+// uses it above 256 MB of matrix and answers per namespace in full.
+// Computing the matrix in blocks of source rows and visiting only allowed
+// cells would bound both; netpaths consumes paths by source already.
 package netpaths
