@@ -200,7 +200,12 @@ func (p *Pipeline) Put(ctx context.Context, r observation.Report) error {
 	var reporters []string
 	for _, f := range r.Flows {
 		f.FirstSeen, f.LastSeen = clamp(f.FirstSeen), clamp(f.LastSeen)
-		flows = append(flows, resolveFlow(r, f, targets, podIPs))
+		rec, ok := resolveFlow(r, f, targets, podIPs)
+		if !ok {
+			summary.UnattributedFlows++
+			continue
+		}
+		flows = append(flows, rec)
 		reporters = append(reporters, f.ContainerID)
 	}
 	var procs []observation.ProcessRecord
@@ -430,31 +435,34 @@ func (p *Pipeline) resolver(ix *inventory.Index) (map[string]target, map[podAddr
 }
 
 // resolveFlow names both ends of a flow: the reporting side by the
-// container whose namespace holds the socket (or its pod IP), which must
-// be one of the reporting node's pods, the other by pod IP in the
-// reporting cluster.
-func resolveFlow(r observation.Report, f observation.Flow, targets map[string]target, podIPs map[podAddr]target) observation.FlowRecord {
+// container whose namespace holds the socket (or its pod IP), the other by
+// pod IP in the reporting cluster. The reporting side must be one of the
+// reporting node's pods: otherwise ok is false and the flow is left out,
+// since a node's credentials could otherwise put traffic to any pod of the
+// cluster on record (the remote end is matched cluster-wide).
+func resolveFlow(r observation.Report, f observation.Flow, targets map[string]target, podIPs map[podAddr]target) (rec observation.FlowRecord, ok bool) {
 	local := observation.Endpoint{Addr: f.Local}
-	if t, ok := targets[f.ContainerID]; ok && t.on(r.Cluster, r.Node) {
-		local.Workload, local.Pod, local.Container = t.workload, t.pod.Name, t.container
-	} else if t, ok := podIPs[podAddr{r.Cluster, f.Local.Addr().Unmap()}]; ok && t.on(r.Cluster, r.Node) {
-		local.Workload, local.Pod, local.Container = t.workload, t.pod.Name, t.container
-	} else {
-		local.External = true
+	t, found := targets[f.ContainerID]
+	if !found {
+		t, found = podIPs[podAddr{r.Cluster, f.Local.Addr().Unmap()}]
 	}
+	if !found || !t.on(r.Cluster, r.Node) {
+		return observation.FlowRecord{}, false
+	}
+	local.Workload, local.Pod, local.Container = t.workload, t.pod.Name, t.container
 	remote := observation.Endpoint{Addr: f.Remote}
 	if t, ok := podIPs[podAddr{r.Cluster, f.Remote.Addr().Unmap()}]; ok {
 		remote.Workload, remote.Pod = t.workload, t.pod.Name
 	} else {
 		remote.External = true
 	}
-	rec := observation.FlowRecord{Cluster: r.Cluster, Node: r.Node, Proto: f.Proto, FirstSeen: f.FirstSeen, LastSeen: f.LastSeen, Count: f.Count}
+	rec = observation.FlowRecord{Cluster: r.Cluster, Node: r.Node, Proto: f.Proto, FirstSeen: f.FirstSeen, LastSeen: f.LastSeen, Count: f.Count}
 	if f.Outbound {
 		rec.From, rec.To, rec.Port = local, remote, f.Remote.Port()
 	} else {
 		rec.From, rec.To, rec.Port = remote, local, f.Local.Port()
 	}
-	return rec
+	return rec, true
 }
 
 // ContainerID strips the runtime scheme of a container status ID

@@ -114,6 +114,9 @@ func (e *Engine) Processes(ix *inventory.Index, f Filter) *Answer[processes.Item
 		if n.Dropped > 0 {
 			a.Notes = append(a.Notes, fmt.Sprintf("node %s dropped %d observations while the server was away", n.Node, n.Dropped))
 		}
+		if n.UnattributedFlows > 0 {
+			a.Notes = append(a.Notes, fmt.Sprintf("node %s reported %d connections of network namespaces that are none of its known pods: left out", n.Node, n.UnattributedFlows))
+		}
 		if age := e.now().Sub(n.ReceivedAt); age > 5*time.Minute {
 			a.Notes = append(a.Notes, fmt.Sprintf("node %s last reported %s ago: what it shows may be out of date", n.Node, age.Round(time.Minute)))
 		}

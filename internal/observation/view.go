@@ -64,6 +64,10 @@ type NodeSummary struct {
 	// Unattributed counts container processes whose container is not in
 	// the inventory.
 	Unattributed int `json:"unattributed,omitempty"`
+	// UnattributedFlows counts flows left out because the namespace that
+	// held the socket is not one of the node's known pods: a node speaks
+	// for its own pods only, at both ends.
+	UnattributedFlows int `json:"unattributedFlows,omitempty"`
 }
 
 // Endpoint is one end of a flow: a workload's pod, or an address outside
