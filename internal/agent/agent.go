@@ -294,6 +294,15 @@ func (a *Agent) Observe(p procfs.Process, running bool) {
 	}
 }
 
+// Degrade switches the agent to polling only, from the next report on,
+// with the reason why (an exec tracer that stopped).
+func (a *Agent) Degrade(reason string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.opts.Collection = "polling"
+	a.opts.Degraded = append(slices.Clip(a.opts.Degraded), reason)
+}
+
 // Missed counts n observations another source lost before they reached
 // the agent (exec events the kernel could not queue), as dropped ones.
 func (a *Agent) Missed(n uint64) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -212,5 +213,25 @@ func TestObserve(t *testing.T) {
 	}
 	if diff := cmp.Diff(map[string]bool{"/bin/sleep": false}, got(s.reports[1])); diff != "" {
 		t.Errorf("second window (-want +got):\n%s", diff)
+	}
+}
+
+func TestDegradeSwitchesToPolling(t *testing.T) {
+	s := &sink{}
+	a := New(Options{Proc: &fakeProc{socks: map[int][]procfs.Socket{}}, Node: "n1", Send: s.send, Collection: "ebpf"})
+	a.CloseWindow()
+	a.Degrade("eBPF exec tracing stopped")
+	a.CloseWindow()
+	if err := a.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.reports) != 2 {
+		t.Fatalf("%d reports", len(s.reports))
+	}
+	if r := s.reports[0]; r.Collection != "ebpf" || len(r.Degraded) != 0 {
+		t.Errorf("before: collection %q degraded %q", r.Collection, r.Degraded)
+	}
+	if r := s.reports[1]; r.Collection != "polling" || !slices.Equal(r.Degraded, []string{"eBPF exec tracing stopped"}) {
+		t.Errorf("after: collection %q degraded %q", r.Collection, r.Degraded)
 	}
 }

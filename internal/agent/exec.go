@@ -1,6 +1,9 @@
 package agent
 
 import (
+	"path"
+	"slices"
+
 	"github.com/palisade-project/palisade/internal/exectrace"
 	"github.com/palisade-project/palisade/internal/procfs"
 )
@@ -28,11 +31,17 @@ const (
 // Resolve returns the process of e. Its container is found first, at the
 // least cost, since most execs on a node are not a container's: the name
 // of its unified-hierarchy cgroup in the record, else its
-// /proc/<pid>/cgroup, else (gone, on a cgroup v1 node) its parent's. A
-// container process still in /proc with the same start is then read there
-// (its executable resolved, its arguments whole and redacted); one already
-// gone is built from the record: the executable is the path it was run as,
-// the arguments the record's first ones, redacted.
+// /proc/<pid>/cgroup, else (gone, on a cgroup v1 node) its parent's.
+//
+// A container process still in /proc with the same start and command name
+// is read there for its executable, which the kernel resolved; a different
+// command name means it executed something else since (or renamed itself),
+// so the record stands alone. Either way the arguments are the record's:
+// read from the new program's memory at the exec, before the program could
+// rewrite them, and redacted here. A process already gone is built from the
+// record: its executable is the path it was run as, a relative one joined
+// to its parent's working directory when that can be read (else left
+// relative, which the rules take as unknown, never as absent).
 func (r ExecResolver) Resolve(e exectrace.Exec) (procfs.Process, ExecSource) {
 	cg := procfs.CgroupFromName(e.Cgroup)
 	if cg.ContainerID == "" && cg.MonitorOf == "" {
@@ -46,17 +55,22 @@ func (r ExecResolver) Resolve(e exectrace.Exec) (procfs.Process, ExecSource) {
 	if cg.ContainerID == "" || cg.MonitorOf != "" {
 		return procfs.Process{}, ExecHost
 	}
-	if p, _, err := r.FS.Process(e.PID); err == nil && p.StartTicks == e.StartTicks() {
+	args, truncated, _ := r.FS.Redact(slices.Clone(e.Args))
+	truncated = truncated || e.ArgsTruncated
+	if p, _, err := r.FS.Process(e.PID); err == nil && p.StartTicks == e.StartTicks() && p.Comm == e.Comm {
 		if p.ContainerID == "" || p.Kernel || p.MonitorOf != "" {
 			return p, ExecHost
 		}
+		p.Args, p.ArgsTruncated = args, truncated
 		return p, ExecFromProc
 	}
 	p := procfs.Process{PID: e.PID, PPID: e.PPID, UID: int(e.UID), Comm: e.Comm, Exe: e.Filename,
-		StartTicks: e.StartTicks(), StartTime: r.FS.StartTime(e.StartTicks()),
+		Args: args, ArgsTruncated: truncated, StartTicks: e.StartTicks(), StartTime: r.FS.StartTime(e.StartTicks()),
 		ContainerID: cg.ContainerID, Runtime: cg.Runtime, PodUID: cg.PodUID}
-	var truncated bool
-	p.Args, truncated, _ = r.FS.Redact(e.Args)
-	p.ArgsTruncated = truncated || e.ArgsTruncated
+	if p.Exe != "" && !path.IsAbs(p.Exe) {
+		if cwd, err := r.FS.Cwd(e.PPID); err == nil {
+			p.Exe = path.Join(cwd, p.Exe)
+		}
+	}
 	return p, ExecFromRecord
 }

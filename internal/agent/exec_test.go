@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -32,6 +34,10 @@ func TestExecResolver(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
+	// The shell's working directory, where "./evil" is looked up.
+	if err := os.Symlink("/tmp/work", filepath.Join(root, "100", "cwd")); err != nil {
+		t.Fatal(err)
+	}
 	r := ExecResolver{FS: procfs.New(root, procfs.Options{})}
 	ticks := func(n uint64) time.Duration { return time.Duration(n) * 10 * time.Millisecond }
 
@@ -43,8 +49,18 @@ func TestExecResolver(t *testing.T) {
 		wantExe    string
 		wantArgs   []string
 	}{
-		{"still running: read from /proc, redacted", exectrace.Exec{PID: 200, PPID: 100, StartBoot: ticks(900), Filename: "/bin/curl", Cgroup: "cri-containerd-" + idA + ".scope"},
-			ExecFromProc, idA, "/usr/bin/curl", []string{"curl", "--password", procfs.Redacted, "http://x"}},
+		{"still running: the executable from /proc, the record's arguments, redacted", exectrace.Exec{PID: 200, PPID: 100, StartBoot: ticks(900),
+			Filename: "/bin/curl", Comm: "curl", Args: []string{"curl", "--password", "s3cret", "http://y"}, Cgroup: "cri-containerd-" + idA + ".scope"},
+			ExecFromProc, idA, "/usr/bin/curl", []string{"curl", "--password", procfs.Redacted, "http://y"}},
+		{"executed something else since: the record, not /proc", exectrace.Exec{PID: 200, PPID: 100, StartBoot: ticks(900),
+			Filename: "/tmp/evil", Comm: "evil", Args: []string{"/tmp/evil"}},
+			ExecFromRecord, idA, "/tmp/evil", []string{"/tmp/evil"}},
+		{"gone, a relative path: joined to the parent's working directory", exectrace.Exec{PID: 203, PPID: 100, StartBoot: ticks(925),
+			Filename: "./evil", Comm: "evil", Args: []string{"./evil"}},
+			ExecFromRecord, idA, "/tmp/work/evil", []string{"./evil"}},
+		{"gone, a relative path, the parent gone too: left relative (unknown to the rules)", exectrace.Exec{PID: 204, PPID: 299, StartBoot: ticks(926),
+			Filename: "evil", Comm: "evil", Cgroup: "crio-" + idB + ".scope"},
+			ExecFromRecord, idB, "evil", nil},
 		{"gone, the cgroup names the container", exectrace.Exec{PID: 201, PPID: 100, StartBoot: ticks(910), Filename: "/bin/sleep", Comm: "sleep",
 			Args: []string{"sleep", "0.01"}, Cgroup: "crio-" + idB + ".scope"},
 			ExecFromRecord, idB, "/bin/sleep", []string{"sleep", "0.01"}},

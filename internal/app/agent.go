@@ -91,11 +91,8 @@ interval can be missed, and every report says so.`,
 			}
 			if err != nil {
 				collection = "polling"
-				reason := safetext.OneLine(err.Error())
-				if len(reason) > 300 {
-					reason = strings.ToValidUTF8(reason[:300], "") + "…"
-				}
-				degraded = []string{"no eBPF exec tracing (" + reason + "): processes that live shorter than the poll interval can be missed"}
+				degraded = []string{"no eBPF exec tracing (" + truncateReason(err.Error()) +
+					"): processes that live shorter than the poll interval can be missed"}
 				e.log.Warn("polling only: processes shorter than the interval can be missed", "err", err)
 			}
 			a := agent.New(agent.Options{
@@ -131,7 +128,8 @@ interval can be missed, and every report says so.`,
 // traceExecs feeds the agent the node's execs as the kernel reports them,
 // so that processes shorter than a poll are seen, and counts the execs the
 // kernel could not queue as dropped. The host's /proc must be the one
-// procRoot names (hostPID): exec records carry the node's pids.
+// procRoot names (hostPID): exec records carry the node's pids. If tracing
+// stops before ctx ends, the agent goes on polling and its reports say so.
 func traceExecs(ctx context.Context, e *env, tr *exectrace.Tracer, fs *procfs.FS, a *agent.Agent) {
 	resolve := agent.ExecResolver{FS: fs}
 	var lost uint64
@@ -142,19 +140,21 @@ func traceExecs(ctx context.Context, e *env, tr *exectrace.Tracer, fs *procfs.FS
 			lost = n
 		}
 	}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
 	go func() {
 		t := time.NewTicker(10 * time.Second)
 		defer t.Stop()
 		for {
 			select {
-			case <-ctx.Done():
+			case <-runCtx.Done():
 				return
 			case <-t.C:
 				countLost()
 			}
 		}
 	}()
-	err := tr.Run(ctx, func(ex exectrace.Exec) {
+	err := tr.Run(runCtx, func(ex exectrace.Exec) {
 		switch p, src := resolve.Resolve(ex); src {
 		case agent.ExecFromProc:
 			a.Observe(p, true)
@@ -162,9 +162,20 @@ func traceExecs(ctx context.Context, e *env, tr *exectrace.Tracer, fs *procfs.FS
 			a.Observe(p, false)
 		}
 	})
-	if err != nil && ctx.Err() == nil {
+	if ctx.Err() == nil {
 		e.log.Error("exec tracing stopped; polling goes on", "err", err)
+		a.Degrade("eBPF exec tracing stopped (" + truncateReason(fmt.Sprint(err)) +
+			"): processes that live shorter than the poll interval can be missed")
 	}
+}
+
+// truncateReason keeps a reason for a report short and on one line.
+func truncateReason(s string) string {
+	s = safetext.OneLine(s)
+	if len(s) > 300 {
+		s = strings.ToValidUTF8(s[:300], "") + "…"
+	}
+	return s
 }
 
 // maxServiceAccountToken bounds the service account token file read.

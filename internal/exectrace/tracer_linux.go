@@ -25,7 +25,9 @@ type Tracer struct {
 	link   link.Link
 	reader *ringbuf.Reader
 
-	closeOnce sync.Once
+	// mu orders Lost and Close: the lost counter's map is closed once.
+	mu     sync.Mutex
+	closed bool
 }
 
 // Open loads and attaches the exec program. bufferSize is the ring
@@ -110,8 +112,10 @@ func (t *Tracer) Run(ctx context.Context, fn func(Exec)) error {
 // Lost is the number of execs the kernel could not record because the
 // ring buffer was full.
 func (t *Tracer) Lost() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	var n uint64
-	if t.lost == nil || t.lost.Lookup(uint32(0), &n) != nil {
+	if t.closed || t.lost == nil || t.lost.Lookup(uint32(0), &n) != nil {
 		return 0
 	}
 	return n
@@ -120,22 +124,26 @@ func (t *Tracer) Lost() uint64 {
 // Close detaches the program and frees what Open made; it is safe to call
 // more than once and from any goroutine.
 func (t *Tracer) Close() error {
-	t.closeOnce.Do(func() {
-		if t.reader != nil {
-			t.reader.Close()
-		}
-		if t.link != nil {
-			t.link.Close()
-		}
-		if t.prog != nil {
-			t.prog.Close()
-		}
-		if t.events != nil {
-			t.events.Close()
-		}
-		if t.lost != nil {
-			t.lost.Close()
-		}
-	})
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	if t.reader != nil {
+		t.reader.Close()
+	}
+	if t.link != nil {
+		t.link.Close()
+	}
+	if t.prog != nil {
+		t.prog.Close()
+	}
+	if t.events != nil {
+		t.events.Close()
+	}
+	if t.lost != nil {
+		t.lost.Close()
+	}
 	return nil
 }
