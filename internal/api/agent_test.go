@@ -173,12 +173,14 @@ type fakeServiceAccounts struct {
 	scopes  map[string]auth.AgentScope
 	err     error
 	reviews int
+	clients []string
 }
 
-func (f *fakeServiceAccounts) Review(_ context.Context, token string) (auth.AgentScope, error) {
+func (f *fakeServiceAccounts) Review(_ context.Context, token, client string) (auth.AgentScope, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reviews++
+	f.clients = append(f.clients, client)
 	if f.err != nil {
 		return auth.AgentScope{}, f.err
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/palisade-project/palisade/internal/auth"
@@ -89,24 +91,46 @@ func (s *Server) authorize(r *http.Request, need auth.Role) error {
 // ServiceAccounts identifies node agents by their Kubernetes service
 // account tokens. *tokenreview.Reviewer implements it.
 type ServiceAccounts interface {
-	// Review returns what the token's holder may report for. An error
-	// wrapping auth.ErrInvalidCredentials refuses the token (401); any
-	// other error means it could not be checked (503).
-	Review(ctx context.Context, token string) (auth.AgentScope, error)
+	// Review returns what the token's holder may report for; client is
+	// the caller's address, whose budget of reviews it may spend. An
+	// error wrapping auth.ErrInvalidCredentials refuses the token (401);
+	// one with a method RetryAfter() time.Duration (*tokenreview.LimitError)
+	// means over a budget (429 with Retry-After); any other error means
+	// it could not be checked (503).
+	Review(ctx context.Context, token, client string) (auth.AgentScope, error)
 }
 
 // authorizeServiceAccount accepts an agent by its service account token.
 func (s *Server) authorizeServiceAccount(r *http.Request, token string) error {
-	scope, err := s.opts.ServiceAccounts.Review(r.Context(), token)
+	scope, err := s.opts.ServiceAccounts.Review(r.Context(), token, clientAddr(r))
+	var limited interface{ RetryAfter() time.Duration }
 	switch {
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		// Logged with the reason (writeError logs the cause), never the
 		// token.
 		return &apiError{status: http.StatusUnauthorized, code: codeInvalidToken, message: truncate(err.Error(), 512), cause: err}
+	case errors.As(err, &limited):
+		// Not logged: a flood would flood the log too. The request log
+		// has the 429.
+		return &apiError{status: http.StatusTooManyRequests, code: codeTooManyRequests, message: truncate(err.Error(), 256),
+			retryAfter: limited.RetryAfter()}
 	case err != nil:
 		return unavailable("cannot check the service account token: the Kubernetes API server did not review it", err)
 	}
 	info := infoFrom(r.Context())
 	info.token, info.role, info.agent = scope.Name, auth.RoleAgent, &scope
 	return nil
+}
+
+// clientAddr is the address a request comes from, without its port: the
+// peer's, since the server trusts no proxy headers. Agents behind one NAT,
+// ingress or load balancer share it.
+func clientAddr(r *http.Request) string {
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		return ap.Addr().Unmap().WithZone("").String()
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // Error codes, the stable part of an error response: clients branch on the
@@ -31,12 +32,13 @@ const (
 )
 
 // apiError is an error with the response it maps to. cause, when set, is
-// logged and never sent.
+// logged and never sent. retryAfter, when set, is sent as Retry-After.
 type apiError struct {
-	status  int
-	code    string
-	message string
-	cause   error
+	status     int
+	code       string
+	message    string
+	cause      error
+	retryAfter time.Duration
 }
 
 func (e *apiError) Error() string {
@@ -98,6 +100,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			challenge += `, error="invalid_token"`
 		}
 		w.Header().Set("WWW-Authenticate", challenge)
+	}
+	if ae.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((ae.retryAfter+time.Second-1)/time.Second)))
 	}
 	writeErrorBody(w, ae.status, ae.code, ae.message)
 }

@@ -2,19 +2,27 @@
 // account tokens: it asks the cluster's API server to review a token
 // (TokenReview, authentication.k8s.io/v1, with Palisade's audience) and
 // accepts it only for a configured agent service account, with the node
-// the token is bound to. Accepted reviews are cached briefly, keyed by the
-// token's SHA-256; the token itself is never kept or logged.
+// the token is bound to. Reviews are cached briefly, keyed by the token's
+// SHA-256, accepted ones for a minute and refused ones for 30 seconds; the
+// token itself is never kept or logged.
+//
+// Reviews cost the API server work, and whoever can reach the agent
+// endpoint can send a token, so they are rationed. A token is first read
+// without checking its signature, and one that could never pass (expired,
+// another audience, another service account, no node, not a token at all)
+// is refused without a review: the claims prove nothing, only the review
+// does. Then each client (an IP address) has a budget of reviews, a token
+// bucket; over it, the caller is told to retry later (LimitError). Tokens
+// answered from the cache cost no budget, so a flood from one address
+// does not lock agents on other addresses out.
 package tokenreview
 
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -42,11 +50,23 @@ const DefaultAudience = "palisade"
 const DefaultServiceAccount = "palisade/palisade-agent"
 
 // Defaults of Options.
+//
+// A client's budget is sized for agents that share one address (behind a
+// NAT, an ingress or a load balancer that does not keep the client's
+// address): each node's token is reviewed again once a minute, so 5
+// reviews a second keep up with 300 nodes behind one address; beyond
+// that, or while a whole DaemonSet starts at once, some agents are told
+// to retry later, and they do.
 const (
 	DefaultTTL           = time.Minute
+	DefaultRejectedTTL   = 30 * time.Second
 	DefaultMaxEntries    = 8192
 	DefaultMaxConcurrent = 8
+	DefaultMaxWait       = 5 * time.Second
 	DefaultTimeout       = 10 * time.Second
+	DefaultClientRate    = 5
+	DefaultClientBurst   = 10
+	DefaultMaxClients    = 4096
 )
 
 // maxTokenLen bounds a token sent for review. Projected tokens are about
@@ -76,12 +96,25 @@ type Options struct {
 	// TTL is how long an accepted review is reused (default DefaultTTL).
 	// A token revoked meanwhile (its pod deleted) is accepted that long.
 	TTL time.Duration
-	// MaxEntries bounds the cache (default DefaultMaxEntries); when it
-	// is full, further tokens are reviewed every time.
+	// RejectedTTL is how long a refusal of the API server is reused
+	// (default DefaultRejectedTTL).
+	RejectedTTL time.Duration
+	// MaxEntries bounds each cache, of accepted and of refused tokens
+	// (default DefaultMaxEntries); when one is full, further tokens are
+	// reviewed every time.
 	MaxEntries int
 	// MaxConcurrent bounds the reviews in flight (default
-	// DefaultMaxConcurrent); others wait.
+	// DefaultMaxConcurrent); others wait, for MaxWait at most (default
+	// DefaultMaxWait), and are then refused with a LimitError.
 	MaxConcurrent int
+	MaxWait       time.Duration
+	// ClientRate and ClientBurst are each client's budget of reviews: a
+	// token bucket of ClientBurst reviews (default DefaultClientBurst)
+	// refilled at ClientRate a second (default DefaultClientRate).
+	// MaxClients bounds the clients tracked (default DefaultMaxClients).
+	ClientRate  float64
+	ClientBurst int
+	MaxClients  int
 	// Timeout bounds one review (default DefaultTimeout).
 	Timeout time.Duration
 	// Now is the clock (default time.Now).
@@ -94,14 +127,29 @@ type Reviewer struct {
 	opts     Options
 	accounts map[string]bool // "namespace:name"
 	sem      chan struct{}
+	budgets  *budgets
 
-	mu    sync.Mutex
-	cache map[[sha256.Size]byte]entry
+	// mu guards the caches and the reviews in flight; it is taken
+	// before budgets.mu, never after.
+	mu       sync.Mutex
+	accepted map[[sha256.Size]byte]entry
+	rejected map[[sha256.Size]byte]entry
+	inflight map[[sha256.Size]byte]*call
 }
 
+// entry is a cached review: a scope, or the error that refused the token.
 type entry struct {
 	scope   auth.AgentScope
+	err     error
 	expires time.Time
+}
+
+// call is a review in flight, which the callers with the same token wait
+// for rather than asking again.
+type call struct {
+	done  chan struct{}
+	scope auth.AgentScope
+	err   error
 }
 
 // New returns a Reviewer, or an error naming the bad option.
@@ -123,48 +171,139 @@ func New(opts Options) (*Reviewer, error) {
 		}
 		accounts[ns+":"+name] = true
 	}
-	if opts.TTL <= 0 {
-		opts.TTL = DefaultTTL
-	}
-	if opts.MaxEntries <= 0 {
-		opts.MaxEntries = DefaultMaxEntries
-	}
-	if opts.MaxConcurrent <= 0 {
-		opts.MaxConcurrent = DefaultMaxConcurrent
-	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = DefaultTimeout
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+	opts = opts.withDefaults()
 	return &Reviewer{opts: opts, accounts: accounts, sem: make(chan struct{}, opts.MaxConcurrent),
-		cache: map[[sha256.Size]byte]entry{}}, nil
+		budgets:  newBudgets(opts.ClientRate, opts.ClientBurst, opts.MaxClients),
+		accepted: map[[sha256.Size]byte]entry{}, rejected: map[[sha256.Size]byte]entry{}, inflight: map[[sha256.Size]byte]*call{}}, nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.TTL <= 0 {
+		o.TTL = DefaultTTL
+	}
+	if o.RejectedTTL <= 0 {
+		o.RejectedTTL = DefaultRejectedTTL
+	}
+	if o.MaxEntries <= 0 {
+		o.MaxEntries = DefaultMaxEntries
+	}
+	if o.MaxConcurrent <= 0 {
+		o.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = DefaultMaxWait
+	}
+	if o.ClientRate <= 0 {
+		o.ClientRate = DefaultClientRate
+	}
+	if o.ClientBurst <= 0 {
+		o.ClientBurst = DefaultClientBurst
+	}
+	if o.MaxClients <= 0 {
+		o.MaxClients = DefaultMaxClients
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
 }
 
 // Review returns what the holder of token may report for: the cluster of
-// the Reviewer and the node the token is bound to. A token the API server
-// does not authenticate (expired, revoked, another audience), or that
-// belongs to no agent service account or to no node, gives an error
-// wrapping auth.ErrInvalidCredentials; any other error means the token
-// could not be reviewed (API server unreachable, no RBAC permission to
-// create tokenreviews).
-func (r *Reviewer) Review(ctx context.Context, token string) (auth.AgentScope, error) {
+// the Reviewer and the node the token is bound to. client names the
+// caller, whose budget a review spends: its IP address.
+//
+// A token the API server does not authenticate (expired, revoked, another
+// audience), or that belongs to no agent service account or to no node,
+// gives an error wrapping auth.ErrInvalidCredentials, without a review
+// when the token's claims already say so. A *LimitError means the client
+// is over its budget, or every review slot stayed busy: retry later. Any
+// other error means the token could not be reviewed (API server
+// unreachable, no RBAC permission to create tokenreviews).
+func (r *Reviewer) Review(ctx context.Context, token, client string) (auth.AgentScope, error) {
 	if token == "" || len(token) > maxTokenLen {
 		return auth.AgentScope{}, fmt.Errorf("%w: a service account token of %d bytes", auth.ErrInvalidCredentials, len(token))
 	}
-	key := sha256.Sum256([]byte(token))
 	now := r.opts.Now()
+	exp, err := precheck(token, now, r.opts.Audience, r.accounts)
+	if err != nil {
+		return auth.AgentScope{}, err
+	}
+	key := sha256.Sum256([]byte(token))
+
 	r.mu.Lock()
-	e, ok := r.cache[key]
-	r.mu.Unlock()
-	if ok && now.Before(e.expires) {
+	if e, ok := r.accepted[key]; ok && now.Before(e.expires) {
+		r.mu.Unlock()
 		return e.scope, nil
 	}
+	if e, ok := r.rejected[key]; ok && now.Before(e.expires) {
+		r.mu.Unlock()
+		return auth.AgentScope{}, e.err
+	}
+	if c, ok := r.inflight[key]; ok {
+		r.mu.Unlock()
+		select {
+		case <-c.done:
+			return c.scope, c.err
+		case <-ctx.Done():
+			return auth.AgentScope{}, ctx.Err()
+		}
+	}
+	if wait, ok := r.budgets.take(client, now); !ok {
+		r.mu.Unlock()
+		return auth.AgentScope{}, &LimitError{Client: client, Wait: wait}
+	}
+	c := &call{done: make(chan struct{})}
+	r.inflight[key] = c
+	r.mu.Unlock()
 
+	defer func() {
+		r.mu.Lock()
+		delete(r.inflight, key)
+		switch {
+		case c.err == nil:
+			expires := now.Add(r.opts.TTL)
+			if !exp.IsZero() && exp.Before(expires) {
+				expires = exp
+			}
+			put(r.accepted, key, entry{scope: c.scope, expires: expires}, now, r.opts.MaxEntries)
+		case errors.Is(c.err, auth.ErrInvalidCredentials):
+			put(r.rejected, key, entry{err: c.err, expires: now.Add(r.opts.RejectedTTL)}, now, r.opts.MaxEntries)
+		}
+		r.mu.Unlock()
+		close(c.done)
+	}()
+	c.err = errors.New("the token review did not complete") // if it panics
+	c.scope, c.err = r.review(ctx, token)
+	return c.scope, c.err
+}
+
+// put adds e to cache, which holds at most max entries: when it is full,
+// the expired ones go, and if none has, e is not kept.
+func put(cache map[[sha256.Size]byte]entry, key [sha256.Size]byte, e entry, now time.Time, max int) {
+	if len(cache) >= max {
+		for k, old := range cache {
+			if !now.Before(old.expires) {
+				delete(cache, k)
+			}
+		}
+	}
+	if len(cache) < max {
+		cache[key] = e
+	}
+}
+
+// review has the API server review token, waiting for a free slot.
+func (r *Reviewer) review(ctx context.Context, token string) (auth.AgentScope, error) {
+	wait := time.NewTimer(r.opts.MaxWait)
+	defer wait.Stop()
 	select {
 	case r.sem <- struct{}{}:
 		defer func() { <-r.sem }()
+	case <-wait.C:
+		return auth.AgentScope{}, &LimitError{Wait: r.opts.MaxWait}
 	case <-ctx.Done():
 		return auth.AgentScope{}, ctx.Err()
 	}
@@ -186,23 +325,6 @@ func (r *Reviewer) Review(ctx context.Context, token string) (auth.AgentScope, e
 		return auth.AgentScope{}, err
 	}
 	scope.Cluster = r.opts.Cluster
-
-	expires := now.Add(r.opts.TTL)
-	if exp, ok := expiry(token); ok && exp.Before(expires) {
-		expires = exp
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.cache) >= r.opts.MaxEntries {
-		for k, e := range r.cache {
-			if !now.Before(e.expires) {
-				delete(r.cache, k)
-			}
-		}
-	}
-	if len(r.cache) < r.opts.MaxEntries {
-		r.cache[key] = entry{scope: scope, expires: expires}
-	}
 	return scope, nil
 }
 
@@ -227,38 +349,14 @@ func decide(st authv1.TokenReviewStatus, audience string, accounts map[string]bo
 		return reject("the service account token is not issued for audience %q: project it with that audience", audience)
 	}
 	user := st.User.Username
-	sa, ok := strings.CutPrefix(user, auth.ServiceAccountPrefix)
-	if !ok || strings.Count(sa, ":") != 1 {
-		return reject("%q is not a service account", clip(user, 128))
-	}
-	if !accounts[sa] {
-		return reject("service account %s is not a Palisade agent's", strings.Replace(sa, ":", "/", 1))
+	if err := checkAccount(user, accounts); err != nil {
+		return auth.AgentScope{}, err
 	}
 	nodes := st.User.Extra[ExtraNodeName]
 	if len(nodes) != 1 || nodes[0] == "" {
-		return reject("the token of service account %s names no node: send the projected token of an agent pod scheduled on its node (Kubernetes 1.30 or later)", strings.Replace(sa, ":", "/", 1))
+		return auth.AgentScope{}, noNode(user)
 	}
 	return auth.AgentScope{Name: user, Node: nodes[0]}, nil
-}
-
-// expiry reads the exp claim of a JWT without checking its signature: the
-// API server has just done that. It only ever shortens a cache entry.
-func expiry(token string) (time.Time, bool) {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return time.Time{}, false
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return time.Time{}, false
-	}
-	var claims struct {
-		Exp *int64 `json:"exp"`
-	}
-	if err := json.Unmarshal(payload, &claims); err != nil || claims.Exp == nil {
-		return time.Time{}, false
-	}
-	return time.Unix(*claims.Exp, 0), true
 }
 
 func clip(s string, max int) string {

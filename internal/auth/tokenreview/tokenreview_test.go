@@ -3,6 +3,7 @@ package tokenreview
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -89,19 +90,29 @@ type fakeClient struct {
 	calls    int
 	// audiences records the audiences of the last review.
 	audiences []string
+	// block, when set, holds every review until it is closed.
+	block chan struct{}
 }
 
 func (f *fakeClient) Create(ctx context.Context, tr *authv1.TokenReview, _ metav1.CreateOptions) (*authv1.TokenReview, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.calls++
 	f.audiences = tr.Spec.Audiences
-	if f.err != nil {
-		return nil, f.err
+	block, err, status := f.block, f.err, f.statuses[tr.Spec.Token]
+	f.mu.Unlock()
+	if block != nil {
+		select {
+		case <-block:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if err != nil {
+		return nil, err
 	}
 	out := tr.DeepCopy()
 	out.Spec.Token = ""
-	out.Status = f.statuses[tr.Spec.Token]
+	out.Status = status
 	return out, nil
 }
 
@@ -111,14 +122,35 @@ func (f *fakeClient) count() int {
 	return f.calls
 }
 
-// jwt returns a token-shaped string whose payload has exp (0: none).
+// jwt returns a token with the claims of an agent's projected token,
+// told apart by id, expiring at exp (0: no exp claim).
 func jwt(id string, exp int64) string {
-	claims := fmt.Sprintf(`{"sub":%q}`, id)
+	c := agentClaims(id)
 	if exp != 0 {
-		claims = fmt.Sprintf(`{"sub":%q,"exp":%d}`, id, exp)
+		c["exp"] = exp
 	}
+	return jwtOf(c)
+}
+
+// agentClaims are the claims of an agent's projected token on node n1
+// (what a real API server issues; see claims.go), without exp.
+func agentClaims(id string) map[string]any {
+	return map[string]any{"aud": []string{"palisade"}, "iss": "https://kubernetes.default.svc.cluster.local", "jti": id,
+		"sub": agentUser, "kubernetes.io": map[string]any{"namespace": "palisade", "node": map[string]any{"name": "n1", "uid": "u1"},
+			"pod": map[string]any{"name": "palisade-agent-x1"}, "serviceaccount": map[string]any{"name": "palisade-agent"}}}
+}
+
+func jwtOf(claims map[string]any) string {
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		panic(err)
+	}
+	return jwtRaw(payload)
+}
+
+func jwtRaw(payload []byte) string {
 	enc := base64.RawURLEncoding.EncodeToString
-	return enc([]byte(`{"alg":"RS256"}`)) + "." + enc([]byte(claims)) + "." + enc([]byte("sig"))
+	return enc([]byte(`{"alg":"ES256"}`)) + "." + enc(payload) + "." + enc([]byte("sig"))
 }
 
 func newTestReviewer(t *testing.T, client *fakeClient, now *time.Time, edit ...func(*Options)) *Reviewer {
@@ -143,7 +175,7 @@ func TestReviewCachesAcceptedTokens(t *testing.T) {
 	}}
 	r := newTestReviewer(t, client, &now)
 
-	got, err := r.Review(t.Context(), good)
+	got, err := r.Review(t.Context(), good, "10.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,21 +187,21 @@ func TestReviewCachesAcceptedTokens(t *testing.T) {
 	}
 	// Within the TTL the review is reused.
 	now = now.Add(59 * time.Second)
-	if _, err := r.Review(t.Context(), good); err != nil || client.count() != 1 {
+	if _, err := r.Review(t.Context(), good, "10.0.0.1"); err != nil || client.count() != 1 {
 		t.Fatalf("second review: %v, %d calls, want 1", err, client.count())
 	}
 	// After it, the token is reviewed again.
 	now = now.Add(2 * time.Second)
-	if _, err := r.Review(t.Context(), good); err != nil || client.count() != 2 {
+	if _, err := r.Review(t.Context(), good, "10.0.0.1"); err != nil || client.count() != 2 {
 		t.Fatalf("review after the TTL: %v, %d calls, want 2", err, client.count())
 	}
-	// Refusals are not cached: a fixed token works at once.
-	for i := range 2 {
-		if _, err := r.Review(t.Context(), bad); !errors.Is(err, auth.ErrInvalidCredentials) {
+	// Refusals are cached too, for RejectedTTL.
+	for range 3 {
+		if _, err := r.Review(t.Context(), bad, "10.0.0.1"); !errors.Is(err, auth.ErrInvalidCredentials) {
 			t.Fatalf("bad token: %v", err)
 		}
-		if want := 3 + i; client.count() != want {
-			t.Fatalf("%d calls, want %d", client.count(), want)
+		if client.count() != 3 {
+			t.Fatalf("%d calls, want 3", client.count())
 		}
 	}
 }
@@ -187,19 +219,19 @@ func TestReviewCacheIsBounded(t *testing.T) {
 	client.statuses[later] = reviewed(agentUser, []string{"palisade"}, onNode("n9"))
 	r := newTestReviewer(t, client, &now, func(o *Options) { o.MaxEntries = 3 })
 	for _, tok := range tokens {
-		if _, err := r.Review(t.Context(), tok); err != nil {
+		if _, err := r.Review(t.Context(), tok, "10.0.0.1"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := len(r.cache); n != 3 {
+	if n := len(r.accepted); n != 3 {
 		t.Fatalf("cache holds %d entries, want the bound, 3", n)
 	}
 	// Expired entries make room.
 	now = now.Add(2 * time.Minute)
-	if _, err := r.Review(t.Context(), later); err != nil {
+	if _, err := r.Review(t.Context(), later, "10.0.0.1"); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(r.cache); n != 1 {
+	if n := len(r.accepted); n != 1 {
 		t.Fatalf("cache holds %d entries after expiry, want 1", n)
 	}
 }
@@ -214,7 +246,7 @@ func TestReviewTokenExpiryShortensTheCache(t *testing.T) {
 		calls int
 	}{{0, 1}, {9 * time.Second, 1}, {2 * time.Second, 2}} {
 		now = now.Add(step.after)
-		if _, err := r.Review(t.Context(), tok); err != nil {
+		if _, err := r.Review(t.Context(), tok, "10.0.0.1"); err != nil {
 			t.Fatal(err)
 		}
 		if client.count() != step.calls {
@@ -227,18 +259,18 @@ func TestReviewErrors(t *testing.T) {
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	down := &fakeClient{err: errors.New("dial tcp 10.96.0.1:443: connection refused")}
 	r := newTestReviewer(t, down, &now)
-	_, err := r.Review(t.Context(), jwt("x", 0))
+	_, err := r.Review(t.Context(), jwt("x", 0), "10.0.0.1")
 	if err == nil || errors.Is(err, auth.ErrInvalidCredentials) {
 		t.Errorf("API server down: %v, want an error that is not ErrInvalidCredentials", err)
 	}
 	// Without RBAC the error says what to grant.
 	forbidden := &fakeClient{err: apierrors.NewForbidden(schema.GroupResource{Group: "authentication.k8s.io", Resource: "tokenreviews"}, "", errors.New("RBAC: no"))}
-	if _, err := newTestReviewer(t, forbidden, &now).Review(t.Context(), jwt("x", 0)); err == nil || errors.Is(err, auth.ErrInvalidCredentials) ||
+	if _, err := newTestReviewer(t, forbidden, &now).Review(t.Context(), jwt("x", 0), "10.0.0.1"); err == nil || errors.Is(err, auth.ErrInvalidCredentials) ||
 		!strings.Contains(err.Error(), "grant the Palisade server create on tokenreviews") {
 		t.Errorf("forbidden: %v", err)
 	}
 	for _, tok := range []string{"", strings.Repeat("a", maxTokenLen+1)} {
-		if _, err := r.Review(t.Context(), tok); !errors.Is(err, auth.ErrInvalidCredentials) {
+		if _, err := r.Review(t.Context(), tok, "10.0.0.1"); !errors.Is(err, auth.ErrInvalidCredentials) {
 			t.Errorf("token of %d bytes: %v, want ErrInvalidCredentials", len(tok), err)
 		}
 	}
