@@ -21,7 +21,8 @@
 // with NamedPort), ParseEndpoint the ends, Query answers; Verdict is the
 // `-o json` document (its "allowed" boolean and, per side, the deciding
 // policies and rules). For flows: EndpointFor turns an observed address
-// into the workload whose pod holds it, or an outside address;
+// into the workload whose running pod holds it, or an outside address (a
+// node's address among them);
 // Matrix.NodeOf finds its node and Matrix.Allowed(from, to) the ports the
 // path allows, so allowed-and-used, allowed-but-unused and
 // used-but-denied are set operations on a matrix. Node.IngressIsolated
@@ -36,10 +37,11 @@
 // The engine follows the Kubernetes documentation and API reference:
 //
 //   - A pod is isolated for a direction only when some policy of its
-//     namespace selects it for that direction; a direction nobody isolates
-//     allows everything. A connection is allowed when the source's egress
-//     and the destination's ingress both allow it; an outside address has
-//     no policies, so its side always allows.
+//     namespace selects it for that direction (never a pod of the host
+//     network: see below); a direction nobody isolates allows
+//     everything. A connection is allowed when the source's egress and the
+//     destination's ingress both allow it; an outside address has no
+//     policies, so its side always allows.
 //   - policyTypes defaults to Ingress, plus Egress when the policy has
 //     egress rules. Rules of a direction not in policyTypes are ignored.
 //   - A peer with podSelector alone selects pods of the policy's own
@@ -60,7 +62,38 @@
 //   - Workloads stand for their pods: labels and container ports come from
 //     the pod template (as the inventory matches Services), so answers are
 //     the same from manifests and from a live cluster. All pods of a
-//     workload are alike, except for their IPs.
+//     workload are alike, except for their IPs. A pod that has finished
+//     (Succeeded, Failed) holds no IP, as in flows.PodAddrs.
+//
+// # Pods in the host network
+//
+// The Kubernetes documentation leaves NetworkPolicy behaviour for
+// hostNetwork pods undefined. The engine follows what most implementations
+// do (Calico, Cilium) and what the rest of Palisade assumes (flows.PodAddrs
+// and the agents' flows leave those pods' IPs out, netpolgen writes no
+// policy for them): a host-network pod is its node.
+//
+//   - No policy selects it, whatever its labels: it is never isolated, and
+//     its side of a connection always allows. Pod and namespace selectors
+//     of peers never match it.
+//   - Its IPs are its node's addresses, outside addresses: EndpointFor and
+//     ParseEndpoint never turn a node's address into a workload, and
+//     ipBlocks match it by those addresses (one of them in the block
+//     suffices, as for pod IPs). Named ports never resolve on it, as on
+//     any outside address.
+//   - Query answers a host-network workload named as an end as its node:
+//     its side is outside (Side.Outside and Side.HostNetwork), and the
+//     other side evaluates its pods' host IPs, with a reason that says so.
+//     When no running pod reports one (manifests), it is an outside
+//     address of unknown value, which only rules without from/to match.
+//   - In a matrix it stays a workload node, so that flows and simulations
+//     naming it find it, marked Node.HostNetwork and never isolated; its
+//     cells are what the policies allow to and from its node's addresses,
+//     and its paths to outside regions allow everything. A flow naming it
+//     and one to its node's address get the same answer (when the ipBlocks
+//     treat all its nodes alike); question 9 counts the latter on the
+//     outside region, as an observed address is not a workload.
+//   - Isolation says HostNetwork for it.
 //
 // # ipBlock and pod IPs
 //
@@ -69,8 +102,8 @@
 // follows the cyclonus truth tables (docs/test-runs.md in the cyclonus
 // corpus: a 192.168.1.0/24 ipBlock lets in the pods whose IPs are in it),
 // so an ipBlock matches a workload when one of its pods' IPs is in the
-// block. Workloads known only from manifests have no IPs and are matched
-// by selectors alone. An outside endpoint given as a CIDR that the
+// block (for a host-network workload, its pods' host IPs). Workloads known
+// only from manifests have no IPs and are matched by selectors alone. An outside endpoint given as a CIDR that the
 // policies' ipBlocks cut into regions treated differently is answered per
 // region (Verdict.Parts); Allowed then means allowed for every address.
 //
@@ -99,12 +132,12 @@
 // # Scale
 //
 // Workloads that no policy can tell apart (same namespace, template
-// labels, outside regions of their pod IPs and named container ports)
-// form one class, and all work is per class. New evaluates each policy's
-// pod selector against the classes of its namespace, and each distinct
-// peer once, as bitsets of classes and outside regions. Matrix merges the
-// rules of one side that allow the same ports into groups, then fills the
-// cells in two passes: per destination, the union of the ingress groups
+// labels, host network or not, outside regions of their pod IPs and named
+// container ports) form one class, and all work is per class. New
+// evaluates each policy's pod selector against the classes of its
+// namespace, and each distinct peer once, as bitsets of classes and
+// outside regions. Matrix merges the rules of one side that allow the
+// same ports into groups, then fills the cells in two passes: per destination, the union of the ingress groups
 // each source is in (looked up by the mask of those groups), and per
 // source, intersected in, the union of the egress groups each destination
 // is in; a side no policy isolates is skipped. Port sets are interned, so

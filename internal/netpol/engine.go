@@ -67,9 +67,15 @@ type namespace struct {
 
 // workload is one top-level workload with what the policies look at.
 type workload struct {
-	ref   model.WorkloadRef
+	ref model.WorkloadRef
+	// ips are the pod IPs of its running pods; for a workload of the host
+	// network, its pods' host IPs (the node's addresses), which it does
+	// not own (see hostNet).
 	ips   []netip.Addr
 	class int
+	// hostNet is set for a workload whose pods run in the host network:
+	// no policy selects it, and its traffic is its node's.
+	hostNet bool
 }
 
 // class groups the workloads no policy can tell apart: same namespace,
@@ -81,6 +87,11 @@ type class struct {
 	atoms   []int                 // atoms of the members' pod IPs, sorted
 	ports   []model.ContainerPort // container ports (named ports resolve here)
 	portSig int                   // equal for classes whose named ports resolve alike
+	// hostNet is set for a class of host-network workloads: policies
+	// never select it (neither as subject nor as a selector peer), ipBlocks
+	// match it by its atoms (its node's addresses), and named ports never
+	// resolve on it, as on an outside address.
+	hostNet bool
 	members []int
 	// selectedBy lists the policies selecting the class, per direction.
 	selectedBy [2][]int
@@ -186,11 +197,19 @@ func New(ctx context.Context, ix *inventory.Index, opts Options) (*Engine, error
 				return nil, err
 			}
 		}
-		wl := &workload{ref: w.Ref(), ips: podIPs(ix.Pods(w.Ref()))}
+		wl := &workload{ref: w.Ref(), hostNet: w.Template.HostNetwork}
+		if wl.hostNet {
+			wl.ips = hostIPs(ix.Pods(w.Ref()))
+		} else {
+			wl.ips = podIPs(ix.Pods(w.Ref()))
+		}
 		e.byRef[wl.ref] = i
 		key := w.Namespace + "/" + w.Name
 		e.byName[key] = append(e.byName[key], i)
 		for _, ip := range wl.ips {
+			if wl.hostNet {
+				break // its node's addresses: outside, not the workload's
+			}
 			if owners := e.ipOwners[ip]; !slices.Contains(owners, i) {
 				e.ipOwners[ip] = append(owners, i)
 			}
@@ -203,7 +222,7 @@ func New(ctx context.Context, ix *inventory.Index, opts Options) (*Engine, error
 		atoms = slices.Compact(atoms)
 		ports := containerPorts(w)
 		psig := portSignature(ports)
-		ck := fmt.Sprintf("%s\x00%s\x00%v\x00%s", w.Namespace, labelsKey(w.Template.Labels), atoms, psig)
+		ck := fmt.Sprintf("%s\x00%s\x00%v\x00%s\x00%t", w.Namespace, labelsKey(w.Template.Labels), atoms, psig, wl.hostNet)
 		c, ok := classOf[ck]
 		if !ok {
 			c = len(e.classes)
@@ -214,7 +233,7 @@ func New(ctx context.Context, ix *inventory.Index, opts Options) (*Engine, error
 				portSigs[psig] = ps
 			}
 			ns := e.nsIndex[w.Namespace]
-			e.classes = append(e.classes, &class{ns: ns, labels: w.Template.Labels, atoms: atoms, ports: ports, portSig: ps})
+			e.classes = append(e.classes, &class{ns: ns, labels: w.Template.Labels, atoms: atoms, ports: ports, portSig: ps, hostNet: wl.hostNet})
 			e.namespaces[ns].classes = append(e.namespaces[ns].classes, c)
 		}
 		wl.class = c
@@ -222,7 +241,8 @@ func New(ctx context.Context, ix *inventory.Index, opts Options) (*Engine, error
 		e.workloads = append(e.workloads, wl)
 	}
 
-	// Which policies select which classes.
+	// Which policies select which classes. Host-network workloads are
+	// never selected: their traffic is the node's.
 	for pi, p := range e.policies {
 		ns, ok := e.nsIndex[p.ref.Namespace]
 		if !ok {
@@ -230,7 +250,7 @@ func New(ctx context.Context, ix *inventory.Index, opts Options) (*Engine, error
 		}
 		for _, c := range e.namespaces[ns].classes {
 			cl := e.classes[c]
-			if !p.denyAll && !p.src.PodSelector.Matches(cl.labels) {
+			if cl.hostNet || !p.denyAll && !p.src.PodSelector.Matches(cl.labels) {
 				continue
 			}
 			if p.ingress {
@@ -247,25 +267,51 @@ func New(ctx context.Context, ix *inventory.Index, opts Options) (*Engine, error
 	return e, nil
 }
 
-// podIPs returns the distinct IPs the pods report, sorted.
+// podIPs returns the distinct IPs the running pods of a workload hold for
+// traffic, sorted: the rule of flows.PodAddrs, so that an address the
+// engine gives a workload is one flows attribute to it. A pod of the host
+// network holds none (its IPs are its node's; see hostIPs), nor does a
+// finished pod.
 func podIPs(pods []*model.Workload) []netip.Addr {
 	var out []netip.Addr
 	for _, p := range pods {
-		if p.Status == nil {
+		if !running(p) || p.Template.HostNetwork {
 			continue
 		}
-		ips := p.Status.PodIPs
-		if len(ips) == 0 && p.Status.PodIP != "" {
-			ips = []string{p.Status.PodIP}
-		}
-		for _, s := range ips {
-			if a, err := netip.ParseAddr(s); err == nil {
-				out = append(out, a.Unmap().WithZone(""))
-			}
-		}
+		out = appendAddrs(out, append([]string{p.Status.PodIP}, p.Status.PodIPs...)...)
 	}
 	slices.SortFunc(out, netip.Addr.Compare)
 	return slices.Compact(out)
+}
+
+// hostIPs returns the distinct addresses of the nodes the running pods of
+// a host-network workload run on, sorted: their host IP and pod IPs,
+// which for such a pod are the node's.
+func hostIPs(pods []*model.Workload) []netip.Addr {
+	var out []netip.Addr
+	for _, p := range pods {
+		if !running(p) {
+			continue
+		}
+		out = appendAddrs(out, append([]string{p.Status.HostIP, p.Status.PodIP}, p.Status.PodIPs...)...)
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return slices.Compact(out)
+}
+
+// running reports whether a pod has a status and has not finished.
+func running(p *model.Workload) bool {
+	return p.Status != nil && p.Status.Phase != "Succeeded" && p.Status.Phase != "Failed"
+}
+
+// appendAddrs appends the addresses of ss that parse, unmapped.
+func appendAddrs(out []netip.Addr, ss ...string) []netip.Addr {
+	for _, s := range ss {
+		if a, err := netip.ParseAddr(s); err == nil {
+			out = append(out, a.Unmap().WithZone(""))
+		}
+	}
+	return out
 }
 
 // containerPorts returns the ports of the regular and init containers
@@ -339,6 +385,10 @@ type Isolation struct {
 	Workload model.WorkloadRef `json:"workload"`
 	Ingress  []PolicyRef       `json:"ingress"`
 	Egress   []PolicyRef       `json:"egress"`
+	// HostNetwork is set when the workload's pods run in the host
+	// network: no policy selects them, whatever their labels, and their
+	// traffic is their node's.
+	HostNetwork bool `json:"hostNetwork,omitempty"`
 }
 
 // Isolation returns the policies selecting ref.
@@ -348,7 +398,7 @@ func (e *Engine) Isolation(ref model.WorkloadRef) (Isolation, error) {
 		return Isolation{}, fmt.Errorf("%w: %s", ErrUnknownWorkload, ref)
 	}
 	cl := e.classes[e.workloads[i].class]
-	return Isolation{Workload: ref, Ingress: e.refs(cl.selectedBy[dirIngress]), Egress: e.refs(cl.selectedBy[dirEgress])}, nil
+	return Isolation{Workload: ref, Ingress: e.refs(cl.selectedBy[dirIngress]), Egress: e.refs(cl.selectedBy[dirEgress]), HostNetwork: cl.hostNet}, nil
 }
 
 func (e *Engine) refs(pols []int) []PolicyRef {
@@ -407,7 +457,8 @@ func (e *Engine) FindWorkload(s string) (model.WorkloadRef, error) {
 // ParseEndpoint reads an end of a connection as the command line gives
 // it: a workload ("NAMESPACE/NAME" or "NAMESPACE/KIND/NAME"), an IP
 // address or a CIDR. An address that a pod of the cluster holds is that
-// pod's workload (see EndpointFor); other addresses and CIDRs are outside.
+// pod's workload (see EndpointFor); other addresses, node addresses among
+// them, and CIDRs are outside.
 func (e *Engine) ParseEndpoint(s string) (Endpoint, error) {
 	if a, err := netip.ParseAddr(s); err == nil {
 		return e.EndpointFor(a), nil
@@ -422,9 +473,11 @@ func (e *Engine) ParseEndpoint(s string) (Endpoint, error) {
 	return WorkloadEndpoint(ref), nil
 }
 
-// EndpointFor returns the workload whose pod holds address a (the first
-// by reference when stale pods of several hold it), or a as an outside
-// address.
+// EndpointFor returns the workload whose running pod holds address a
+// (the first by reference when stale pods of several hold it), or a as an
+// outside address. Pods of the host network hold no address of their own:
+// a node's address is outside, even when host-network pods report it
+// (the rule of flows.PodAddrs).
 func (e *Engine) EndpointFor(a netip.Addr) Endpoint {
 	a = a.Unmap().WithZone("")
 	if owners := e.ipOwners[a]; len(owners) > 0 {

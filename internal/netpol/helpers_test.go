@@ -114,6 +114,16 @@ func podDoc(ns, name string, labels map[string]string, ip string, ports ...port)
 	return b.String()
 }
 
+// hostPodDoc is a running bare pod of the host network: its pod IP is
+// its node's address hostIP (empty: no status, as from manifests).
+func hostPodDoc(ns, name string, labels map[string]string, hostIP string, ports ...port) string {
+	doc := strings.Replace(podDoc(ns, name, labels, hostIP, ports...), "spec:\n", "spec:\n  hostNetwork: true\n", 1)
+	if hostIP != "" {
+		doc += "  hostIP: " + hostIP + "\n"
+	}
+	return doc
+}
+
 func podRef(ns, name string) model.WorkloadRef {
 	return model.WorkloadRef{Cluster: model.DefaultCluster, Kind: model.KindPod, Namespace: ns, Name: name}
 }
@@ -121,9 +131,15 @@ func podRef(ns, name string) model.WorkloadRef {
 func addr(s string) Endpoint { return AddressEndpoint(netip.MustParsePrefix(s)) }
 
 // summary condenses a side for table tests: "open" (not isolated),
-// "outside", "allow <rules>" or "deny <policies>".
+// "outside", "host" (a workload of the host network), "allow <rules>" or
+// "deny <policies>".
 func summary(s Side) string {
 	switch {
+	case s.HostNetwork:
+		if !s.Outside || s.Isolated || !s.Allowed || len(s.Policies) > 0 {
+			return fmt.Sprintf("bad host side %+v", s)
+		}
+		return "host"
 	case s.Outside:
 		return "outside"
 	case !s.Isolated:

@@ -27,6 +27,10 @@ type Node struct {
 	// policy at all: everything is allowed to and from it.
 	IngressIsolated bool `json:"ingressIsolated,omitempty"`
 	EgressIsolated  bool `json:"egressIsolated,omitempty"`
+	// HostNetwork is set for a workload whose pods run in the host
+	// network. No policy isolates it; its cells are those of its node's
+	// addresses (see Matrix).
+	HostNetwork bool `json:"hostNetwork,omitempty"`
 }
 
 func (n Node) String() string {
@@ -50,6 +54,13 @@ type Path struct {
 // policies' ipBlocks cut the address space into, plus "anywhere else";
 // NetworkPolicy does not restrict traffic between two outside addresses,
 // so the matrix has no such paths. A Matrix is immutable.
+//
+// A workload of the host network is a workload node that no policy
+// isolates (Node.HostNetwork), so that flows and simulations naming it
+// find it; its cells are what the policies allow to and from its node's
+// addresses (ipBlocks only, as Query answers it), and its paths to outside
+// regions allow everything. An observed address of a node is not that
+// node: EndpointFor makes it outside, and NodeOf its outside region.
 type Matrix struct {
 	scope   Scope
 	nodes   []Node
@@ -368,8 +379,12 @@ func (b *matrixBuilder) spec(r *rule) int {
 }
 
 // resolve returns the set of spec s for a destination class (cls < 0:
-// outside).
+// outside). Named ports resolve on pods only: a host-network class is
+// resolved as an outside address.
 func (b *matrixBuilder) resolve(s, cls int) uint32 {
+	if cls >= 0 && b.e.classes[cls].hostNet {
+		cls = -1
+	}
 	sig := -1
 	if cls >= 0 {
 		sig = b.e.classes[cls].portSig
@@ -413,7 +428,7 @@ func (e *Engine) Matrix(ctx context.Context, scope Scope) (*Matrix, error) {
 	for _, w := range e.workloads {
 		ref := w.ref
 		cl := e.classes[w.class]
-		m.nodes = append(m.nodes, Node{Workload: &ref, IngressIsolated: len(cl.selectedBy[dirIngress]) > 0, EgressIsolated: len(cl.selectedBy[dirEgress]) > 0})
+		m.nodes = append(m.nodes, Node{Workload: &ref, IngressIsolated: len(cl.selectedBy[dirIngress]) > 0, EgressIsolated: len(cl.selectedBy[dirEgress]) > 0, HostNetwork: cl.hostNet})
 		m.classOf = append(m.classOf, w.class)
 	}
 	m.nw = len(m.nodes)
@@ -577,8 +592,8 @@ func (e *Engine) Matrix(ctx context.Context, scope Scope) (*Matrix, error) {
 			if c == nil || *c == setEmpty {
 				continue
 			}
-			dst, sig := -1, -1
-			if d < nc {
+			dst, sig := -1, -1 // outside and host-network destinations resolve alike
+			if d < nc && !e.classes[d].hostNet {
 				dst, sig = d, e.classes[d].portSig
 			}
 			v := cache.get(masks[d], sig)

@@ -320,7 +320,7 @@ func TestMatrixManyGroups(t *testing.T) {
 				np.Ingress = append(np.Ingress, model.NetworkPolicyRule{Peers: []model.NetworkPolicyPeer{peer}, Ports: port})
 				np.Egress = append(np.Egress, model.NetworkPolicyRule{Peers: []model.NetworkPolicyPeer{peer}, Ports: port})
 			}
-			e, err := New(t.Context(), inventory.New(loadYAML(t, world()...)), Options{Policies: []*model.NetworkPolicy{np}})
+			e, err := New(t.Context(), inventory.New(loadYAML(t, append(world(), hostPods()...)...)), Options{Policies: []*model.NetworkPolicy{np}})
 			if err != nil {
 				t.Fatal(err)
 			}

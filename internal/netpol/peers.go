@@ -83,7 +83,9 @@ func (e *Engine) peerKey(p *policy, pr *peer) string {
 	return "P|" + p.ref.Namespace + "|" + selectorKey(pr.pod)
 }
 
-// evalPeer returns what one valid peer of policy p matches.
+// evalPeer returns what one valid peer of policy p matches. Selectors
+// pick pods in their own network namespace only; an ipBlock matches
+// host-network classes by their node's addresses.
 func (e *Engine) evalPeer(p *policy, pr *peer) peerSets {
 	s := peerSets{classes: newBitset(len(e.classes)), atoms: newBitset(len(e.space.atoms))}
 	if pr.block != nil {
@@ -107,7 +109,7 @@ func (e *Engine) evalPeer(p *policy, pr *peer) peerSets {
 			continue
 		}
 		for _, c := range ns.classes {
-			if pr.pod == nil || pr.pod.Matches(e.classes[c].labels) {
+			if cl := e.classes[c]; !cl.hostNet && (pr.pod == nil || pr.pod.Matches(cl.labels)) {
 				s.classes.set(c)
 			}
 		}

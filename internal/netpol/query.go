@@ -48,9 +48,13 @@ type Connection struct {
 // policies of the source, or the ingress policies of the destination.
 type Side struct {
 	Direction string `json:"direction"`
-	// Outside is set when this end is an outside address: no
-	// NetworkPolicy applies to it, so this side allows.
+	// Outside is set when this end is an outside address, or a workload
+	// of the host network (then HostNetwork is set too): no NetworkPolicy
+	// applies to it, so this side allows.
 	Outside bool `json:"outside,omitempty"`
+	// HostNetwork is set when this end is a workload whose pods run in the
+	// host network: its traffic is its node's, an outside address.
+	HostNetwork bool `json:"hostNetwork,omitempty"`
 	// Isolated is set when some policy selects the workload for this
 	// direction; otherwise everything is allowed on this side.
 	Isolated bool `json:"isolated"`
@@ -141,6 +145,13 @@ func (e *Engine) resolve(ep Endpoint) ([]end, error) {
 
 // Query answers whether a connection is allowed, and which policies and
 // rules decided it on each side. At least one end must be a workload.
+//
+// A workload of the host network is answered as its node: its side is
+// outside (no policy applies to it), and the other side sees its pods'
+// host IPs, which ipBlocks match (one of them in the block suffices, as
+// for a workload's pod IPs) and selectors and named ports never do. When
+// no running pod reports a host IP, it is an outside address of unknown
+// value, which only rules without from/to match. The reasons say so.
 func (e *Engine) Query(c Connection) (Verdict, error) {
 	proto, ok := NormalizeProtocol(c.Protocol)
 	if !ok {
@@ -220,12 +231,17 @@ func (e *Engine) side(dir int, subject, other end, proto string, port int32) Sid
 		s.Reason = fmt.Sprintf("%s is outside the cluster's workloads: no NetworkPolicy applies to it", subject.label)
 		return s
 	}
+	if subject.w.hostNet {
+		s.Outside, s.HostNetwork, s.Allowed = true, true, true
+		s.Reason = fmt.Sprintf("%s runs in the host network: its traffic is its node's (%s), an outside address to which no NetworkPolicy applies", subject.label, nodeAddrs(subject.w))
+		return s
+	}
 	cl := e.classes[subject.w.class]
-	var dstPorts []model.ContainerPort
+	var dstPorts []model.ContainerPort // named ports resolve on pods only
 	switch {
 	case dir == dirIngress:
 		dstPorts = cl.ports
-	case other.w != nil:
+	case other.w != nil && !other.w.hostNet:
 		dstPorts = e.classes[other.w.class].ports
 	}
 	pols := cl.selectedBy[dir]
@@ -274,7 +290,36 @@ func (e *Engine) side(dir int, subject, other end, proto string, port int32) Sid
 	} else {
 		s.Reason = fmt.Sprintf("%s isolated by %s, and no rule allows %s on %s/%d", subject.label, strings.Join(names, ", "), other.label, proto, port)
 	}
+	if other.w != nil && other.w.hostNet {
+		s.Reason += "; " + seenAsNode(other)
+	}
 	return s
+}
+
+// seenAsNode says how the policies of the other end see a host-network
+// workload.
+func seenAsNode(x end) string {
+	if len(x.w.ips) == 0 {
+		return fmt.Sprintf("%s runs in the host network, so the policies see its node's address, an outside address unknown here (no running pod reports one): only rules without from/to match it", x.label)
+	}
+	return fmt.Sprintf("%s runs in the host network, so the policies see its node's address (%s), an outside address: ipBlocks match it, pod and namespace selectors and named ports never do", x.label, nodeAddrs(x.w))
+}
+
+// nodeAddrs lists the node addresses of a host-network workload, the
+// first few of them.
+func nodeAddrs(w *workload) string {
+	const most = 4
+	if len(w.ips) == 0 {
+		return "address unknown: no running pod reports one"
+	}
+	var parts []string
+	for _, a := range w.ips[:min(len(w.ips), most)] {
+		parts = append(parts, a.String())
+	}
+	if n := len(w.ips) - most; n > 0 {
+		parts = append(parts, fmt.Sprintf("and %d more", n))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // peerMatches reports whether a peer of policy p matches the other end,
@@ -295,8 +340,8 @@ func (e *Engine) peerMatches(p *policy, pr *peer, other end) bool {
 		}
 		return false
 	}
-	if other.w == nil {
-		return false // selectors pick pods, never outside addresses
+	if other.w == nil || other.w.hostNet {
+		return false // selectors pick pods, never outside or node addresses
 	}
 	cl := e.classes[other.w.class]
 	ns := e.namespaces[cl.ns]
