@@ -98,12 +98,16 @@ func ExecutablesOf(e *sbom.Executables) *Executables {
 }
 
 // Contains reports whether path (absolute, as /proc/PID/exe gives it, or
-// the unresolved form a process was started by, such as /bin/sh) names one
-// of the image's executable files, directly or through the image's
-// symbolic links, and whether the image's list can tell: not when e is nil
-// (an SBOM from before the list) or the list was truncated. Two paths
-// whose hashes collide (odds about one in 2^64 / files) count as one: an
-// absent path may be taken as present, never the reverse.
+// the unresolved form a process was started by, such as /bin/sh or
+// /bin/../usr/bin/ls) names one of the image's executable files, directly
+// or through the image's symbolic links followed as the kernel follows
+// them (sbom.Resolve), and whether the image's list can tell: not when e
+// is nil (an SBOM from before the list) or the list was truncated, and not
+// for a path that is not one of the image's file system (relative, under
+// /proc, a file descriptor such as /dev/fd/3, a file-less /memfd:
+// executable). Two paths whose hashes collide (odds about one in 2^64 /
+// files) count as one: an absent path may be taken as present, never the
+// reverse.
 func (e *Executables) Contains(path string) (present, known bool) {
 	if e == nil {
 		return false, false

@@ -20,8 +20,10 @@ func TestRunsAsRoot(t *testing.T) {
 func TestExecutablesContains(t *testing.T) {
 	list := &sbom.Executables{
 		Files: []string{"/app/server", "/usr/bin/dash", "/usr/bin/python3.11"},
-		Links: map[string]string{"/bin": "/usr/bin", "/usr/bin/sh": "/usr/bin/dash"},
+		Links: map[string]string{"/bin": "/usr/bin", "/usr/bin/sh": "/usr/bin/dash", "/var/run": "/run"},
 	}
+	// /a -> b, /b/c -> /d, as a scan now lists them.
+	chain := &sbom.Executables{Files: []string{"/d/exe"}, Links: map[string]string{"/a": "/b", "/b/c": "/d"}}
 	tests := []struct {
 		name           string
 		e              *sbom.Executables
@@ -32,6 +34,17 @@ func TestExecutablesContains(t *testing.T) {
 		{"a link", list, "/bin/sh", true, true},
 		{"absent", list, "/tmp/payload", false, true},
 		{"a directory", list, "/usr/bin", false, true},
+		{"a chain of directory links", chain, "/a/c/exe", true, true},
+		{".. after a link, as the kernel climbs", list, "/bin/../usr/bin/dash", false, true},
+		{".. after a link, back", list, "/bin/../bin/dash", true, true},
+		{".. after a link to a directory without executables", list, "/var/run/../usr/bin/dash", true, true},
+		{"relative", list, "./evil", false, false},
+		{"a name", list, "evil", false, false},
+		{"empty", list, "", false, false},
+		{"/proc/self/exe", list, "/proc/self/exe", false, false},
+		{"a descriptor", list, "/dev/fd/3", false, false},
+		{"file-less", list, "/memfd:x", false, false},
+		{"shared memory", list, "/dev/shm/evil", false, true},
 		{"unknown", nil, "/tmp/payload", false, false},
 		{"truncated", &sbom.Executables{Truncated: true}, "/tmp/payload", false, false},
 	}

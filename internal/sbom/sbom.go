@@ -4,7 +4,7 @@
 package sbom
 
 import (
-	"path"
+	"bytes"
 	"slices"
 	"strings"
 	"time"
@@ -83,11 +83,15 @@ type Executables struct {
 	// bit, sorted and distinct: the resolved form /proc/PID/exe gives
 	// ("/usr/bin/dash").
 	Files []string `json:"files"`
-	// Links maps each symbolic link that leads, within the image, to one
-	// of Files, or to a directory above one, to where it finally leads:
-	// "/usr/bin/sh" → "/usr/bin/dash", "/bin" → "/usr/bin" (usr-merge). A
-	// link's own path has no link in its directories. So the unresolved
-	// form a process was started by ("/bin/sh") is found too (Resolve).
+	// Links maps symbolic links of the image to where they finally lead:
+	// every link that leads, within the image, to one of Files or to a
+	// directory above one or above another kept link ("/usr/bin/sh" →
+	// "/usr/bin/dash", "/bin" → "/usr/bin" on usr-merged images), and
+	// every link whose target is in another directory than the link
+	// ("/var/run" → "/run"), so that a ".." after it climbs from where the
+	// kernel climbs. A link's own path has no link in its directories. So
+	// the unresolved form a process was started by ("/bin/sh",
+	// "/bin/../usr/bin/ls") is resolved too (Resolve).
 	Links map[string]string `json:"links"`
 	// Truncated is set when the image held more than the scanner keeps;
 	// Files and Links are then empty and whether a path is absent is
@@ -99,47 +103,124 @@ type Executables struct {
 // the kernel's 40 (MAXSYMLINKS) does.
 const MaxLinkHops = 40
 
-// Resolve replaces the links of links (as in Executables.Links: targets
-// absolute and already resolved) in the absolute path p until none is
-// left, and returns the result, cleaned. It reports false for a relative
-// path and after MaxLinkHops replacements (a loop).
+// MaxPath bounds the paths Resolve accepts: the kernel's PATH_MAX, which
+// counts the final NUL, so no executed path is this long.
+const MaxPath = 4096
+
+// runtimeLinks are the links the container runtime creates in the /dev it
+// mounts over the image's: they lead into /proc, file descriptors rather
+// than files.
+var runtimeLinks = map[string]string{
+	"/dev/fd":     "/proc/self/fd",
+	"/dev/stdin":  "/proc/self/fd/0",
+	"/dev/stdout": "/proc/self/fd/1",
+	"/dev/stderr": "/proc/self/fd/2",
+}
+
+// Resolve follows the links of links (as in Executables.Links) in the
+// absolute path p as the kernel resolves an executed path in the
+// container: component by component from the root, a link replaced by its
+// target (an absolute target from the root, a relative one from the
+// link's directory) and the rest looked up from there, ".." climbing from
+// where the path has led so far and stopping at the root. It returns the
+// path reached, clean.
+//
+// It reports false for what is not a path of the image's file system, so
+// that the image's list can say neither present nor absent:
+//   - a path that is empty, relative ("./evil", "evil": relative to a
+//     working directory Resolve does not know), or MaxPath bytes or
+//     longer;
+//   - a path that leads into /proc, directly or through a link
+//     ("/proc/self/exe", "/proc/1234/root/...", "/dev/fd/3" and
+//     "/dev/stdin", which the runtime links to /proc/self/fd, as fexecve
+//     and execveat report a descriptor): procfs's magic links lead
+//     anywhere, often to no file at all;
+//   - a file-less executable as /proc/PID/exe names it ("/memfd:name");
+//   - a path that follows more than MaxLinkHops links (a loop).
+//
+// Other components are taken as directories: a link the image's list
+// leaves out leads to no executable, and either to a data file (a ".."
+// after it fails) or within its own directory (a ".." after it climbs
+// from there, as from the link). Under /dev, which the runtime mounts
+// over the image's, the image's links are not used.
 func Resolve(links map[string]string, p string) (string, bool) {
-	if !strings.HasPrefix(p, "/") {
+	if !strings.HasPrefix(p, "/") || len(p) >= MaxPath || strings.HasPrefix(p, memfdPrefix) {
 		return "", false
 	}
-	p = path.Clean(p)
-	if len(links) == 0 {
-		return p, true
-	}
-	for hops := 0; ; {
-		replaced := false
-		// The shortest prefix that is a link goes first: its target is
-		// resolved, so what follows it is looked up anew.
-		for i := 1; i <= len(p); i++ {
-			if i < len(p) && p[i] != '/' {
-				continue
+	cur := make([]byte, 0, len(p)) // the path so far, without a trailing slash; empty is the root
+	hops := 0
+	for rest := p; rest != ""; {
+		var comp string
+		comp, rest, _ = strings.Cut(rest, "/")
+		switch comp {
+		case "", ".":
+			continue
+		case "..":
+			if i := bytes.LastIndexByte(cur, '/'); i >= 0 {
+				cur = cur[:i]
 			}
-			t, ok := links[p[:i]]
-			if !ok {
-				continue
-			}
-			if hops++; hops > MaxLinkHops {
-				return "", false
-			}
-			p = path.Join(t, p[i:])
-			replaced = true
-			break
+			continue
 		}
-		if !replaced {
-			return p, true
+		dir := len(cur)
+		cur = append(append(cur, '/'), comp...)
+		var target string
+		var ok bool
+		switch m := mountedAt(cur); {
+		case m == procMount && len(cur) > len(procMount):
+			return "", false
+		case m == procMount:
+			continue
+		case m == devMount:
+			target, ok = runtimeLinks[string(cur)]
+		default:
+			target, ok = links[string(cur)]
+		}
+		if !ok {
+			continue
+		}
+		if hops++; hops > MaxLinkHops {
+			return "", false
+		}
+		if strings.HasPrefix(target, "/") {
+			dir = 0
+		}
+		cur = cur[:dir]
+		if rest != "" {
+			target += "/" + rest
+		}
+		rest = target
+	}
+	if len(cur) == 0 {
+		return "/", true
+	}
+	return string(cur), true
+}
+
+// The file systems the container runtime mounts over the image's, and the
+// prefix /proc/PID/exe gives a file-less executable (memfd_create).
+const (
+	procMount   = "/proc"
+	devMount    = "/dev"
+	memfdPrefix = "/memfd:"
+)
+
+// mountedAt returns the runtime mount p (absolute, without a trailing
+// slash) is on: procMount, devMount or "" for the image's file system.
+func mountedAt(p []byte) string {
+	for _, m := range [...]string{procMount, devMount} {
+		if string(p) == m || len(p) > len(m) && p[len(m)] == '/' && string(p[:len(m)]) == m {
+			return m
 		}
 	}
+	return ""
 }
 
 // Contains reports whether p names one of the image's executables,
 // directly or through its links, and whether the list can tell: not when
-// e is nil (an SBOM from before the list) or truncated. A path found is
-// present even in a truncated list.
+// e is nil (an SBOM from before the list) or truncated, and not for a path
+// that Resolve does not take as a path of the image (relative, in /proc,
+// a file descriptor, a file-less executable). A path found is present even
+// in a truncated list.
 func (e *Executables) Contains(p string) (present, known bool) {
 	if e == nil {
 		return false, false
