@@ -1,7 +1,6 @@
 package api
 
 import (
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -55,19 +54,11 @@ func (s *Server) agentReport(w http.ResponseWriter, r *http.Request) error {
 	if r.ContentLength > maxAgentBodyBytes {
 		return errorf(http.StatusRequestEntityTooLarge, codeBodyTooLarge, "report is larger than %d bytes", maxAgentBodyBytes)
 	}
-	var body io.Reader = http.MaxBytesReader(w, r.Body, maxAgentBodyBytes)
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
-	case "", "identity":
-	case "gzip":
-		zr, err := gzip.NewReader(body)
-		if err != nil {
-			return errorf(http.StatusBadRequest, codeBadRequest, "report is not valid gzip: %s", truncate(err.Error(), 128))
-		}
-		defer zr.Close()
-		body = zr
-	default:
-		return errorf(http.StatusUnsupportedMediaType, codeUnsupportedMediaType, "Content-Encoding %q: send gzip or nothing", truncate(enc, 32))
+	body, closeBody, err := decodedBody(w, r, maxAgentBodyBytes, "report")
+	if err != nil {
+		return err
 	}
+	defer closeBody()
 	limited := &io.LimitedReader{R: body, N: observation.MaxReportSize + 1}
 	var rep observation.Report
 	dec := json.NewDecoder(limited)

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"compress/gzip"
 	"hash/fnv"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -140,5 +142,25 @@ func writeAnswer(w http.ResponseWriter, r *http.Request, key cacheKey, res resul
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body)
+	}
+}
+
+// decodedBody returns the request body bounded to max bytes as sent and,
+// for Content-Encoding gzip, decompressed (callers bound what they read of
+// it, since a small body can inflate a lot); what names the body in
+// errors. The caller closes the returned closer.
+func decodedBody(w http.ResponseWriter, r *http.Request, max int64, what string) (io.Reader, func(), error) {
+	var body io.Reader = http.MaxBytesReader(w, r.Body, max)
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+		return body, func() {}, nil
+	case "gzip":
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			return nil, nil, errorf(http.StatusBadRequest, codeBadRequest, "%s is not valid gzip: %s", what, truncate(err.Error(), 128))
+		}
+		return zr, func() { zr.Close() }, nil
+	default:
+		return nil, nil, errorf(http.StatusUnsupportedMediaType, codeUnsupportedMediaType, "Content-Encoding %q: send gzip or nothing", truncate(enc, 32))
 	}
 }

@@ -1,12 +1,10 @@
 package api
 
 import (
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"slices"
@@ -101,19 +99,11 @@ func (s *Server) importFlows(w http.ResponseWriter, r *http.Request) error {
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Now().Add(flowReadTime))
 	_ = rc.SetWriteDeadline(time.Now().Add(flowReadTime + time.Minute))
-	var body io.Reader = http.MaxBytesReader(w, r.Body, maxFlowBodyBytes)
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
-	case "", "identity":
-	case "gzip":
-		zr, err := gzip.NewReader(body)
-		if err != nil {
-			return errorf(http.StatusBadRequest, codeBadRequest, "flow log is not valid gzip: %s", truncate(err.Error(), 128))
-		}
-		defer zr.Close()
-		body = zr
-	default:
-		return errorf(http.StatusUnsupportedMediaType, codeUnsupportedMediaType, "Content-Encoding %q: send gzip or nothing", truncate(enc, 32))
+	body, closeBody, err := decodedBody(w, r, maxFlowBodyBytes, "flow log")
+	if err != nil {
+		return err
 	}
+	defer closeBody()
 
 	ix, _ := s.opts.Inventory.Index()
 	res := flows.NewResolver(ix, cluster)

@@ -12,18 +12,20 @@ import (
 )
 
 // netpolSnapshot is smallSnapshot with a policy that lets only the web's
-// own namespace reach it on port 80, or, with open, every namespace.
+// own namespace reach it on port 80, or, with open, every source (the
+// node agent runs in the host network: no selector matches it, only a rule
+// without from does).
 func netpolSnapshot(open bool) *model.Snapshot {
 	snap := smallSnapshot()
-	from := model.NetworkPolicyPeer{PodSelector: &model.LabelSelector{}}
+	peers := []model.NetworkPolicyPeer{{PodSelector: &model.LabelSelector{}}}
 	if open {
-		from = model.NetworkPolicyPeer{NamespaceSelector: &model.LabelSelector{}}
+		peers = nil
 	}
 	snap.Add(&model.NetworkPolicy{
 		Meta:        model.Meta{Cluster: "default", Namespace: "shop", Name: "web"},
 		PodSelector: model.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
 		PolicyTypes: []string{"Ingress"},
-		Ingress:     []model.NetworkPolicyRule{{Peers: []model.NetworkPolicyPeer{from}, Ports: []model.NetworkPolicyPort{{Port: "80"}}}},
+		Ingress:     []model.NetworkPolicyRule{{Peers: peers, Ports: []model.NetworkPolicyPort{{Port: "80"}}}},
 	})
 	return snap
 }
