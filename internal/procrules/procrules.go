@@ -62,7 +62,9 @@ type Match struct {
 	ArgsContain []string `json:"argsContain,omitempty"`
 	// NotInImage holds when the image's list of executables (what its
 	// scan found; sbom.Executables) is known and complete and contains
-	// neither the executable nor a link to it.
+	// neither the executable nor a link to it. A path the list cannot
+	// place (relative, under /proc, a file descriptor, a file-less
+	// executable) is unknown: the rule stays silent.
 	NotInImage bool `json:"notInImage,omitempty"`
 	// ImageIsShell, when set, requires the container's command to be (true)
 	// or not to be (false) a shell. See IsShellCommand.
@@ -75,7 +77,9 @@ type Match struct {
 // Event is one process execution in a container.
 type Event struct {
 	// Exe is the executable's path as the kernel resolves it
-	// (/proc/<pid>/exe, inside the container's mount namespace).
+	// (/proc/<pid>/exe, inside the container's mount namespace) or, for a
+	// process gone before the agent read it, as it was passed to execve:
+	// possibly relative, or with ".." after a link.
 	Exe string
 	// Args is the full command line, argv[0] included, as
 	// /proc/<pid>/cmdline gives it (secrets already redacted).
@@ -89,7 +93,9 @@ type Event struct {
 	Production bool
 	// InImage reports whether the image's list of executables is known
 	// and complete and, if it is, whether it contains path. Nil means
-	// unknown.
+	// unknown. It is given Exe as it came, without " (deleted)" but not
+	// cleaned: ".." is resolved after the links before it, as the kernel
+	// does, so only the list can clean it.
 	InImage func(path string) (known, present bool)
 }
 
@@ -233,14 +239,16 @@ func (rs *Ruleset) Evaluate(e Event) []Finding {
 // process is an event with what every rule needs computed once.
 type process struct {
 	e     Event
-	exe   string
+	raw   string // e.Exe without " (deleted)", for InImage
+	exe   string // raw, cleaned
 	names []string
 	shell *bool // whether the container's command is a shell, computed on demand
 }
 
 func newProcess(e Event) *process {
-	exe := path.Clean(strings.TrimSuffix(e.Exe, " (deleted)"))
-	return &process{e: e, exe: exe, names: Names(exe, e.Args)}
+	raw := strings.TrimSuffix(e.Exe, " (deleted)")
+	exe := path.Clean(raw)
+	return &process{e: e, raw: raw, exe: exe, names: Names(exe, e.Args)}
 }
 
 func (p *process) imageIsShell() bool {
@@ -288,11 +296,15 @@ func (c *compiled) match(p *process) (string, bool) {
 		if p.e.InImage == nil {
 			return "", false
 		}
-		known, present := p.e.InImage(p.exe)
+		known, present := p.e.InImage(p.raw)
 		if !known || present {
 			return "", false
 		}
-		ev = append(ev, "not in the image's file list")
+		if p.raw != p.exe {
+			ev = append(ev, quote(p.raw)+" not in the image's file list")
+		} else {
+			ev = append(ev, "not in the image's file list")
+		}
 	}
 	if m.ImageIsShell != nil {
 		if p.imageIsShell() != *m.ImageIsShell {
