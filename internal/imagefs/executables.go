@@ -2,8 +2,8 @@ package imagefs
 
 import (
 	"context"
+	"hash/maphash"
 	"io/fs"
-	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -13,8 +13,9 @@ import (
 
 // Version is the walk's version. Scanners record it in every SBOM next to
 // the extractors' versions, so that raising it gets every image scanned
-// again: 1 added the image's executables.
-const Version = 1
+// again: 1 added the image's executables; 2 keeps the links that chains
+// of directory links and ".." need (see execCollector.result).
+const Version = 2
 
 // execCollector gathers, during the walk, the visible regular files with
 // an execute bit and every visible symbolic link (to resolve them once the
@@ -28,11 +29,21 @@ type execCollector struct {
 	links     map[string]string // clean name → link target as written
 	linkBytes int64
 	truncated bool
+
+	// data holds the keyed hashes of the visible regular files without an
+	// execute bit, up to maxPaths of them (then nil, dataFull set), so
+	// that a link to one is left out of the list: a ".." after a link to
+	// a file fails. A collision leaves out a link to a directory; the seed
+	// is random per collector, so no image can choose one.
+	data     map[uint64]struct{}
+	dataSeed maphash.Seed
+	dataFull bool
 }
 
 func newExecCollector(opts Options) *execCollector {
 	return &execCollector{maxPaths: opts.MaxExecutables, maxBytes: opts.MaxExecutableBytes,
-		files: map[string]struct{}{}, links: map[string]string{}}
+		files: map[string]struct{}{}, links: map[string]string{},
+		data: map[uint64]struct{}{}, dataSeed: maphash.MakeSeed()}
 }
 
 // maxExecPath is the longest path kept: PATH_MAX. A longer one truncates
@@ -42,7 +53,17 @@ const maxExecPath = 4096
 
 // file records a visible regular file of mode.
 func (c *execCollector) file(name string, mode fs.FileMode) {
-	if c.truncated || mode.Perm()&0o111 == 0 {
+	if c.truncated {
+		return
+	}
+	if mode.Perm()&0o111 == 0 {
+		switch {
+		case c.dataFull:
+		case len(c.data) >= c.maxPaths:
+			c.data, c.dataFull = nil, true
+		default:
+			c.data[maphash.String(c.dataSeed, name)] = struct{}{}
+		}
 		return
 	}
 	if len(name) >= maxExecPath || len(c.files) >= c.maxPaths || c.fileBytes+int64(len(name)) > c.maxBytes {
@@ -69,6 +90,7 @@ func (c *execCollector) link(name, target string) {
 
 // forget drops an entry replaced by a later one of the same layer.
 func (c *execCollector) forget(name string) {
+	delete(c.data, maphash.String(c.dataSeed, name))
 	if _, ok := c.files[name]; ok {
 		delete(c.files, name)
 		c.fileBytes -= int64(len(name))
@@ -82,21 +104,39 @@ func (c *execCollector) forget(name string) {
 // truncate gives up on the list: what was gathered is let go.
 func (c *execCollector) truncate() {
 	c.truncated = true
-	c.files, c.links = nil, nil
+	c.files, c.links, c.data = nil, nil, nil
 	c.fileBytes, c.linkBytes = 0, 0
 }
 
 // result resolves the links within the image and returns the executables:
-// every file under its canonical path (no link in its directories), and
-// every link that leads to one of them, or to a directory above one, with
-// where it finally leads. Links are followed as the kernel follows them
-// inside the container: relative to the link's directory, absolute ones
-// from the image's root, ".." stopping at the root, at most
-// sbom.MaxLinkHops of them per path; a link that loops, leads nowhere or
-// to something that is not executable is left out.
+// every file under its canonical path (no link in its directories), and,
+// with where it finally leads, every link that sbom.Resolve needs to
+// resolve a path as the kernel does (it takes any other name for a
+// directory):
+//   - a link to one of the files;
+//   - a link to a directory above a file or above another kept link,
+//     kept until nothing more is ("/a" → "b" when "/b/c" → "/d" and "/d"
+//     holds a file);
+//   - a link whose target is in another directory than the link
+//     ("/var/run" → "/run"), where a ".." after it climbs elsewhere than
+//     from the link's own directory, unless the target is a data file
+//     (a regular file without an execute bit, after which ".." fails):
+//     the target may be a directory without executables, or nothing in
+//     the image, which the container can create.
+//
+// Links are followed as the kernel follows them inside the container:
+// relative to the link's directory, absolute ones from the image's root,
+// ".." stopping at the root, at most sbom.MaxLinkHops of them per path; a
+// link that loops is left out. Files and links under /proc and /dev are
+// left out: the container runtime mounts its own file systems there.
 func (c *execCollector) result(ctx context.Context) (*sbom.Executables, error) {
 	if c.truncated {
 		return &sbom.Executables{Truncated: true}, nil
+	}
+	for name := range c.links {
+		if underRuntimeMount(name) {
+			delete(c.links, name)
+		}
 	}
 	r := newResolver(c.links)
 	files := make([]string, 0, len(c.files))
@@ -104,18 +144,18 @@ func (c *execCollector) result(ctx context.Context) (*sbom.Executables, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		files = append(files, r.canonicalName(f))
+		if f = r.canonicalName(f); !underRuntimeMount(f) {
+			files = append(files, f)
+		}
 	}
 	slices.Sort(files)
 	files = slices.Compact(files)
 	isFile := func(p string) bool { _, ok := slices.BinarySearch(files, p); return ok }
+	isData := func(p string) bool { _, ok := c.data[maphash.String(c.dataSeed, p)]; return ok }
 
-	// Links to files first, then links to directories above a file or a
-	// kept link: "/bin" matters because "/usr/bin/dash" or "/usr/bin/sh"
-	// is below "/usr/bin".
-	type link struct{ name, target string }
-	var toDirs []link
 	links := map[string]string{}
+	var kept []string                 // names kept whose directories may make more links kept
+	byTarget := map[string][]string{} // the other links to directories, by target
 	for name := range c.links {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -128,24 +168,46 @@ func (c *execCollector) result(ctx context.Context) (*sbom.Executables, error) {
 		if name == target {
 			continue
 		}
-		if isFile(target) {
-			links[name] = target
-		} else {
-			toDirs = append(toDirs, link{name, target})
+		switch {
+		case isFile(target):
+		case isData(target):
+			continue
+		case parent(target) == parent(name):
+			byTarget[target] = append(byTarget[target], name)
+			continue
 		}
+		links[name] = target
+		kept = append(kept, name)
 	}
-	keys := slices.Sorted(maps.Keys(links))
-	above := func(dir string, sorted []string) bool {
-		prefix := dir + "/"
-		if dir == "" {
+	keep := func(target string) {
+		for _, name := range byTarget[target] {
+			links[name] = target
+			kept = append(kept, name)
+		}
+		delete(byTarget, target)
+	}
+	for target := range byTarget {
+		prefix := target + "/"
+		if target == "" {
 			prefix = ""
 		}
-		i, _ := slices.BinarySearch(sorted, prefix)
-		return i < len(sorted) && strings.HasPrefix(sorted[i], prefix)
+		if i, _ := slices.BinarySearch(files, prefix); i < len(files) && strings.HasPrefix(files[i], prefix) {
+			keep(target)
+		}
 	}
-	for _, l := range toDirs {
-		if above(l.target, files) || above(l.target, keys) {
-			links[l.name] = l.target
+	// Up to a fixed point: each link is kept once, and each kept name
+	// walks its directories once.
+	for len(kept) > 0 && len(byTarget) > 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		name := kept[len(kept)-1]
+		kept = kept[:len(kept)-1]
+		for dir := name; dir != ""; {
+			dir = parent(dir)
+			if _, ok := byTarget[dir]; ok {
+				keep(dir)
+			}
 		}
 	}
 
@@ -163,6 +225,18 @@ func (c *execCollector) result(ctx context.Context) (*sbom.Executables, error) {
 		return &sbom.Executables{Truncated: true}, nil
 	}
 	return out, nil
+}
+
+// underRuntimeMount reports whether name (clean, relative to the root) is
+// on a file system the container runtime mounts over the image's: /proc
+// or /dev.
+func underRuntimeMount(name string) bool {
+	for _, m := range [...]string{"proc", "dev"} {
+		if name == m || strings.HasPrefix(name, m+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // resolver follows the links the walk saw. Paths are clean and relative

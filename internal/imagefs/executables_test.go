@@ -64,6 +64,9 @@ func TestWalkExecutables(t *testing.T) {
 			"/bin": "/usr/bin", "/sbin": "/usr/sbin",
 			"/usr/bin/sh": "/usr/bin/dash", "/usr/bin/abs": "/usr/bin/dash", "/usr/bin/clamped": "/usr/bin/dash",
 			"/usr/bin/python3": "/usr/bin/python3.11", "/usr/bin/python": "/usr/bin/python3.11",
+			// Links to other directories, or to nothing in the image, for
+			// a ".." after them; not to-data, a link to a data file.
+			"/doc": "/usr/share/doc", "/usr/bin/escape": "/host/bin/bash", "/usr/bin/escape-abs": "/host/usr/bin",
 		},
 	}
 	if diff := cmp.Diff(want, res.Executables); diff != "" {
@@ -93,11 +96,155 @@ func TestWalkExecutables(t *testing.T) {
 		{"/usr/bin/loop1", false},
 		{"/tmp/payload", false},
 		{"/doc/README", false},
+		{"/doc/../usr/bin/dash", false}, // /usr/share/usr/bin/dash
+		{"/doc/../../bin/sh", true},
+		{"/bin/../usr/bin/dash", false}, // /usr/usr/bin/dash
 	} {
 		present, known := res.Executables.Contains(tc.path)
 		if present != tc.present || !known {
 			t.Errorf("Contains(%q) = %v, %v; want %v, true", tc.path, present, known, tc.present)
 		}
+	}
+}
+
+// TestExecutableLinks checks which links the list keeps, through the
+// answers of Contains: a path the kernel resolves to an executable of the
+// image is present, whatever links and ".." it goes through, and one it
+// resolves elsewhere is absent.
+func TestExecutableLinks(t *testing.T) {
+	type link struct{ name, target string }
+	tests := []struct {
+		name    string
+		execs   []string // executable files
+		data    []string // files without an execute bit
+		links   []link
+		present []string
+		absent  []string
+		unknown []string
+	}{
+		{
+			// The reviewer's case: /a is a link to a directory that holds
+			// only a link to the executables' directory.
+			name:    "a directory link to a directory link",
+			execs:   []string{"d/exe"},
+			links:   []link{{"a", "b"}, {"b/c", "/d"}},
+			present: []string{"/d/exe", "/b/c/exe", "/a/c/exe", "/a/c/../d/exe", "/a/../a/c/exe"},
+			absent:  []string{"/a/exe", "/a/c/../c/exe", "/b/exe"},
+		},
+		{
+			name:    "a chain of three, written in any order",
+			execs:   []string{"opt/tool/bin/run"},
+			links:   []link{{"x/y/z", "/opt/tool"}, {"x/y0", "y"}, {"x0", "x"}, {"top", "x0"}},
+			present: []string{"/top/y0/z/bin/run", "/x0/y/z/bin/run", "/x/y0/z/bin/run"},
+			absent:  []string{"/top/y0/bin/run", "/top/y0/z/run"},
+		},
+		{
+			name:    "usr-merge: .. climbs from where /bin leads",
+			execs:   []string{"usr/bin/ls", "usr/bin/dash"},
+			links:   []link{{"bin", "usr/bin"}, {"usr/bin/sh", "dash"}},
+			present: []string{"/bin/ls", "/bin/sh", "/bin/../bin/ls", "/bin/../../bin/sh", "/usr/bin/../bin/ls"},
+			absent:  []string{"/bin/../usr/bin/ls", "/bin/../ls"},
+		},
+		{
+			// /var/run leads to a directory without executables: kept
+			// anyway, since a ".." after it climbs from /run.
+			name:    "a link to a directory without executables elsewhere",
+			execs:   []string{"var/lib/dpkg/info/x.postinst", "usr/bin/dash"},
+			data:    []string{"run/lock/.keep"},
+			links:   []link{{"var/run", "/run"}},
+			present: []string{"/var/run/../usr/bin/dash", "/var/lib/dpkg/info/x.postinst"},
+			absent:  []string{"/var/run/../lib/dpkg/info/x.postinst", "/var/run/lock"},
+		},
+		{
+			name:    "a dangling link elsewhere: the container can create its target",
+			execs:   []string{"usr/bin/dash", "etc/bin/dash"},
+			links:   []link{{"etc/missing", "/opt/none/dir"}},
+			present: []string{"/etc/missing/../../../usr/bin/dash"},
+			absent:  []string{"/etc/missing/../bin/dash", "/etc/missing/x"},
+		},
+		{
+			name:    "a link in its own directory without executables is not needed",
+			execs:   []string{"usr/bin/dash"},
+			data:    []string{"usr/share/doc/a/copyright"},
+			links:   []link{{"usr/share/doc/b", "a"}},
+			present: []string{"/usr/share/doc/b/../../../bin/dash"},
+			absent:  []string{"/usr/share/doc/b/copyright"},
+		},
+		{
+			name:    "links to data files are left out",
+			execs:   []string{"usr/bin/dash"},
+			data:    []string{"etc/passwd", "usr/share/zoneinfo/Etc/UTC"},
+			links:   []link{{"usr/bin/to-data", "/etc/passwd"}, {"etc/localtime", "/usr/share/zoneinfo/Etc/UTC"}},
+			present: []string{"/usr/bin/dash"},
+			absent:  []string{"/usr/bin/to-data", "/etc/localtime"},
+		},
+		{
+			name:    "the runtime mounts its own /proc and /dev",
+			execs:   []string{"dev/evil", "proc/evil", "usr/bin/dash"},
+			links:   []link{{"dev/fd", "/usr/bin"}, {"usr/bin/self", "/proc/self/exe"}, {"usr/bin/stdin", "/dev/stdin"}},
+			present: []string{"/usr/bin/dash", "/proc/../usr/bin/dash"},
+			absent:  []string{"/dev/evil", "/dev/shm/evil"},
+			unknown: []string{"/proc/evil", "/proc/self/exe", "/dev/fd/dash", "/usr/bin/self", "/usr/bin/stdin"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newExecCollector(Options{}.withDefaults())
+			for _, f := range tc.execs {
+				c.file(f, 0o755)
+			}
+			for _, f := range tc.data {
+				c.file(f, 0o644)
+			}
+			for _, l := range tc.links {
+				c.link(l.name, l.target)
+			}
+			ex, err := c.result(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			check := func(paths []string, wantPresent, wantKnown bool) {
+				for _, p := range paths {
+					if present, known := ex.Contains(p); present != wantPresent || known != wantKnown {
+						t.Errorf("Contains(%q) = %v, %v; want %v, %v (links %v)", p, present, known, wantPresent, wantKnown, ex.Links)
+					}
+				}
+			}
+			check(tc.present, true, true)
+			check(tc.absent, false, true)
+			check(tc.unknown, false, false)
+		})
+	}
+}
+
+// TestExecutableLinksDeepChain checks that keeping links to a fixed point
+// stays bounded: a chain of 500 directory links (their names near
+// PATH_MAX), each kept only because of the next, would need 500 rounds of
+// a pass over all links repeated until nothing changes.
+func TestExecutableLinksDeepChain(t *testing.T) {
+	const n = 500
+	c := newExecCollector(Options{}.withDefaults())
+	c.file("opt/exe", 0o755)
+	dir, via := "", ""
+	for i := range n {
+		// d/l0 -> t0 and d/t0/l1 -> t1, ...: each link is in the same
+		// directory as its target, which holds the next link.
+		c.link(join(dir, fmt.Sprintf("l%d", i)), fmt.Sprintf("t%d", i))
+		via = join(via, fmt.Sprintf("l%d", i))
+		dir = join(dir, fmt.Sprintf("t%d", i))
+	}
+	c.link(join(dir, "opt"), "/opt")
+	ex, err := c.result(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex.Truncated || len(ex.Links) != n+1 {
+		t.Fatalf("%d links kept (truncated %v), want %d", len(ex.Links), ex.Truncated, n+1)
+	}
+	// The kernel follows at most 40 links per path: take the last ones.
+	p := "/" + dir[:strings.LastIndex(dir, fmt.Sprintf("/t%d", n-30))] + "/" + strings.Join(strings.Split(via, "/")[n-30:], "/") + "/opt/exe"
+	if present, known := ex.Contains(p); !present || !known {
+		t.Errorf("Contains(%.60q...) = %v, %v; want true, true", p, present, known)
 	}
 }
 
