@@ -247,8 +247,8 @@ func validSeverity(s model.Severity) bool {
 }
 
 func (m *Match) validate() error {
-	if len(m.ExeBasenames) == 0 && len(m.ExePathPrefixes) == 0 && len(m.ArgsContain) == 0 && !m.NotInImage {
-		return errors.New("match is empty: set at least one of exeBasenames, exePathPrefixes, argsContain or notInImage (imageIsShell and production only narrow a rule)")
+	if len(m.ExeBasenames) == 0 && len(m.ExePathPrefixes) == 0 && len(m.ArgsContain) == 0 && !m.NotInImage && !m.Fileless {
+		return errors.New("match is empty: set at least one of exeBasenames, exePathPrefixes, argsContain, notInImage or fileless (imageIsShell and production only narrow a rule)")
 	}
 	lists := []struct {
 		field string

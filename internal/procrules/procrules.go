@@ -66,6 +66,10 @@ type Match struct {
 	// place (relative, under /proc, a file descriptor, a file-less
 	// executable) is unknown: the rule stays silent.
 	NotInImage bool `json:"notInImage,omitempty"`
+	// Fileless holds when the executable has no file: an anonymous memory
+	// file (memfd_create, shown as "/memfd:NAME") or a file descriptor
+	// (fexecve, execveat: "/dev/fd/N", "/proc/self/fd/N").
+	Fileless bool `json:"fileless,omitempty"`
 	// ImageIsShell, when set, requires the container's command to be (true)
 	// or not to be (false) a shell. See IsShellCommand.
 	ImageIsShell *bool `json:"imageIsShell,omitempty"`
@@ -306,6 +310,12 @@ func (c *compiled) match(p *process) (string, bool) {
 			ev = append(ev, "not in the image's file list")
 		}
 	}
+	if m.Fileless {
+		if !Fileless(p.raw) {
+			return "", false
+		}
+		ev = append(ev, "no file behind the executable")
+	}
 	if m.ImageIsShell != nil {
 		if p.imageIsShell() != *m.ImageIsShell {
 			return "", false
@@ -381,3 +391,25 @@ func quote(s string) string {
 }
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// Fileless reports whether an executable's path names no file: an
+// anonymous memory file ("/memfd:NAME", as /proc/<pid>/exe shows one) or a
+// file descriptor ("/dev/fd/N", "/proc/self/fd/N", "/proc/PID/fd/N", as
+// execve is given one by fexecve).
+func Fileless(exe string) bool {
+	if strings.HasPrefix(exe, "/memfd:") {
+		return true
+	}
+	dir, fd := path.Split(exe)
+	if fd == "" || strings.Trim(fd, "0123456789") != "" {
+		return false
+	}
+	switch dir = strings.TrimSuffix(dir, "/"); {
+	case dir == "/dev/fd", dir == "/proc/self/fd", dir == "/proc/thread-self/fd":
+		return true
+	case strings.HasPrefix(dir, "/proc/") && strings.HasSuffix(dir, "/fd"):
+		pid := strings.TrimSuffix(strings.TrimPrefix(dir, "/proc/"), "/fd")
+		return pid != "" && strings.Trim(pid, "0123456789") == ""
+	}
+	return false
+}

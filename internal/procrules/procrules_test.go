@@ -109,6 +109,23 @@ func TestBuiltin(t *testing.T) {
 			Event{Exe: "/usr/local/bin/helper", ImageEntrypoint: server},
 			nil},
 
+		// fileless-execution
+		{"memfd payload", "fileless-execution",
+			Event{Exe: "/memfd:x (deleted)", Args: []string{"[kworker/0:1]"}, ImageEntrypoint: server},
+			[]string{"fileless-execution/critical"}},
+		{"fexecve through /dev/fd", "fileless-execution",
+			Event{Exe: "/dev/fd/3", Args: []string{"payload"}, ImageEntrypoint: server},
+			[]string{"fileless-execution/critical"}},
+		{"execveat through another process's descriptor", "fileless-execution",
+			Event{Exe: "/proc/1234/fd/7", Args: []string{"payload"}, ImageEntrypoint: server},
+			[]string{"fileless-execution/critical"}},
+		{"an ordinary file under /dev", "fileless-execution",
+			Event{Exe: "/dev/fd/3x", Args: []string{"x"}, ImageEntrypoint: server},
+			nil},
+		{"a program named like a descriptor", "fileless-execution",
+			Event{Exe: "/opt/fd/3", Args: []string{"x"}, ImageEntrypoint: server},
+			nil},
+
 		// exec-from-temp-dir
 		{"program in /tmp", "exec-from-temp-dir",
 			Event{Exe: "/tmp/x", Args: []string{"./x"}, ImageEntrypoint: server},
