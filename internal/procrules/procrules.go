@@ -396,9 +396,13 @@ func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
 // anonymous memory file ("/memfd:NAME", as /proc/<pid>/exe shows one) or a
 // file descriptor ("/dev/fd/N", "/proc/self/fd/N", "/proc/PID/fd/N", as
 // execve is given one by fexecve).
+//
+// runc's own copy of itself ("/memfd:runc_cloned:/proc/self/exe", which
+// runc init runs from while it sets a container up) is not counted: it is
+// the runtime, not the container's program.
 func Fileless(exe string) bool {
-	if strings.HasPrefix(exe, "/memfd:") {
-		return true
+	if name, ok := strings.CutPrefix(exe, "/memfd:"); ok {
+		return name != "runc_cloned:/proc/self/exe"
 	}
 	dir, fd := path.Split(exe)
 	if fd == "" || strings.Trim(fd, "0123456789") != "" {
