@@ -18,7 +18,8 @@ import (
 
 // UnusedPaths answers question 9: per workload some NetworkPolicy
 // selects, its allowed paths left unused, ranked; the workloads no policy
-// selects; and the used flows the policies deny.
+// selects (those of the host network marked, and counted apart: no policy
+// can select them); and the used flows the policies deny.
 func (e *Engine) UnusedPaths(ix *inventory.Index, f Filter) *Answer[netpaths.Item] {
 	// Ask takes no context: the computation is bounded by the index.
 	ctx := context.Background()
@@ -104,8 +105,18 @@ func (e *Engine) UnusedPaths(ix *inventory.Index, f Filter) *Answer[netpaths.Ite
 	a.Notes = append(a.Notes, usage.Notes()...)
 	a.Notes = append(a.Notes, notes...)
 	a.Notes = append(a.Notes, "paths are grouped per workload by direction, peer namespace (or outside region) and ports; a path between two workloads that policies select shows under both; score = product of the factors listed per path, a workload's score the sum of its paths'")
+	hostNet := 0
+	for _, u := range unprotected {
+		if u.HostNetwork {
+			hostNet++
+		}
+	}
+	if hostNet > 0 {
+		a.Notes = append(a.Notes, plural(hostNet, "workload", "workloads")+" in the host network (listed in unprotected with hostNetwork): NetworkPolicy does not apply to pods in the host network, whose traffic is their node's; their paths are the cluster nodes' (\"cluster nodes in …\")")
+		a.Summary["hostNetwork"] = hostNet
+	}
 	a.Summary["workloads"] = len(items)
-	a.Summary["unprotected"] = len(unprotected)
+	a.Summary["unprotected"] = len(unprotected) - hostNet
 	a.Summary["paths"] = counts.Paths
 	a.Summary["deniedFlows"] = deniedTotal
 	a.Summary["policyProblems"] = problems

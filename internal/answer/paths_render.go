@@ -27,16 +27,32 @@ func describePath(p netpaths.Path) string {
 	if p.Direction == netpaths.Ingress {
 		way = "from"
 	}
-	s := p.Direction + " " + way + " " + p.Peer.String()
-	if p.Peer.Internet {
-		s += " (internet)"
-	}
-	s += " on " + pathPorts(p).String()
+	s := p.Direction + " " + way + " " + peerText(p.Peer) + " on " + pathPorts(p).String()
 	switch p.State {
 	case netpaths.StateUnused:
 		s += ", unused"
 	case netpaths.StatePartlyUsed:
 		s += ", unused (" + p.Used.String() + " used)"
+	}
+	return s
+}
+
+// peerText is a path's peer for people: "anywhere else (internet)",
+// "cluster nodes in anywhere else (host network: DaemonSet/monitoring/node-exporter)".
+func peerText(p netpaths.Peer) string {
+	s := p.String()
+	if p.Internet {
+		s += " (internet)"
+	}
+	if p.Nodes && p.HostNetworkCount > 0 {
+		names := make([]string, 0, len(p.HostNetwork)+1)
+		for _, w := range p.HostNetwork {
+			names = append(names, w.String())
+		}
+		if more := p.HostNetworkCount - len(p.HostNetwork); more > 0 {
+			names = append(names, fmt.Sprintf("%d more", more))
+		}
+		s += " (host network: " + strings.Join(names, ", ") + ")"
 	}
 	return s
 }
@@ -86,19 +102,16 @@ func writeUnusedPaths(w io.Writer, a *Answer[netpaths.Item]) {
 	for _, it := range a.Items {
 		score := strconv.FormatFloat(it.Score, 'f', 1, 64)
 		for _, p := range it.Paths {
-			peer := p.Peer.String()
-			if p.Peer.Internet {
-				peer += " (internet)"
-			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.Workload, score, p.Direction, peer, p.State, pathPorts(p), factorNames(p.Factors))
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.Workload, score, p.Direction, peerText(p.Peer), p.State, pathPorts(p), factorNames(p.Factors))
 		}
 		if it.MorePaths > 0 {
 			fmt.Fprintf(w, "%s\t%s\t\t… and %s\t\t\t\n", it.Workload, score, plural(it.MorePaths, "more path", "more paths"))
 		}
 	}
-	if len(a.Unprotected) > 0 {
+	unprotected, hostNet := splitHostNetwork(a.Unprotected)
+	if len(unprotected) > 0 {
 		fmt.Fprintln(w, "\nNO NETWORKPOLICY (everything allowed)\tALLOWED PATHS\tUSED PATHS\tDENIED FLOWS")
-		for _, u := range a.Unprotected {
+		for _, u := range unprotected {
 			// No path at all is a cluster compared in part (an
 			// unprotected workload reaches the outside at least).
 			allowed, used := strconv.Itoa(u.AllowedPaths), strconv.Itoa(u.UsedPaths)
@@ -111,6 +124,25 @@ func writeUnusedPaths(w io.Writer, a *Answer[netpaths.Item]) {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%d\n", u.Workload, allowed, used, u.DeniedFlows)
 		}
 	}
+	if len(hostNet) > 0 {
+		fmt.Fprintln(w, "\nHOST NETWORK (NetworkPolicy does not apply; paths under cluster nodes)\tDENIED FLOWS")
+		for _, u := range hostNet {
+			fmt.Fprintf(w, "%s\t%d\n", u.Workload, u.DeniedFlows)
+		}
+	}
+}
+
+// splitHostNetwork separates the workloads of the host network, which no
+// NetworkPolicy can select, from the other unprotected workloads.
+func splitHostNetwork(us []netpaths.Unprotected) (unprotected, hostNet []netpaths.Unprotected) {
+	for _, u := range us {
+		if u.HostNetwork {
+			hostNet = append(hostNet, u)
+		} else {
+			unprotected = append(unprotected, u)
+		}
+	}
+	return unprotected, hostNet
 }
 
 // writeReachability renders a reachability answer.
@@ -155,7 +187,9 @@ func DecodeReachability(data []byte) (*Reachability, error) {
 
 // unusedPaths briefs question 9: used-but-denied flows first (they may be
 // an attack), then the workloads whose unused paths widen the attack
-// surface most, then the workloads without any policy.
+// surface most, then the workloads without any policy. Workloads of the
+// host network are counted, not named: no policy can select them, and
+// question 6 covers their privilege.
 func (b *briefer) unusedPaths(s *Section, a *Answer[netpaths.Item]) {
 	sum := a.Summary
 	known := a.Usage != nil && a.Usage.Known
@@ -171,6 +205,9 @@ func (b *briefer) unusedPaths(s *Section, a *Answer[netpaths.Item]) {
 	}
 	if unprotected > 0 {
 		parts = append(parts, plural(unprotected, "workload", "workloads")+" without any NetworkPolicy")
+	}
+	if n := sum["hostNetwork"]; n > 0 {
+		parts = append(parts, plural(n, "workload", "workloads")+" in the host network (NetworkPolicy does not apply)")
 	}
 	if denied > 0 {
 		parts = append([]string{plural(denied, "used flow", "used flows") + " DENIED by the policies"}, parts...)
@@ -203,11 +240,11 @@ func (b *briefer) unusedPaths(s *Section, a *Answer[netpaths.Item]) {
 		}
 		lines = append(lines, line)
 	}
-	if len(a.Unprotected) > 0 {
+	if us, _ := splitHostNetwork(a.Unprotected); len(us) > 0 {
 		var names []string
-		for i, u := range a.Unprotected {
+		for i, u := range us {
 			if i == 3 {
-				names = append(names, fmt.Sprintf("and %d more", len(a.Unprotected)-i))
+				names = append(names, fmt.Sprintf("and %d more", len(us)-i))
 				break
 			}
 			names = append(names, b.ref(u.Workload))

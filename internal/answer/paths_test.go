@@ -382,3 +382,76 @@ func TestUnusedPathsPartial(t *testing.T) {
 		t.Errorf("section %+v", s)
 	}
 }
+
+// Workloads of the host network are listed apart from the unprotected
+// ones and counted on their own: no NetworkPolicy can select them. Their
+// nodes are a peer of their own, not the internet.
+func TestUnusedPathsHostNetwork(t *testing.T) {
+	res, err := manifest.Load(t.Context(), []string{"testdata/netpol-hostnet.yaml"}, manifest.Options{})
+	if err != nil || len(res.Errors) > 0 {
+		t.Fatal(err, res.Errors)
+	}
+	prom := flows.Endpoint{Workload: wref(model.KindPod, "monitoring", "prometheus")}
+	since := reportNow.Add(-10 * 24 * time.Hour)
+	fs := &flows.Set{Since: since, Until: reportNow, Sources: []string{"test"}, Records: []flows.Record{
+		{Cluster: model.DefaultCluster, From: prom, To: flows.Endpoint{Addr: netip.MustParseAddr("10.0.0.11")}, Port: 9100, Protocol: "TCP", Count: 60, FirstSeen: since, LastSeen: reportNow},
+	}}
+	e := reportEngine(t, Config{})
+	ix := inventory.New(&res.Snapshot).WithFlows(fs)
+	a := e.UnusedPaths(ix, Filter{})
+
+	tests := []struct {
+		name string
+		got  any
+		want any
+	}{
+		{"summary", a.Summary, map[string]int{"workloads": 1, "unprotected": 1, "hostNetwork": 1, "paths": 10, "usedPaths": 1, "unusedPaths": 9, "partlyUsedPaths": 0, "deniedFlows": 0, "policyProblems": 0}},
+		{"unprotected", a.Unprotected, []netpaths.Unprotected{
+			{Workload: *wref(model.KindDaemonSet, "monitoring", "node-exporter"), HostNetwork: true},
+			{Workload: *wref(model.KindPod, "shop", "web"), AllowedPaths: 7},
+		}},
+		{"paths", func() []string {
+			var out []string
+			for _, p := range a.Items[0].Paths {
+				out = append(out, describePath(p))
+			}
+			return out
+		}(), []string{
+			"egress to anywhere else other than cluster nodes (internet) on TCP/9100, unused",
+			"egress to cluster nodes in 10.0.0.12/32 (host network: DaemonSet/monitoring/node-exporter) on TCP/9100, TCP/10250, unused",
+			"egress to Pod/shop/web on TCP/9100, unused",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, tt.got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+	if !strings.Contains(strings.Join(a.Notes, "\n"), "1 workload in the host network (listed in unprotected with hostNetwork): NetworkPolicy does not apply") {
+		t.Errorf("notes %q", a.Notes)
+	}
+
+	var table bytes.Buffer
+	if err := WriteTable(&table, a); err != nil {
+		t.Fatal(err)
+	}
+	out := table.String()
+	noPolicy, hostNet := strings.Index(out, "NO NETWORKPOLICY"), strings.Index(out, "HOST NETWORK")
+	if noPolicy < 0 || hostNet < noPolicy || strings.Index(out, "Pod/shop/web") > hostNet || strings.LastIndex(out, "DaemonSet/monitoring/node-exporter") < hostNet {
+		t.Errorf("the host-network workload is not listed apart:\n%s", out)
+	}
+
+	r, err := e.Report(ix, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sectionNamed(t, r, UnusedPaths)
+	if want := "10 allowed paths: 1 used, 9 unused (high confidence); 1 workload without any NetworkPolicy; 1 workload in the host network (NetworkPolicy does not apply)"; s.Status != want {
+		t.Errorf("status %q, want %q", s.Status, want)
+	}
+	if h := s.Highlights[len(s.Highlights)-1]; h != "no NetworkPolicy, everything allowed: Pod/shop/web" {
+		t.Errorf("last highlight %q", h)
+	}
+}

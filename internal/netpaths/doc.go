@@ -16,7 +16,8 @@
 //     ranked by score, then by reference.
 //   - Unprotected: the workloads no policy selects in either direction.
 //     Everything is allowed to and from them, so their paths are counted,
-//     not listed.
+//     not listed. Workloads of the host network are among them, marked
+//     HostNetwork: no NetworkPolicy can select them (see below).
 //   - Denied: flow records the policies do not allow, most frequent first.
 //   - Usage: the observation window and the confidence it gives.
 //
@@ -24,12 +25,39 @@
 // egress of its source and as ingress of its destination. A workload's
 // paths to itself (between its own pods) are left out.
 //
+// # The host network and the cluster's nodes
+//
+// internal/netpol treats a workload of the host network as its node: no
+// policy selects it, selectors never match it, and its traffic is its
+// node's addresses, which are outside addresses. Question 9 follows it and
+// folds such workloads into the cluster's nodes:
+//
+//   - The node addresses the inventory knows (Node objects' InternalIP and
+//     ExternalIP, the host IPs of pods, the pod IPs of host-network pods)
+//     are a peer of their own per outside region they fall in: "cluster
+//     nodes in anywhere else", "cluster nodes in 10.0.0.0/16" (Peer.Nodes,
+//     with the host-network workloads on them). The rest of the region is
+//     the region's path (Peer.WithoutNodes); a region of node addresses
+//     only has no such rest. Both allow the same ports, as the policies
+//     cannot tell them apart, but traffic to a node is not traffic to the
+//     internet: a nodes peer weighs Weights.Nodes, not Internet.
+//   - A host-network workload is never a peer or an item: its cells in the
+//     matrix are its nodes' (netpol), so its paths are the nodes peers'
+//     paths. A flow to or from a node's address counts for the nodes peer
+//     of its region; a flow naming a host-network workload counts for the
+//     nodes peers of its running pods' addresses, where the policies allow
+//     it (none when no running pod reports an address). Either way the
+//     same traffic makes the same path used.
+//   - It is listed in Unprotected with HostNetwork set, without path
+//     counts (its paths are counted on the nodes peers), and with the
+//     denied flow records that name it.
+//
 // # Ranking
 //
 // A path's score is a product of factors, each named with its reason, as
 // internal/risk ranks vulnerable workloads: the peer (the internet 10,
-// private addresses outside the cluster 3, another namespace 3, the same
-// namespace 1), sensitive ports among the unused ones 2 (SSH, etcd,
+// private addresses outside the cluster 3, the cluster's nodes 3, another
+// namespace 3, the same namespace 1), sensitive ports among the unused ones 2 (SSH, etcd,
 // databases, the kubelet, the API server port; SensitivePorts), 443 or
 // 6443 to an address of the Kubernetes API server 3, every port of a
 // protocol 1.5, and the number of peer workloads grouped into the path

@@ -55,7 +55,8 @@ type Options struct {
 
 // Peer is the other end of a listed path: workloads of one namespace that
 // the policies treat alike on this path (Count of the namespace's Of,
-// the first MaxListedPeers named), or a region of outside addresses.
+// the first MaxListedPeers named), a region of outside addresses, or the
+// cluster's nodes in such a region (Nodes).
 type Peer struct {
 	Namespace string              `json:"namespace,omitempty"`
 	Workloads []model.WorkloadRef `json:"workloads,omitempty"`
@@ -67,10 +68,26 @@ type Peer struct {
 	Outside *netpol.Outside `json:"outside,omitempty"`
 	// Internet is set for an outside region holding internet addresses.
 	Internet bool `json:"internet,omitempty"`
+	// Nodes is set for the cluster's nodes in region Outside: the
+	// Addresses the inventory knows for them (Node objects' InternalIP
+	// and ExternalIP, pods' host IPs), and with them the workloads of the
+	// host network, which are their node (HostNetwork, the first
+	// MaxListedPeers named; HostNetworkCount counts them).
+	Nodes            bool                `json:"nodes,omitempty"`
+	Addresses        int                 `json:"addresses,omitempty"`
+	HostNetwork      []model.WorkloadRef `json:"hostNetwork,omitempty"`
+	HostNetworkCount int                 `json:"hostNetworkCount,omitempty"`
+	// WithoutNodes is set for a region whose node addresses are the
+	// Nodes peer of their own: the peer is the rest of the region.
+	WithoutNodes bool `json:"withoutNodes,omitempty"`
 }
 
 func (p Peer) String() string {
 	switch {
+	case p.Nodes:
+		return "cluster nodes in " + p.Outside.String()
+	case p.Outside != nil && p.WithoutNodes:
+		return p.Outside.String() + " other than cluster nodes"
 	case p.Outside != nil:
 		return p.Outside.String()
 	case p.Count == 1 && len(p.Workloads) == 1:
@@ -111,7 +128,8 @@ type Item struct {
 	Paths     []Path `json:"paths"`
 	MorePaths int    `json:"morePaths,omitempty"`
 	// AllowedPaths counts the workload's allowed paths, one per peer
-	// workload or outside region and direction; UsedPaths those with
+	// workload, outside region or cluster nodes of a region (Peer.Nodes)
+	// and direction; UsedPaths those with
 	// traffic, UnusedPaths those without (both 0 when usage is unknown).
 	AllowedPaths int `json:"allowedPaths"`
 	UsedPaths    int `json:"usedPaths"`
@@ -129,6 +147,11 @@ type Unprotected struct {
 	// a policy allowing just those would close the rest.
 	UsedPaths   int `json:"usedPaths"`
 	DeniedFlows int `json:"deniedFlows"`
+	// HostNetwork is set for a workload whose pods run in the host
+	// network: no NetworkPolicy can select it (its traffic is its node's),
+	// so no policy would protect it. Its paths are those of the cluster
+	// nodes (Peer.Nodes), counted there: AllowedPaths and UsedPaths are 0.
+	HostNetwork bool `json:"hostNetwork,omitempty"`
 }
 
 // Denied is traffic that was used although the policies do not allow it:
@@ -210,13 +233,15 @@ type analysis struct {
 	kept     []bool     // per workload node: reported
 	accOf    []int32    // per node: index in accs, or -1
 	accs     []*acc     // the workloads some policy selects, kept
-	peerKind []peerKind // per outside node
-	api      []bool     // per node: holds an API server address
+	peerKind []peerKind // per peer (see nodePeers)
+	api      []bool     // per peer: holds an API server address
+	hostNet  []bool     // per workload node: of the host network
+	np       *nodePeers
 	w        Weights
 	maxPaths int
 	maxDeny  int
 	known    bool
-	// per node, both directions
+	// per peer, both directions
 	allowedN, usedN, unusedN, deniedN []int32
 }
 
@@ -231,11 +256,16 @@ func newAnalysis(ix *inventory.Index, e *netpol.Engine, m *netpol.Matrix, opts O
 	if a.maxDeny <= 0 {
 		a.maxDeny = DefaultMaxDenied
 	}
+	a.np = newNodePeers(ix, e, m)
 	n := len(a.nodes)
+	np := n + a.np.peers()
 	a.accOf = make([]int32, n)
-	a.peerKind = make([]peerKind, n)
-	a.api = make([]bool, n)
-	a.allowedN, a.usedN, a.unusedN, a.deniedN = make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
+	a.peerKind = make([]peerKind, np)
+	a.api = make([]bool, np)
+	a.allowedN, a.usedN, a.unusedN, a.deniedN = make([]int32, np), make([]int32, np), make([]int32, np), make([]int32, np)
+	for i := n; i < np; i++ {
+		a.peerKind[i] = peerNodes
+	}
 	scopeNS := m.Scope().Namespace
 	for i, nd := range a.nodes {
 		a.accOf[i] = -1
@@ -248,6 +278,7 @@ func newAnalysis(ix *inventory.Index, e *netpol.Engine, m *netpol.Matrix, opts O
 			continue
 		}
 		a.nw = i + 1
+		a.hostNet = append(a.hostNet, nd.HostNetwork)
 		ref := *nd.Workload
 		a.nsOf = append(a.nsOf, ref.Namespace)
 		a.nsCount[ref.Namespace]++
@@ -259,11 +290,18 @@ func newAnalysis(ix *inventory.Index, e *netpol.Engine, m *netpol.Matrix, opts O
 		}
 		if w := ix.Workload(ref); w != nil && w.Template.Labels["component"] == "kube-apiserver" && ref.Namespace == "kube-system" {
 			a.api[i] = true
+			for _, v := range a.np.places[i] {
+				a.api[v] = true // in the host network, as kubeadm runs it
+			}
 		}
 	}
 	for _, addr := range apiServerAddrs(ix, e.Cluster()) {
 		if i, ok := m.NodeOf(e.EndpointFor(addr)); ok {
-			a.api[i] = true
+			if v := a.np.of[i]; v >= 0 && a.np.addr[addr] {
+				a.api[v] = true // a control-plane node's address
+			} else {
+				a.api[i] = true
+			}
 		}
 	}
 	return a
@@ -361,8 +399,7 @@ func (a *analysis) readFlows(fs *flows.Set, u *Usage) (map[pair]netpol.PortSet, 
 			continue // outside the scope, or between two outside regions
 		}
 		if allowed.Contains(r.Protocol, int32(r.Port)) {
-			k := pair{int32(f), int32(t)}
-			used[k] = used[k].Union(netpol.Port(r.Protocol, int32(r.Port)))
+			a.use(used, f, t, r)
 			continue
 		}
 		denied = append(denied, deniedRecord{rec: r, from: f, to: t, allowed: allowed})
@@ -370,8 +407,35 @@ func (a *analysis) readFlows(fs *flows.Set, u *Usage) (map[pair]netpol.PortSet, 
 	return used, denied
 }
 
+// use records the allowed record r, between matrix nodes f and t, on the
+// peers its ends count for: a node's address, or a workload of the host
+// network, counts for the cluster's nodes (see nodePeers).
+func (a *analysis) use(used map[pair]netpol.PortSet, f, t int, r *flows.Record) {
+	port := netpol.Port(r.Protocol, int32(r.Port))
+	var bf, bt [1]int32
+	pf := a.np.place(f, f < a.nw && a.hostNet[f], r.From.Addr.Unmap().WithZone(""), &bf)
+	pt := a.np.place(t, t < a.nw && a.hostNet[t], r.To.Addr.Unmap().WithZone(""), &bt)
+	for _, x := range pf {
+		for _, y := range pt {
+			if a.np.region(int(x)) != f || a.np.region(int(y)) != t {
+				// Another cell: count the record where it allows the port
+				// (the nodes of a host-network workload may be in
+				// regions the ipBlocks treat apart).
+				if ps, ok := a.m.Allowed(a.np.region(int(x)), a.np.region(int(y))); !ok || !ps.Contains(r.Protocol, int32(r.Port)) {
+					continue
+				}
+			}
+			k := pair{x, y}
+			used[k] = used[k].Union(port)
+		}
+	}
+}
+
 // walk streams the allowed paths of the matrix, counts them and feeds the
-// workloads' accumulators.
+// workloads' accumulators. Paths from or to a workload of the host
+// network are the cluster nodes' (its node's addresses): they are not
+// listed apart. A region holding node addresses gives two paths, one to
+// its nodes and one to the rest (none when the region is nodes only).
 func (a *analysis) walk(ctx context.Context, used map[pair]netpol.PortSet, res *Result) error {
 	keys := make([]pair, 0, len(used))
 	for k := range used {
@@ -387,44 +451,27 @@ func (a *analysis) walk(ctx context.Context, used map[pair]netpol.PortSet, res *
 				break
 			}
 		}
-		if p.From == p.To {
+		if p.From == p.To || a.hostNetNode(p.From) || a.hostNetNode(p.To) {
 			continue
 		}
-		k := pair{int32(p.From), int32(p.To)}
-		for next < len(keys) && (keys[next][0] < k[0] || keys[next][0] == k[0] && keys[next][1] < k[1]) {
-			next++
-		}
-		var u netpol.PortSet
-		if next < len(keys) && keys[next] == k {
-			u = used[k]
-		}
-		res.Counts.Paths++
-		a.allowedN[p.From]++
-		a.allowedN[p.To]++
-		state := StateUnknown
-		if a.known {
-			switch {
-			case u.Empty():
-				state = StateUnused
-				res.Counts.Unused++
-				a.unusedN[p.From]++
-				a.unusedN[p.To]++
-			default:
-				res.Counts.Used++
-				a.usedN[p.From]++
-				a.usedN[p.To]++
-				state = StatePartlyUsed
-				if u.Equal(p.Ports) {
-					continue // wholly used: nothing to report
-				}
-				res.Counts.PartlyUsed++
+		if !a.np.only[p.From] && !a.np.only[p.To] {
+			k := pair{int32(p.From), int32(p.To)}
+			for next < len(keys) && (keys[next][0] < k[0] || keys[next][0] == k[0] && keys[next][1] < k[1]) {
+				next++
 			}
+			var u netpol.PortSet
+			if next < len(keys) && keys[next] == k {
+				u = used[k]
+			}
+			a.visit(res, p.From, p.To, p.Ports, u)
 		}
-		if i := a.accOf[p.From]; i >= 0 {
-			a.add(a.accs[i], dirEgress, p.To, p.Ports, u, state)
+		// The cluster's nodes in an outside end's region (only one end
+		// is outside).
+		if v := a.np.of[p.From]; v >= 0 {
+			a.visit(res, int(v), p.To, p.Ports, used[pair{v, int32(p.To)}])
 		}
-		if i := a.accOf[p.To]; i >= 0 {
-			a.add(a.accs[i], dirIngress, p.From, p.Ports, u, state)
+		if v := a.np.of[p.To]; v >= 0 {
+			a.visit(res, p.From, int(v), p.Ports, used[pair{int32(p.From), v}])
 		}
 	}
 	if err != nil {
@@ -435,6 +482,47 @@ func (a *analysis) walk(ctx context.Context, used map[pair]netpol.PortSet, res *
 		a.flush(ac, dirIngress)
 	}
 	return nil
+}
+
+// hostNetNode reports whether matrix node i is a workload of the host
+// network.
+func (a *analysis) hostNetNode(i int) bool { return i < a.nw && a.hostNet[i] }
+
+// visit counts one allowed path between peers from and to, with the ports
+// u used on it, and feeds it to the accumulators of its workloads.
+func (a *analysis) visit(res *Result, from, to int, ports, u netpol.PortSet) {
+	res.Counts.Paths++
+	a.allowedN[from]++
+	a.allowedN[to]++
+	state := StateUnknown
+	if a.known {
+		switch {
+		case u.Empty():
+			state = StateUnused
+			res.Counts.Unused++
+			a.unusedN[from]++
+			a.unusedN[to]++
+		default:
+			res.Counts.Used++
+			a.usedN[from]++
+			a.usedN[to]++
+			state = StatePartlyUsed
+			if u.Equal(ports) {
+				return // wholly used: nothing to report
+			}
+			res.Counts.PartlyUsed++
+		}
+	}
+	if from < len(a.accOf) {
+		if i := a.accOf[from]; i >= 0 {
+			a.add(a.accs[i], dirEgress, to, ports, u, state)
+		}
+	}
+	if to < len(a.accOf) {
+		if i := a.accOf[to]; i >= 0 {
+			a.add(a.accs[i], dirIngress, from, ports, u, state)
+		}
+	}
 }
 
 const (
@@ -448,7 +536,7 @@ var dirNames = [2]string{Egress, Ingress}
 // (or one outside region) that allow and use the same ports.
 type group struct {
 	peerNS  string
-	outside int // node of an outside peer, or -1
+	outside int // an outside peer (region or nodes), or -1
 	allowed netpol.PortSet
 	used    netpol.PortSet
 	unused  netpol.PortSet // set by flush
@@ -567,9 +655,17 @@ func (a *analysis) keep(ac *acc, g *group) {
 
 // peer describes a group's peer.
 func (a *analysis) peer(g *group) Peer {
+	if g.outside >= len(a.nodes) {
+		k := g.outside - len(a.nodes)
+		o := *a.nodes[a.np.regions[k]].Outside
+		hn := a.np.hostNet[k]
+		p := Peer{Outside: &o, Count: 1, Nodes: true, Addresses: a.np.count[k], HostNetworkCount: len(hn)}
+		p.HostNetwork = slices.Clone(hn[:min(len(hn), MaxListedPeers)])
+		return p
+	}
 	if g.outside >= 0 {
 		o := *a.nodes[g.outside].Outside
-		return Peer{Outside: &o, Count: 1, Internet: a.peerKind[g.outside] == peerInternet}
+		return Peer{Outside: &o, Count: 1, Internet: a.peerKind[g.outside] == peerInternet, WithoutNodes: a.np.of[g.outside] >= 0}
 	}
 	p := Peer{Namespace: g.peerNS, Count: g.count, Of: a.nsCount[g.peerNS]}
 	for i := range g.nlisted {
@@ -636,7 +732,7 @@ func (a *analysis) unprotected() []Unprotected {
 		if !a.kept[i] || nd.IngressIsolated || nd.EgressIsolated {
 			continue
 		}
-		out = append(out, Unprotected{Workload: *nd.Workload, AllowedPaths: int(a.allowedN[i]), UsedPaths: int(a.usedN[i]), DeniedFlows: int(a.deniedN[i])})
+		out = append(out, Unprotected{Workload: *nd.Workload, AllowedPaths: int(a.allowedN[i]), UsedPaths: int(a.usedN[i]), DeniedFlows: int(a.deniedN[i]), HostNetwork: nd.HostNetwork})
 	}
 	return out
 }

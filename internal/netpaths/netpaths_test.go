@@ -102,7 +102,11 @@ func brief(res *Result) []string {
 		}
 	}
 	for _, u := range res.Unprotected {
-		out = append(out, fmt.Sprintf("unprotected %s allowed=%d used=%d denied=%d", u.Workload, u.AllowedPaths, u.UsedPaths, u.DeniedFlows))
+		line := fmt.Sprintf("unprotected %s allowed=%d used=%d denied=%d", u.Workload, u.AllowedPaths, u.UsedPaths, u.DeniedFlows)
+		if u.HostNetwork {
+			line += " hostNetwork"
+		}
+		out = append(out, line)
 	}
 	for _, d := range res.Denied {
 		var ps []string
@@ -308,9 +312,12 @@ func TestAPIServerAndPodAddresses(t *testing.T) {
 			got = append(got, line)
 		}
 	}
+	// The control-plane node's address is the cluster's nodes, apart
+	// from the rest of its ipBlock.
 	want := []string{
-		"  egress 192.168.0.0/24 unused [TCP/*] 27.00 outside×3 api-server×3 sensitive-ports×2 every-port×1.5",
+		"  egress cluster nodes in 192.168.0.0/24 unused [TCP/*] 27.00 nodes×3 api-server×3 sensitive-ports×2 every-port×1.5",
 		"  egress 10.96.0.0/12 partly-used [TCP/6443] 18.00 outside×3 api-server×3 sensitive-ports×2",
+		"  egress 192.168.0.0/24 other than cluster nodes unused [TCP/*] 9.00 outside×3 sensitive-ports×2 every-port×1.5",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("egress paths (-want +got):\n%s\n%s", diff, strings.Join(brief(res), "\n"))

@@ -34,7 +34,7 @@ func Partial(ctx context.Context, ix *inventory.Index, e *netpol.Engine, opts Op
 			continue
 		}
 		if iso, err := e.Isolation(ref); err == nil && len(iso.Ingress) == 0 && len(iso.Egress) == 0 {
-			res.Unprotected = append(res.Unprotected, Unprotected{Workload: ref})
+			res.Unprotected = append(res.Unprotected, Unprotected{Workload: ref, HostNetwork: iso.HostNetwork})
 		}
 	}
 	fs := ix.Flows()

@@ -14,6 +14,7 @@ import (
 const (
 	FactorInternet       = "internet"
 	FactorOutside        = "outside"
+	FactorNodes          = "nodes"
 	FactorCrossNamespace = "cross-namespace"
 	FactorAPIServer      = "api-server"
 	FactorSensitivePorts = "sensitive-ports"
@@ -25,15 +26,17 @@ const (
 type Weights struct {
 	Internet       float64 // the peer is an internet address (anywhere else, or a public range)
 	Outside        float64 // the peer is a private address range outside the cluster
+	Nodes          float64 // the peer is the cluster's nodes (and the workloads of the host network)
 	CrossNamespace float64 // the peer workloads are of another namespace
 	APIServer      float64 // egress on 443 or 6443 to an address of the API server
 	SensitivePorts float64 // the unused ports include a SensitivePorts entry
 	EveryPort      float64 // the unused ports include every port of a protocol
 }
 
-// DefaultWeights rank the internet first, then other namespaces and
-// private ranges outside, with sensitive ports and breadth multiplying.
-var DefaultWeights = Weights{Internet: 10, Outside: 3, CrossNamespace: 3, APIServer: 3, SensitivePorts: 2, EveryPort: 1.5}
+// DefaultWeights rank the internet first, then other namespaces, the
+// cluster's nodes and private ranges outside, with sensitive ports (the
+// kubelet's and SSH, for nodes) and breadth multiplying.
+var DefaultWeights = Weights{Internet: 10, Outside: 3, Nodes: 3, CrossNamespace: 3, APIServer: 3, SensitivePorts: 2, EveryPort: 1.5}
 
 // SensitivePort is a port an unused path should not leave open.
 type SensitivePort struct {
@@ -155,6 +158,7 @@ const (
 	peerOtherNamespace
 	peerOutside
 	peerInternet
+	peerNodes
 )
 
 // scoreInput is what a path's score depends on.
@@ -173,6 +177,8 @@ func (w Weights) score(in scoreInput) float64 {
 		s *= w.Internet
 	case peerOutside:
 		s *= w.Outside
+	case peerNodes:
+		s *= w.Nodes
 	case peerOtherNamespace:
 		s *= w.CrossNamespace
 	}
@@ -213,6 +219,8 @@ func (w Weights) factors(in scoreInput, peer Peer, ns string) []Factor {
 		out = append(out, Factor{FactorInternet, w.Internet, peer.String() + " holds internet addresses"})
 	case peerOutside:
 		out = append(out, Factor{FactorOutside, w.Outside, peer.String() + ": addresses outside the cluster"})
+	case peerNodes:
+		out = append(out, Factor{FactorNodes, w.Nodes, nodesDetail(peer)})
 	case peerOtherNamespace:
 		out = append(out, Factor{FactorCrossNamespace, w.CrossNamespace, "namespace " + peer.Namespace + ", not " + ns})
 	}
@@ -239,4 +247,20 @@ func (w Weights) factors(in scoreInput, peer Peer, ns string) []Factor {
 		out = append(out, Factor{FactorPeers, peersFactor(in.count), fmt.Sprintf("%d workloads", in.count)})
 	}
 	return out
+}
+
+// nodesDetail says why a nodes peer weighs: what it holds.
+func nodesDetail(p Peer) string {
+	s := fmt.Sprintf("%s: %d node %s (the kubelet, node ports, the host's services)", p, p.Addresses, map[bool]string{true: "address", false: "addresses"}[p.Addresses == 1])
+	if p.HostNetworkCount > 0 {
+		names := make([]string, 0, len(p.HostNetwork)+1)
+		for _, w := range p.HostNetwork {
+			names = append(names, w.String())
+		}
+		if more := p.HostNetworkCount - len(p.HostNetwork); more > 0 {
+			names = append(names, fmt.Sprintf("%d more", more))
+		}
+		s += " and the host-network workloads on them: " + strings.Join(names, ", ")
+	}
+	return s
 }
