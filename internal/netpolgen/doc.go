@@ -15,7 +15,11 @@
 // rules allow exactly the observed ports from and to each peer: a workload
 // (its own selector, with a namespace selector across namespaces) or an
 // outside address (a /32 or /128 ipBlock, grouped into one prefix beyond
-// Options.MaxAddresses). A selector that cannot tell workloads apart
+// Options.MaxAddresses). A workload of the host network is its node, as
+// internal/netpol sees it: as a peer it is the ipBlocks of its running
+// pods' host IPs (no rule, and a warning, when none reports one), and it
+// gets no policy of its own (Result.HostNetwork), since none could select
+// it. A selector that cannot tell workloads apart
 // selects them all, and the policy then allows the traffic of all of
 // them, so no generated policy blocks a flow it has seen. DNS is ordinary
 // traffic: it is allowed only when observed, and a workload with egress

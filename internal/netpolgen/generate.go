@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -77,8 +78,12 @@ type Result struct {
 	Flows   int    `json:"flows"`
 	Skipped []Skip `json:"skipped,omitempty"`
 	// Notes apply to every suggestion (a short window, workloads left out).
-	Notes       []string     `json:"notes,omitempty"`
-	Suggestions []Suggestion `json:"suggestions"`
+	Notes []string `json:"notes,omitempty"`
+	// HostNetwork lists the workloads in scope whose pods run in the host
+	// network: NetworkPolicy does not apply to them (no policy can select
+	// them; their traffic is their node's), so none is suggested.
+	HostNetwork []model.WorkloadRef `json:"hostNetwork,omitempty"`
+	Suggestions []Suggestion        `json:"suggestions"`
 }
 
 // Suggestion is the least-privilege policy of one workload (or of the
@@ -128,13 +133,18 @@ type group struct {
 type peerAgg struct {
 	// A workload peer: its namespace and selector; an outside one: addr
 	// or, once grouped, prefix.
-	ns        string
-	labels    map[string]string
-	key       string // selectorString(labels)
-	addr      netip.Addr
-	prefix    netip.Prefix
-	ports     map[portKey]bool
-	workloads []int
+	ns     string
+	labels map[string]string
+	key    string // selectorString(labels)
+	addr   netip.Addr
+	prefix netip.Prefix
+	ports  map[portKey]bool
+	// hostNet are the workloads of the host network whose node has addr:
+	// such a peer is its nodes' addresses, as NetworkPolicy sees it.
+	hostNet []int
+	// unknownHost is a host-network workload (hostNet[0]) whose node's
+	// address no running pod reports: no rule can name it.
+	unknownHost bool
 }
 
 type portKey struct {
@@ -202,7 +212,11 @@ func Generate(ctx context.Context, ix *inventory.Index, set *flows.Set, opts Opt
 		w := c.workloads[i]
 		var others []*model.Workload
 		for _, j := range c.byNS[w.Namespace] {
-			others = append(others, c.workloads[j])
+			// No selector matches a pod of the host network: there is
+			// no need to tell the workload apart from those.
+			if j == i || !c.workloads[j].Template.HostNetwork {
+				others = append(others, c.workloads[j])
+			}
 		}
 		s := chooseSelector(w, others)
 		sels[i] = s
@@ -224,6 +238,7 @@ func Generate(ctx context.Context, ix *inventory.Index, set *flows.Set, opts Opt
 		}
 		if w.Template.HostNetwork {
 			hostNet = append(hostNet, w.Ref().String())
+			res.HostNetwork = append(res.HostNetwork, w.Ref())
 			continue
 		}
 		s := selOf(i)
@@ -233,7 +248,7 @@ func Generate(ctx context.Context, ix *inventory.Index, set *flows.Set, opts Opt
 		}
 		g := &group{ns: w.Namespace, sel: s, named: i, ingress: map[string]*peerAgg{}, egress: map[string]*peerAgg{}, dns: map[string]bool{}}
 		for _, j := range c.byNS[w.Namespace] {
-			if (&model.LabelSelector{MatchLabels: s.labels}).Matches(c.workloads[j].Template.Labels) {
+			if !c.workloads[j].Template.HostNetwork && (&model.LabelSelector{MatchLabels: s.labels}).Matches(c.workloads[j].Template.Labels) {
 				g.members = append(g.members, j)
 			}
 		}
@@ -241,7 +256,7 @@ func Generate(ctx context.Context, ix *inventory.Index, set *flows.Set, opts Opt
 		groups = append(groups, g)
 	}
 	if len(hostNet) > 0 {
-		res.Notes = append(res.Notes, fmt.Sprintf("no policy for %s: pods in the host network are not subject to NetworkPolicy (their traffic is the node's)", strings.Join(hostNet, ", ")))
+		res.Notes = append(res.Notes, fmt.Sprintf("no policy for %s: NetworkPolicy does not apply to pods in the host network (no policy can select them; their traffic is their node's), so a policy for them could not be enforced", strings.Join(hostNet, ", ")))
 	}
 
 	svcIPs := serviceIPs(ix, name)
@@ -283,8 +298,35 @@ func Generate(ctx context.Context, ix *inventory.Index, set *flows.Set, opts Opt
 	return res, nil
 }
 
-// add records the flow f with the peer p in a direction's peers.
+// add records the flow f with the peer p in a direction's peers. A peer
+// of the host network is its nodes' addresses: NetworkPolicy sees those,
+// and only ipBlocks match them.
 func (g *group) add(peers map[string]*peerAgg, c *cluster, p end, f flow, selOf func(int) selection) {
+	if !p.outside() && c.workloads[p.w].Template.HostNetwork {
+		addrs := c.hostAddrs[p.w]
+		if len(addrs) == 0 {
+			key := "\x02" + c.workloads[p.w].Ref().String()
+			agg := peers[key]
+			if agg == nil {
+				agg = &peerAgg{unknownHost: true, hostNet: []int{p.w}, ports: map[portKey]bool{}}
+				peers[key] = agg
+			}
+			agg.ports[portKey{f.protocol, f.port}] = true
+			return
+		}
+		for _, a := range addrs {
+			agg := g.add1(peers, c, end{w: -1, addr: a}, f, selOf)
+			if !slices.Contains(agg.hostNet, p.w) {
+				agg.hostNet = append(agg.hostNet, p.w)
+			}
+		}
+		return
+	}
+	g.add1(peers, c, p, f, selOf)
+}
+
+// add1 records the flow f with a workload or outside peer p.
+func (g *group) add1(peers map[string]*peerAgg, c *cluster, p end, f flow, selOf func(int) selection) *peerAgg {
 	var key string
 	var agg *peerAgg
 	if p.outside() {
@@ -301,12 +343,10 @@ func (g *group) add(peers map[string]*peerAgg, c *cluster, p end, f flow, selOf 
 		if agg == nil {
 			agg = &peerAgg{ns: w.Namespace, labels: s.labels, key: s.key, ports: map[portKey]bool{}}
 		}
-		if !slices.Contains(agg.workloads, p.w) {
-			agg.workloads = append(agg.workloads, p.w)
-		}
 	}
 	agg.ports[portKey{f.protocol, f.port}] = true
 	peers[key] = agg
+	return agg
 }
 
 // suggestion builds the policy of a group.
@@ -407,11 +447,14 @@ type rule struct {
 // outside address, or one for all of them when there are more than
 // maxAddr.
 func (g *group) rules(c *cluster, peers map[string]*peerAgg, maxAddr int, dir string, svcIPs map[netip.Addr]string) ([]rule, []string) {
-	var ws, outs []*peerAgg
+	var ws, outs, unknown []*peerAgg
 	for _, p := range peers {
-		if p.outside() {
+		switch {
+		case p.unknownHost:
+			unknown = append(unknown, p)
+		case p.outside():
 			outs = append(outs, p)
-		} else {
+		default:
 			ws = append(ws, p)
 		}
 	}
@@ -434,19 +477,15 @@ func (g *group) rules(c *cluster, peers map[string]*peerAgg, maxAddr int, dir st
 			peer.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{netpol.NamespaceNameLabel: p.ns}}
 		}
 		out = append(out, rule{peers: []networkingv1.NetworkPolicyPeer{peer}, ports: policyPorts(p.ports)})
-		slices.Sort(p.workloads)
-		for _, w := range p.workloads {
-			if c.workloads[w].Template.HostNetwork {
-				warnings = append(warnings, fmt.Sprintf("%s runs in the host network: its traffic comes from its node's address, which the pod selector for it does not match", c.workloads[w].Ref()))
-			}
-		}
 	}
+	grouped := maxAddr >= 0 && len(outs) > maxAddr
+	warnings = append(warnings, hostNetWarnings(c, outs, unknown, dir, grouped)...)
 	for _, p := range outs {
 		if svc, ok := svcIPs[p.addr]; ok && dir == "to" {
 			warnings = append(warnings, fmt.Sprintf("%s is the cluster IP of Service %s: NetworkPolicy sees the Service's pods, not this address, so the rule for it does not allow the traffic; record flows after the Service's translation, or by workload", p.addr, svc))
 		}
 	}
-	if maxAddr >= 0 && len(outs) > maxAddr {
+	if grouped {
 		ports := map[portKey]bool{}
 		var v4, v6 []netip.Addr
 		for _, p := range outs {
@@ -477,6 +516,48 @@ func (g *group) rules(c *cluster, peers map[string]*peerAgg, maxAddr int, dir st
 		out = append(out, rule{peers: []networkingv1.NetworkPolicyPeer{peer}, ports: policyPorts(p.ports)})
 	}
 	return out, warnings
+}
+
+// hostNetWarnings say how the rules of a direction treat its peers of the
+// host network: as ipBlocks of their nodes' addresses (outs; grouped with
+// the other outside addresses when there are too many), or not at all
+// when no address is known (unknown). dir is "from" or "to".
+func hostNetWarnings(c *cluster, outs, unknown []*peerAgg, dir string, grouped bool) []string {
+	addrs := map[int][]netip.Addr{}
+	for _, p := range outs {
+		for _, w := range p.hostNet {
+			addrs[w] = append(addrs[w], p.addr)
+		}
+	}
+	for _, p := range unknown {
+		addrs[p.hostNet[0]] = nil
+	}
+	traffic := map[string]string{"from": "its traffic comes from its nodes' addresses", "to": "traffic to it goes to its nodes' addresses"}[dir]
+	also := map[string]string{"from": "lets in anything else on those nodes too", "to": "lets out to anything else on those nodes too"}[dir]
+	var out []string
+	for _, w := range slices.Sorted(maps.Keys(addrs)) {
+		ref := c.workloads[w].Ref()
+		as := addrs[w]
+		if len(as) == 0 {
+			out = append(out, fmt.Sprintf("%s runs in the host network and no running pod of it reports its node's address: no rule allows traffic %s it (NetworkPolicy sees its nodes' addresses, which only ipBlocks match); add an ipBlock of its nodes' addresses", ref, dir))
+			continue
+		}
+		slices.SortFunc(as, netip.Addr.Compare)
+		var names []string
+		for i, a := range as {
+			if i == 4 {
+				names = append(names, fmt.Sprintf("and %d more", len(as)-i))
+				break
+			}
+			names = append(names, netip.PrefixFrom(a, a.BitLen()).String())
+		}
+		how := "an ipBlock of each (" + strings.Join(names, ", ") + ")"
+		if grouped {
+			how += ", grouped with the other outside addresses"
+		}
+		out = append(out, fmt.Sprintf("%s runs in the host network: %s, so the rule for it is %s, which %s", ref, traffic, how, also))
+	}
+	return out
 }
 
 // covering returns the smallest prefix holding every address (one

@@ -3,6 +3,7 @@ package netpolgen
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/palisade-project/palisade/internal/flows"
@@ -53,6 +54,9 @@ type cluster struct {
 	workloads []*model.Workload // top-level, sorted by reference
 	byRef     map[model.WorkloadRef]int
 	byNS      map[string][]int
+	// hostAddrs are, per workload of the host network, its nodes'
+	// addresses as internal/netpol gives them to it (hostAddresses).
+	hostAddrs map[int][]netip.Addr
 }
 
 // resolveCluster picks the cluster as netpol.New does: the named one, or
@@ -72,7 +76,7 @@ func resolveCluster(ix *inventory.Index, name string) (string, error) {
 }
 
 func newCluster(ix *inventory.Index, name string) *cluster {
-	c := &cluster{name: name, byRef: map[model.WorkloadRef]int{}, byNS: map[string][]int{}}
+	c := &cluster{name: name, byRef: map[model.WorkloadRef]int{}, byNS: map[string][]int{}, hostAddrs: map[int][]netip.Addr{}}
 	for _, w := range ix.Workloads() {
 		if w.Cluster != name {
 			continue
@@ -81,8 +85,31 @@ func newCluster(ix *inventory.Index, name string) *cluster {
 		c.workloads = append(c.workloads, w)
 		c.byRef[w.Ref()] = i
 		c.byNS[w.Namespace] = append(c.byNS[w.Namespace], i)
+		if w.Template.HostNetwork {
+			c.hostAddrs[i] = hostAddresses(ix.Pods(w.Ref()))
+		}
 	}
 	return c
+}
+
+// hostAddresses returns the addresses of the nodes the running pods of a
+// host-network workload run on, sorted: their host IPs and pod IPs, which
+// for such a pod are the node's. These are the addresses internal/netpol
+// matches ipBlocks against for the workload (one in the block suffices).
+func hostAddresses(pods []*model.Workload) []netip.Addr {
+	var out []netip.Addr
+	for _, p := range pods {
+		if p.Status == nil || p.Status.Phase == "Succeeded" || p.Status.Phase == "Failed" {
+			continue
+		}
+		for _, s := range append([]string{p.Status.HostIP, p.Status.PodIP}, p.Status.PodIPs...) {
+			if a, err := netip.ParseAddr(s); err == nil {
+				out = append(out, a.Unmap().WithZone(""))
+			}
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return slices.Compact(out)
 }
 
 // skips counts skipped records by reason, in the order first seen.

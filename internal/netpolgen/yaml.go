@@ -25,7 +25,10 @@ func (r *Result) WriteYAML(w io.Writer) error {
 	for _, s := range r.Skipped {
 		comment("skipped %s: %s (e.g. %s)", records(s.Count), s.Reason, s.Example)
 	}
-	if len(r.Suggestions) == 0 {
+	switch {
+	case len(r.Suggestions) == 0 && len(r.HostNetwork) > 0:
+		comment("no workload in scope that a NetworkPolicy can select: nothing to suggest")
+	case len(r.Suggestions) == 0:
 		comment("no workload in scope: nothing to suggest")
 	}
 	for _, s := range r.Suggestions {
