@@ -91,8 +91,9 @@
 //     cells are what the policies allow to and from its node's addresses,
 //     and its paths to outside regions allow everything. A flow naming it
 //     and one to its node's address get the same answer (when the ipBlocks
-//     treat all its nodes alike); question 9 counts the latter on the
-//     outside region, as an observed address is not a workload.
+//     treat all its nodes alike); question 9 (internal/netpaths) counts
+//     both on the cluster-nodes peer of the region the node's address is
+//     in.
 //   - Isolation says HostNetwork for it.
 //
 // # ipBlock and pod IPs
