@@ -47,15 +47,16 @@ func (e *Engine) UnusedPaths(ix *inventory.Index, f Filter) *Answer[netpaths.Ite
 		opts := netpaths.Options{Keep: func(r model.WorkloadRef) bool { return kept[r] }}
 		var res *netpaths.Result
 		eng, err := e.nets.engine(ctx, ix, c)
-		if err == nil && f.Namespace == "" && clusterMatrixBytes(eng) > maxMatrixBytes {
+		if err == nil && f.Namespace == "" && len(eng.Workloads()) > maxComparedWorkloads {
 			partial++
-			notes = append(notes, fmt.Sprintf("cluster %s: %d workloads are too many to compare every path at once (the matrix of allowed paths would take about %d MB): only the workloads without any policy and the used flows the policies deny are listed; ask per namespace (--namespace, namespace=) for the unused paths",
-				c, len(eng.Workloads()), clusterMatrixBytes(eng)>>20))
+			notes = append(notes, fmt.Sprintf("cluster %s: %d workloads are too many to compare every path at once (the comparison grows with the square of the workloads): only the workloads without any policy and the used flows the policies deny are listed; ask per namespace (--namespace, namespace=) for the unused paths", c, len(eng.Workloads())))
 			res, err = netpaths.Partial(ctx, ix, eng, opts)
 		} else if err == nil {
-			var m *netpol.Matrix
-			if eng, m, err = e.nets.matrix(ctx, ix, c, f.Namespace); err == nil {
-				res, err = netpaths.Analyze(ctx, ix, eng, m, opts)
+			// The grid computes the paths block by block of sources, so
+			// memory grows with the workloads, not their pairs.
+			var g *netpol.Grid
+			if g, err = eng.Grid(netpol.Scope{Namespace: f.Namespace}); err == nil {
+				res, err = netpaths.Analyze(ctx, ix, eng, g, opts)
 			}
 		}
 		if err != nil {
@@ -131,44 +132,32 @@ func (e *Engine) UnusedPaths(ix *inventory.Index, f Filter) *Answer[netpaths.Ite
 	return a
 }
 
-// maxMatrixBytes bounds the matrix of a whole cluster that question 9
-// computes: a cluster whose matrix would be larger (about 8,000 workloads
-// that no policy tells apart) is answered in part (netpaths.Partial), and
-// per namespace in full. The matrix is dense, 4 bytes per pair of
-// workloads, so 10,000 workloads would take 400 MB at once.
-var maxMatrixBytes = 256 << 20
+// maxComparedWorkloads bounds the workloads of a cluster whose paths
+// question 9 compares at once: above, the cluster-wide answer is partial
+// (netpaths.Partial), and per namespace complete. It is a last resort:
+// the comparison's memory grows with the workloads (netpol.Grid), but its
+// time with their square, about 1 s at 10,000 on two cores, so 25 s here.
+var maxComparedWorkloads = 50_000
 
-// clusterMatrixBytes is the size of the whole-cluster matrix of eng, at
-// most: its workloads and outside regions, squared.
-func clusterMatrixBytes(eng *netpol.Engine) int {
-	n := len(eng.Workloads()) + len(eng.Outside()) + 1
-	return 4 * n * n
-}
-
-// netCache keeps the NetworkPolicy engines and matrices of the newest
-// inventory snapshot, so that the answers, the report and reachability
-// questions of one inventory compile its policies once. A new snapshot
-// (any inventory change, NetworkPolicies included) drops them all; scan
-// results, agents' activity and flows do not change the snapshot, so
-// they reuse them.
+// netCache keeps the NetworkPolicy engines of the newest inventory
+// snapshot, so that the answers, the report and reachability questions of
+// one inventory compile its policies once. A new snapshot (any inventory
+// change, NetworkPolicies included) drops them all; scan results, agents'
+// activity and flows do not change the snapshot, so they reuse them. The
+// paths (netpol.Grid) are computed per answer and not kept: a server
+// should not hold hundreds of megabytes for question 9.
 type netCache struct {
-	mu       sync.Mutex
-	snap     *model.Snapshot
-	engines  map[string]*netEntry
-	matrices map[[2]string]*netEntry
+	mu      sync.Mutex
+	snap    *model.Snapshot
+	engines map[string]*netEntry
 }
 
 // netEntry is computed once, by the first caller that needs it.
 type netEntry struct {
 	once sync.Once
 	eng  *netpol.Engine
-	m    *netpol.Matrix
 	err  error
 }
-
-// maxMatrices bounds the matrices kept (one per cluster and namespace
-// asked about).
-const maxMatrices = 16
 
 func newNetCache() *netCache { return &netCache{} }
 
@@ -178,7 +167,6 @@ func (c *netCache) resetFor(ix *inventory.Index) {
 	if c.snap != ix.Snapshot() || c.engines == nil {
 		c.snap = ix.Snapshot()
 		c.engines = map[string]*netEntry{}
-		c.matrices = map[[2]string]*netEntry{}
 	}
 }
 
@@ -195,58 +183,6 @@ func (c *netCache) engine(ctx context.Context, ix *inventory.Index, cluster stri
 	// A caller that goes away must not leave its cancellation cached.
 	en.once.Do(func() { en.eng, en.err = netpol.New(context.WithoutCancel(ctx), ix, netpol.Options{Cluster: cluster}) })
 	return en.eng, en.err
-}
-
-// matrix returns the engine and the matrix of a cluster of ix, for one
-// namespace or ("") the whole cluster.
-func (c *netCache) matrix(ctx context.Context, ix *inventory.Index, cluster, namespace string) (*netpol.Engine, *netpol.Matrix, error) {
-	eng, err := c.engine(ctx, ix, cluster)
-	if err != nil {
-		return nil, nil, err
-	}
-	c.mu.Lock()
-	c.resetFor(ix)
-	k := [2]string{cluster, namespace}
-	en := c.matrices[k]
-	if en == nil {
-		if len(c.matrices) >= maxMatrices {
-			clear(c.matrices)
-		}
-		en = &netEntry{}
-		c.matrices[k] = en
-	}
-	c.mu.Unlock()
-	en.once.Do(func() { en.m, en.err = eng.Matrix(context.WithoutCancel(ctx), netpol.Scope{Namespace: namespace}) })
-	if en.m != nil && matrixBytes(en.m) > maxCachedMatrixBytes {
-		// Too big to keep between answers: the next one recomputes it.
-		c.mu.Lock()
-		if c.matrices[k] == en {
-			delete(c.matrices, k)
-		}
-		c.mu.Unlock()
-	}
-	return eng, en.m, en.err
-}
-
-// maxCachedMatrixBytes bounds the size of a matrix kept between answers
-// (about 4,000 workloads that no policy tells apart, for a whole cluster):
-// a server should not hold hundreds of megabytes for question 9.
-var maxCachedMatrixBytes = 64 << 20
-
-// matrixBytes estimates a matrix's cells: 4 bytes per pair of nodes of
-// which one is in scope.
-func matrixBytes(m *netpol.Matrix) int {
-	n, in := len(m.Nodes()), len(m.Nodes())
-	if ns := m.Scope().Namespace; ns != "" {
-		in = 0
-		for _, nd := range m.Nodes() {
-			if nd.Workload != nil && nd.Workload.Namespace == ns {
-				in++
-			}
-		}
-		in *= 2
-	}
-	return 4 * n * in
 }
 
 // Reachable is the name of `palisade ask reachable` and the kind of its

@@ -201,7 +201,7 @@ func (b *briefer) unusedPaths(s *Section, a *Answer[netpaths.Item]) {
 		parts = append(parts, plural(paths, "allowed path", "allowed paths")+", usage unknown (no node agent reports flows, no flow log is imported)")
 	}
 	if n := sum["partialClusters"]; n > 0 {
-		parts = append(parts, fmt.Sprintf("paths not compared in %s too large for one matrix (ask per namespace)", plural(n, "cluster", "clusters")))
+		parts = append(parts, fmt.Sprintf("paths not compared in %s too large to compare at once (ask per namespace)", plural(n, "cluster", "clusters")))
 	}
 	if unprotected > 0 {
 		parts = append(parts, plural(unprotected, "workload", "workloads")+" without any NetworkPolicy")

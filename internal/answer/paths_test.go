@@ -305,28 +305,6 @@ func TestUnusedPathsFiltered(t *testing.T) {
 	}
 }
 
-// Matrices are kept for the next answer unless they are too big.
-func TestNetCacheKeepsSmallMatrices(t *testing.T) {
-	ix := inventory.New(netpolSnapshot(t))
-	c := newNetCache()
-	_, m1, err := c.matrix(t.Context(), ix, model.DefaultCluster, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, m2, _ := c.matrix(t.Context(), ix, model.DefaultCluster, ""); m2 != m1 {
-		t.Error("a small matrix was recomputed")
-	}
-	defer func(old int) { maxCachedMatrixBytes = old }(maxCachedMatrixBytes)
-	maxCachedMatrixBytes = 0
-	_, ns1, _ := c.matrix(t.Context(), ix, model.DefaultCluster, "shop")
-	if _, ns2, _ := c.matrix(t.Context(), ix, model.DefaultCluster, "shop"); ns2 == ns1 || ns2 == nil {
-		t.Error("a matrix over the bound was kept")
-	}
-	if _, m3, _ := c.matrix(t.Context(), ix, model.DefaultCluster, ""); m3 != m1 {
-		t.Error("the bound dropped a matrix kept before")
-	}
-}
-
 // BenchmarkUnusedPathsAnswer2000 is question 9 as the API computes it for
 // issue 6's target cluster (2,000 workloads, 200 namespaces, 3,000
 // policies; no flows): a fresh engine each time, so the policies are
@@ -352,14 +330,14 @@ func BenchmarkUnusedPathsAnswer2000(b *testing.B) {
 	b.ReportMetric(float64(size)/1e6, "json-MB")
 }
 
-// A cluster too large for one matrix is answered in part, and in full per
-// namespace.
+// A cluster with too many workloads to compare at once is answered in
+// part, and in full per namespace.
 func TestUnusedPathsPartial(t *testing.T) {
 	e := reportEngine(t, Config{})
 	ix := inventory.New(netpolSnapshot(t)).WithFlows(netpolFlows())
 	full := e.UnusedPaths(ix, Filter{})
-	defer func(old int) { maxMatrixBytes = old }(maxMatrixBytes)
-	maxMatrixBytes = 0
+	defer func(old int) { maxComparedWorkloads = old }(maxComparedWorkloads)
+	maxComparedWorkloads = 0
 	a := e.UnusedPaths(ix, Filter{})
 	if len(a.Items) != 0 || a.Summary["partialClusters"] != 1 || a.Summary["paths"] != 0 || a.Summary["deniedFlows"] != 1 {
 		t.Errorf("partial answer: %d items, summary %v", len(a.Items), a.Summary)
@@ -378,7 +356,7 @@ func TestUnusedPathsPartial(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := sectionNamed(t, r, UnusedPaths); !strings.Contains(s.Status, "paths not compared in 1 cluster too large for one matrix") || s.State != StateAttention {
+	if s := sectionNamed(t, r, UnusedPaths); !strings.Contains(s.Status, "paths not compared in 1 cluster too large to compare at once") || s.State != StateAttention {
 		t.Errorf("section %+v", s)
 	}
 }

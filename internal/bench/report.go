@@ -301,8 +301,13 @@ func items(a any) int {
 	return f.Len()
 }
 
-// jsonSize returns the size of the answer as the API sends it.
+// jsonSize returns the size of the answer as the API sends it, encoded as
+// the API encodes it on a cold request (AppendJSON, without a size hint).
 func jsonSize(a any) (int, error) {
+	if ap, ok := a.(interface{ AppendJSON([]byte) ([]byte, error) }); ok {
+		b, err := ap.AppendJSON(nil)
+		return len(b) + 1, err
+	}
 	b, err := json.Marshal(a)
 	return len(b) + 1, err
 }

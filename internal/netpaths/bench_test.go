@@ -24,7 +24,7 @@ import (
 // acceptance target: 2,000 workloads in 200 namespaces with 3,000
 // NetworkPolicies (internal/synth, seed 1) and 20,000 flow records, from
 // the inventory index to the finished result: netpol.New, the cluster's
-// Matrix and Analyze. Targets: under 2 s and 500 MB.
+// Grid and Analyze. Targets: under 2 s and 500 MB.
 //
 // Half the records follow allowed paths, a quarter join random workloads
 // (mostly denied), a quarter go to or come from random outside
@@ -107,11 +107,11 @@ func analyzeAll(tb testing.TB, ix *inventory.Index) *Result {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	m, err := e.Matrix(ctx, netpol.Scope{})
+	g, err := e.Grid(netpol.Scope{})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	res, err := Analyze(ctx, ix, e, m, Options{})
+	res, err := Analyze(ctx, ix, e, g, Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -202,11 +202,24 @@ type Result struct {
 	Partial bool
 }
 
+// Matrix is what Analyze reads of the paths the policies allow: a
+// *netpol.Grid, which computes them block by block of sources in memory
+// that grows with the workloads, or a *netpol.Matrix. Analyze reads every
+// path once, source by source (Rows), and looks up the cells of the flow
+// records (NodeOf, Allowed) before.
+type Matrix interface {
+	Nodes() []netpol.Node
+	Scope() netpol.Scope
+	NodeOf(netpol.Endpoint) (int, bool)
+	Allowed(from, to int) (netpol.PortSet, bool)
+	Rows(ctx context.Context, fn func(from int, paths []netpol.Path) error) error
+}
+
 // Analyze compares the paths m allows with the flows ix carries. e must
 // be the engine m was computed by, over ix's inventory. Flow records of
 // other clusters are ignored; a record without a cluster counts for
-// every cluster.
-func Analyze(ctx context.Context, ix *inventory.Index, e *netpol.Engine, m *netpol.Matrix, opts Options) (*Result, error) {
+// every cluster. m is read from one goroutine.
+func Analyze(ctx context.Context, ix *inventory.Index, e *netpol.Engine, m Matrix, opts Options) (*Result, error) {
 	a := newAnalysis(ix, e, m, opts)
 	res := &Result{Cluster: e.Cluster(), Usage: UsageOf(ix.Flows()), Problems: e.Problems()}
 	used, denied := a.readFlows(ix.Flows(), &res.Usage)
@@ -225,7 +238,7 @@ type pair [2]int32
 // analysis is the state of one Analyze.
 type analysis struct {
 	e        *netpol.Engine
-	m        *netpol.Matrix
+	m        Matrix
 	nodes    []netpol.Node
 	nw       int      // nodes[:nw] are workloads
 	nsOf     []string // per workload node
@@ -245,7 +258,7 @@ type analysis struct {
 	allowedN, usedN, unusedN, deniedN []int32
 }
 
-func newAnalysis(ix *inventory.Index, e *netpol.Engine, m *netpol.Matrix, opts Options) *analysis {
+func newAnalysis(ix *inventory.Index, e *netpol.Engine, m Matrix, opts Options) *analysis {
 	a := &analysis{e: e, m: m, nodes: m.Nodes(), nsCount: map[string]int{}, w: DefaultWeights, maxPaths: opts.MaxPaths, maxDeny: opts.MaxDenied}
 	if opts.Weights != nil {
 		a.w = *opts.Weights
@@ -443,37 +456,36 @@ func (a *analysis) walk(ctx context.Context, used map[pair]netpol.PortSet, res *
 	}
 	slices.SortFunc(keys, func(x, y pair) int { return cmp.Or(cmp.Compare(x[0], y[0]), cmp.Compare(x[1], y[1])) })
 	next := 0
-	var err error
-	n := 0
-	for p := range a.m.Paths() {
-		if n++; n&0x3fff == 0 {
-			if err = ctx.Err(); err != nil {
-				break
+	err := a.m.Rows(ctx, func(from int, paths []netpol.Path) error {
+		if a.hostNetNode(from) {
+			return nil
+		}
+		for _, p := range paths {
+			if p.From == p.To || a.hostNetNode(p.To) {
+				continue
+			}
+			if !a.np.only[p.From] && !a.np.only[p.To] {
+				k := pair{int32(p.From), int32(p.To)}
+				for next < len(keys) && (keys[next][0] < k[0] || keys[next][0] == k[0] && keys[next][1] < k[1]) {
+					next++
+				}
+				var u netpol.PortSet
+				if next < len(keys) && keys[next] == k {
+					u = used[k]
+				}
+				a.visit(res, p.From, p.To, p.Ports, u)
+			}
+			// The cluster's nodes in an outside end's region (only one end
+			// is outside).
+			if v := a.np.of[p.From]; v >= 0 {
+				a.visit(res, int(v), p.To, p.Ports, used[pair{v, int32(p.To)}])
+			}
+			if v := a.np.of[p.To]; v >= 0 {
+				a.visit(res, p.From, int(v), p.Ports, used[pair{int32(p.From), v}])
 			}
 		}
-		if p.From == p.To || a.hostNetNode(p.From) || a.hostNetNode(p.To) {
-			continue
-		}
-		if !a.np.only[p.From] && !a.np.only[p.To] {
-			k := pair{int32(p.From), int32(p.To)}
-			for next < len(keys) && (keys[next][0] < k[0] || keys[next][0] == k[0] && keys[next][1] < k[1]) {
-				next++
-			}
-			var u netpol.PortSet
-			if next < len(keys) && keys[next] == k {
-				u = used[k]
-			}
-			a.visit(res, p.From, p.To, p.Ports, u)
-		}
-		// The cluster's nodes in an outside end's region (only one end
-		// is outside).
-		if v := a.np.of[p.From]; v >= 0 {
-			a.visit(res, int(v), p.To, p.Ports, used[pair{v, int32(p.To)}])
-		}
-		if v := a.np.of[p.To]; v >= 0 {
-			a.visit(res, p.From, int(v), p.Ports, used[pair{int32(p.From), v}])
-		}
-	}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
@@ -667,7 +679,7 @@ func (a *analysis) peer(g *group) Peer {
 		o := *a.nodes[g.outside].Outside
 		return Peer{Outside: &o, Count: 1, Internet: a.peerKind[g.outside] == peerInternet, WithoutNodes: a.np.of[g.outside] >= 0}
 	}
-	p := Peer{Namespace: g.peerNS, Count: g.count, Of: a.nsCount[g.peerNS]}
+	p := Peer{Namespace: g.peerNS, Count: g.count, Of: a.nsCount[g.peerNS], Workloads: make([]model.WorkloadRef, 0, g.nlisted)}
 	for i := range g.nlisted {
 		p.Workloads = append(p.Workloads, *a.nodes[g.listed[i]].Workload)
 	}
@@ -676,7 +688,13 @@ func (a *analysis) peer(g *group) Peer {
 
 // items describes the accumulated workloads, ranked.
 func (a *analysis) items(res *Result) []Item {
-	var out []Item
+	n := 0
+	for _, ac := range a.accs {
+		if ac.groups > 0 {
+			n++
+		}
+	}
+	out := make([]Item, 0, n)
 	for _, ac := range a.accs {
 		if ac.groups == 0 {
 			continue
@@ -693,6 +711,7 @@ func (a *analysis) items(res *Result) []Item {
 			UsedPaths:       int(a.usedN[ac.node]),
 			UnusedPaths:     int(a.unusedN[ac.node]),
 			DeniedFlows:     int(a.deniedN[ac.node]),
+			Paths:           make([]Path, 0, len(ac.top)),
 		}
 		for i := range ac.top {
 			g := &ac.top[i]

@@ -90,7 +90,7 @@ type nodePeers struct {
 // only: at most 2^16 addresses.
 const maxRegionBits = 16
 
-func newNodePeers(ix *inventory.Index, e *netpol.Engine, m *netpol.Matrix) *nodePeers {
+func newNodePeers(ix *inventory.Index, e *netpol.Engine, m Matrix) *nodePeers {
 	nodes := m.Nodes()
 	np := &nodePeers{n: len(nodes), addr: map[netip.Addr]bool{}, of: make([]int32, len(nodes)), only: make([]bool, len(nodes)), places: make([][]int32, len(nodes))}
 	for i := range np.of {

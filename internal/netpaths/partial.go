@@ -12,8 +12,9 @@ import (
 	"github.com/palisade-project/palisade/internal/netpol"
 )
 
-// Partial is the comparison without a matrix, for a cluster too large to
-// hold one (the matrix grows with the square of its workloads): it lists
+// Partial is the comparison without any path, for a cluster with too many
+// workloads to compare at once (the time of Analyze grows with the square
+// of the workloads; internal/answer's last-resort bound): it lists
 // the workloads no policy selects and the used flows the policies deny,
 // asking the engine about each flow record, but compares no paths. The
 // result has Partial set, no items and no path counts; its unprotected

@@ -94,15 +94,28 @@ func internet(o *netpol.Outside) bool {
 	return true
 }
 
-// sensitiveIn returns the sensitive ports the set holds.
-func sensitiveIn(s netpol.PortSet) []SensitivePort {
-	var out []SensitivePort
+// sensitiveNames names the first two sensitive ports the set holds, and
+// says how many more there are; "" when it holds none. It runs for every
+// listed path, so it allocates only the names.
+func sensitiveNames(s netpol.PortSet) string {
+	var names [3]string
+	n := 0
 	for _, p := range SensitivePorts {
 		if s.Contains(p.Protocol, p.Port) {
-			out = append(out, p)
+			if n < 2 {
+				names[n] = p.String()
+			}
+			n++
 		}
 	}
-	return out
+	switch {
+	case n == 0:
+		return ""
+	case n > 2:
+		names[2] = fmt.Sprintf("and %d more", n-2)
+		return strings.Join(names[:], ", ")
+	}
+	return strings.Join(names[:n], ", ")
 }
 
 // hasSensitive reports whether the set holds a sensitive port, without
@@ -213,7 +226,7 @@ type Factor struct {
 // factors describes a score: the factors that apply, in order. peer names
 // the peer for the details; ns is the workload's namespace.
 func (w Weights) factors(in scoreInput, peer Peer, ns string) []Factor {
-	var out []Factor
+	out := make([]Factor, 0, 4)
 	switch in.kind {
 	case peerInternet:
 		out = append(out, Factor{FactorInternet, w.Internet, peer.String() + " holds internet addresses"})
@@ -229,16 +242,8 @@ func (w Weights) factors(in scoreInput, peer Peer, ns string) []Factor {
 			out = append(out, Factor{FactorAPIServer, w.APIServer, fmt.Sprintf("the Kubernetes API server's address, on TCP/%d", p)})
 		}
 	}
-	if sp := sensitiveIn(in.ports); len(sp) > 0 {
-		names := make([]string, 0, 3)
-		for i, p := range sp {
-			if i == 2 {
-				names = append(names, fmt.Sprintf("and %d more", len(sp)-i))
-				break
-			}
-			names = append(names, p.String())
-		}
-		out = append(out, Factor{FactorSensitivePorts, w.SensitivePorts, strings.Join(names, ", ")})
+	if names := sensitiveNames(in.ports); names != "" {
+		out = append(out, Factor{FactorSensitivePorts, w.SensitivePorts, names})
 	}
 	if ps := everyPortOf(in.ports); len(ps) > 0 {
 		out = append(out, Factor{FactorEveryPort, w.EveryPort, "every " + strings.Join(ps, ", ") + " port"})

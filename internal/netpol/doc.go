@@ -16,6 +16,8 @@
 //	v.Allowed; v.Egress; v.Ingress  // per side: isolated?, selecting policies, allowing rules, reason
 //	m, _ := e.Matrix(ctx, netpol.Scope{Namespace: "shop"}) // Scope{} for the whole cluster
 //	for p := range m.Paths() { m.Nodes()[p.From], m.Nodes()[p.To], p.Ports }
+//	g, _ := e.Grid(netpol.Scope{})   // the same paths, block by block
+//	g.Rows(ctx, func(from int, paths []netpol.Path) error { … })
 //
 // For `ask reachable`: ParsePort reads "PORT[/PROTO]" (a name resolves
 // with NamedPort), ParseEndpoint the ends, Query answers; Verdict is the
@@ -29,8 +31,12 @@
 // and EgressIsolated name the workloads no policy covers. Options.Policies
 // replaces the cluster's policies with a proposed set, so a simulation
 // ("which used flows would these policies break?") is New with the
-// proposal and a lookup per flow. Verdicts, problems, port sets and
-// matrix nodes carry JSON tags; Example shows a verdict's JSON.
+// proposal and a lookup per flow. A Grid has the nodes, NodeOf and
+// Allowed of a Matrix without holding its cells: Rows hands out every
+// path source by source, computing a block of source classes at a time,
+// and Allowed computes one cell from the rules of its ends; question 9
+// reads a cluster that way. Verdicts, problems, port sets and matrix
+// nodes carry JSON tags; Example shows a verdict's JSON.
 //
 // # Semantics
 //
@@ -146,4 +152,22 @@
 // workloads, 200 namespaces, 3,000 policies) takes about 0.1 s and 50 MB
 // of heap; BenchmarkMatrix2000Dense, with 3,000 varied policies, about
 // 0.4 s and 90 MB.
+//
+// A Matrix grows with the square of the classes: 400 MB at 10,000. Grid
+// computes the same cells in blocks of source classes (gridBlockBytes of
+// cells, 8 MB: about 200 rows at 10,000 classes) and forgets each block
+// once its rows are handed out. It keeps, per class, the rule groups of
+// the policies selecting it as lists of the rules' peer sets (not merged
+// into a bitset per group, which would again take a bit per pair), so
+// its memory is the classes times their rule groups, plus one block. Per
+// block, the ingress pass goes destination by destination over 64-bit
+// words of source classes, writing only the cells some group allows (or
+// every cell of a destination no policy isolates), and the egress pass
+// goes source by source over the words of non-empty cells only; rows are
+// then expanded from classes to workloads. A class whose workloads are
+// not contiguous in workload order (classes are numbered by their first
+// workload, and each lies in one namespace) keeps its row, as paths,
+// until its last workload is handed out. At 10,000 workloads
+// (synth.Default10k) Rows visits the 1.2 million allowed paths in about
+// 0.1 s of its own.
 package netpol

@@ -62,17 +62,13 @@ type Path struct {
 // regions allow everything. An observed address of a node is not that
 // node: EndpointFor makes it outside, and NodeOf its outside region.
 type Matrix struct {
-	scope   Scope
-	nodes   []Node
-	nw      int   // nodes[:nw] are workloads, nodes[nw:] outside regions
-	classOf []int // workload node → class
-	atomOf  []int // outside node - nw → atom
-	sets    []PortSet
-	rowPos  []int32 // class → row in rows (in scope), or -1
-	colPos  []int32 // class → column in cols (in scope), or -1
-	outPos  []int32 // class → row in cols block (out of scope), or -1
-	ncls    int
-	natoms  int
+	layout
+	sets   []PortSet
+	rowPos []int32 // class → row in rows (in scope), or -1
+	colPos []int32 // class → column in cols (in scope), or -1
+	outPos []int32 // class → row in cols block (out of scope), or -1
+	ncls   int
+	natoms int
 	// rows: classes in scope × (every class, then every outside node).
 	rows []uint32
 	// cols: (classes out of scope, then outside nodes) × classes in scope.
@@ -80,10 +76,65 @@ type Matrix struct {
 	rowLen int // length of a row of rows: every class, then outside nodes
 	colLen int // length of a row of cols: the classes in scope
 	nout   int
+}
+
+// layout is the rows and columns of a matrix, shared by Matrix and Grid:
+// the workloads, then the outside regions.
+type layout struct {
+	scope   Scope
+	nodes   []Node
+	nw      int   // nodes[:nw] are workloads, nodes[nw:] outside regions
+	classOf []int // workload node → class
+	atomOf  []int // outside node - nw → atom
+	atomPos []int // atom → outside node - nw, or -1
 	// for NodeOf
 	byRef      map[model.WorkloadRef]int
 	space      *space
 	nodeOfAtom map[int]int
+}
+
+// layout returns the nodes of a matrix of scope.
+func (e *Engine) layout(scope Scope) (layout, error) {
+	if scope.Namespace != "" {
+		if _, ok := e.nsIndex[scope.Namespace]; !ok {
+			return layout{}, fmt.Errorf("namespace %q has no workloads or policies in cluster %s", scope.Namespace, e.cluster)
+		}
+	}
+	l := layout{scope: scope, byRef: e.byRef, space: e.space, nodeOfAtom: map[int]int{}}
+	for _, w := range e.workloads {
+		ref := w.ref
+		cl := e.classes[w.class]
+		l.nodes = append(l.nodes, Node{Workload: &ref, IngressIsolated: len(cl.selectedBy[dirIngress]) > 0, EgressIsolated: len(cl.selectedBy[dirEgress]) > 0, HostNetwork: cl.hostNet})
+		l.classOf = append(l.classOf, w.class)
+	}
+	l.nw = len(l.nodes)
+	l.atomPos = make([]int, len(e.space.atoms))
+	for a, at := range e.space.atoms {
+		l.atomPos[a] = -1
+		if a == 0 && e.space.rootEmpty {
+			continue
+		}
+		o := at.outside()
+		l.atomPos[a] = len(l.atomOf)
+		l.nodeOfAtom[a] = len(l.nodes)
+		l.nodes = append(l.nodes, Node{Outside: &o})
+		l.atomOf = append(l.atomOf, a)
+	}
+	return l, nil
+}
+
+// nodeOf is NodeOf of Matrix and Grid.
+func (l *layout) nodeOf(ep Endpoint) (int, bool) {
+	if ep.Workload != nil {
+		i, ok := l.byRef[*ep.Workload]
+		return i, ok
+	}
+	p, err := parseCIDR(ep.CIDR)
+	if err != nil || !p.IsSingleIP() {
+		return 0, false
+	}
+	n, ok := l.nodeOfAtom[l.space.atom(p.Addr())]
+	return n, ok
 }
 
 // Nodes returns the rows and columns: the workloads (sorted by reference),
@@ -95,18 +146,7 @@ func (m *Matrix) Scope() Scope { return m.scope }
 
 // NodeOf returns the node of an endpoint: a workload, or the outside
 // region holding an address (a CIDR endpoint must be a single address).
-func (m *Matrix) NodeOf(ep Endpoint) (int, bool) {
-	if ep.Workload != nil {
-		i, ok := m.byRef[*ep.Workload]
-		return i, ok
-	}
-	p, err := parseCIDR(ep.CIDR)
-	if err != nil || !p.IsSingleIP() {
-		return 0, false
-	}
-	n, ok := m.nodeOfAtom[m.space.atom(p.Addr())]
-	return n, ok
-}
+func (m *Matrix) NodeOf(ep Endpoint) (int, bool) { return m.nodeOf(ep) }
 
 // Allowed returns the ports From may use to reach To, and false when the
 // pair is outside the matrix's scope (or both are outside regions).
@@ -164,6 +204,31 @@ func (m *Matrix) Paths() iter.Seq[Path] {
 			}
 		}
 	}
+}
+
+// Rows calls fn with the allowed paths of the scope from each node that
+// has some, as Grid.Rows does; the paths slice is reused after fn returns.
+func (m *Matrix) Rows(ctx context.Context, fn func(from int, paths []Path) error) error {
+	var out []Path
+	for f := range m.nodes {
+		if f%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		out = out[:0]
+		for t := range m.nodes {
+			if id, ok := m.cell(f, t); ok && id != setEmpty {
+				out = append(out, Path{From: f, To: t, Ports: m.sets[id]})
+			}
+		}
+		if len(out) > 0 {
+			if err := fn(f, out); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Count returns the number of allowed paths and of those allowing every
@@ -415,37 +480,15 @@ func (b *matrixBuilder) resolve(s, cls int) uint32 {
 // way and intersects its result into the cell; sources that no policy
 // isolates for egress are skipped, as are destinations for ingress.
 func (e *Engine) Matrix(ctx context.Context, scope Scope) (*Matrix, error) {
-	if scope.Namespace != "" {
-		if _, ok := e.nsIndex[scope.Namespace]; !ok {
-			return nil, fmt.Errorf("namespace %q has no workloads or policies in cluster %s", scope.Namespace, e.cluster)
-		}
+	l, err := e.layout(scope)
+	if err != nil {
+		return nil, err
 	}
-	b := &matrixBuilder{e: e, t: newSetTable(), specOf: map[*rule]int{}, specIDs: map[string]int{}, res: map[[2]int]uint32{}}
+	b := &matrixBuilder{e: e, t: newSetTable(), specOf: map[*rule]int{}, specIDs: map[string]int{}, res: map[[2]int]uint32{}, atoms: l.atomOf}
 	nc := len(e.classes)
-	m := &Matrix{scope: scope, ncls: nc, byRef: e.byRef, space: e.space, nodeOfAtom: map[int]int{}}
-
-	// Nodes.
-	for _, w := range e.workloads {
-		ref := w.ref
-		cl := e.classes[w.class]
-		m.nodes = append(m.nodes, Node{Workload: &ref, IngressIsolated: len(cl.selectedBy[dirIngress]) > 0, EgressIsolated: len(cl.selectedBy[dirEgress]) > 0, HostNetwork: cl.hostNet})
-		m.classOf = append(m.classOf, w.class)
-	}
-	m.nw = len(m.nodes)
-	atomPos := make([]int, len(e.space.atoms)) // atom → outside node position, or -1
-	for a, at := range e.space.atoms {
-		atomPos[a] = -1
-		if a == 0 && e.space.rootEmpty {
-			continue
-		}
-		o := at.outside()
-		atomPos[a] = len(b.atoms)
-		m.nodeOfAtom[a] = len(m.nodes)
-		m.nodes = append(m.nodes, Node{Outside: &o})
-		m.atomOf = append(m.atomOf, a)
-		b.atoms = append(b.atoms, a)
-	}
-	m.natoms = len(b.atoms)
+	m := &Matrix{layout: l, ncls: nc}
+	atomPos := l.atomPos
+	m.natoms = len(l.atomOf)
 
 	// Which classes are in scope.
 	m.rowPos, m.colPos, m.outPos = make([]int32, nc), make([]int32, nc), make([]int32, nc)
