@@ -251,10 +251,12 @@ func (a *Agent) Collect(ctx context.Context) {
 	// the node's own sockets are not theirs.
 	netns := map[uint64]procfs.Process{}
 	var hostNetNS uint64
+	containerOf := make(map[int]string, len(procs))
 	for _, p := range procs {
 		if p.PID == 1 {
 			hostNetNS = p.NetNS
 		}
+		containerOf[p.PID] = p.ContainerID
 	}
 	a.mu.Lock()
 	a.lastStats = stats
@@ -262,6 +264,9 @@ func (a *Agent) Collect(ctx context.Context) {
 		p.Running = false
 	}
 	for _, p := range procs {
+		if RuntimeInit(p.Exe, p.ContainerID, containerOf[p.PPID]) {
+			continue
+		}
 		if a.observe(p, now) == nil {
 			continue
 		}

@@ -1,8 +1,6 @@
 package agent
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -18,6 +16,7 @@ func TestExecResolver(t *testing.T) {
 	idA, idB := strings.Repeat("a", 64), strings.Repeat("b", 64)
 	root := t.TempDir()
 	if err := procfstest.Build(root, btime,
+		procfstest.Proc{PID: 1, PPID: 0, Comm: "systemd", Exe: "/usr/lib/systemd/systemd", StartTicks: 1, Cgroup: "0::/init.scope\n"},
 		// A shell in container A, parent of the execs below.
 		procfstest.Proc{PID: 100, PPID: 1, Comm: "sh", Exe: "/usr/bin/dash", Cmdline: procfstest.Args("sh"), StartTicks: 500,
 			Cgroup: "0::/system.slice/cri-containerd-" + idA + ".scope\n", NetNS: 4026532001},
@@ -32,10 +31,6 @@ func TestExecResolver(t *testing.T) {
 		// A host process.
 		procfstest.Proc{PID: 400, PPID: 1, Comm: "ls", Exe: "/usr/bin/ls", StartTicks: 950, Cgroup: "0::/user.slice\n"},
 	); err != nil {
-		t.Fatal(err)
-	}
-	// The shell's working directory, where "./evil" is looked up.
-	if err := os.Symlink("/tmp/work", filepath.Join(root, "100", "cwd")); err != nil {
 		t.Fatal(err)
 	}
 	r := ExecResolver{FS: procfs.New(root, procfs.Options{})}
@@ -55,12 +50,15 @@ func TestExecResolver(t *testing.T) {
 		{"executed something else since: the record, not /proc", exectrace.Exec{PID: 200, PPID: 100, StartBoot: ticks(900),
 			Filename: "/tmp/evil", Comm: "evil", Args: []string{"/tmp/evil"}},
 			ExecFromRecord, idA, "/tmp/evil", []string{"/tmp/evil"}},
-		{"gone, a relative path: joined to the parent's working directory", exectrace.Exec{PID: 203, PPID: 100, StartBoot: ticks(925),
+		{"gone, a relative path: left relative (unknown to the rules; the parent's directory need not be the exec's)", exectrace.Exec{PID: 203, PPID: 100, StartBoot: ticks(925),
 			Filename: "./evil", Comm: "evil", Args: []string{"./evil"}},
-			ExecFromRecord, idA, "/tmp/work/evil", []string{"./evil"}},
-		{"gone, a relative path, the parent gone too: left relative (unknown to the rules)", exectrace.Exec{PID: 204, PPID: 299, StartBoot: ticks(926),
-			Filename: "evil", Comm: "evil", Cgroup: "crio-" + idB + ".scope"},
-			ExecFromRecord, idB, "evil", nil},
+			ExecFromRecord, idA, "./evil", []string{"./evil"}},
+		{"runc init from a memory file, started from the host: the runtime's", exectrace.Exec{PID: 205, PPID: 1, StartBoot: ticks(927),
+			Filename: "/proc/self/fd/5", Comm: "5", Args: []string{"runc", "init"}, Cgroup: "crio-" + idB + ".scope"},
+			ExecHost, "", "", nil},
+		{"a memory file run from inside the container: the container's", exectrace.Exec{PID: 206, PPID: 100, StartBoot: ticks(928),
+			Filename: "/proc/self/fd/3", Comm: "3", Args: []string{"[kworker]"}},
+			ExecFromRecord, idA, "/proc/self/fd/3", []string{"[kworker]"}},
 		{"gone, the cgroup names the container", exectrace.Exec{PID: 201, PPID: 100, StartBoot: ticks(910), Filename: "/bin/sleep", Comm: "sleep",
 			Args: []string{"sleep", "0.01"}, Cgroup: "crio-" + idB + ".scope"},
 			ExecFromRecord, idB, "/bin/sleep", []string{"sleep", "0.01"}},
@@ -95,5 +93,49 @@ func TestExecResolver(t *testing.T) {
 				t.Errorf("args truncated %v, want %v", p.ArgsTruncated, tt.exec.ArgsTruncated)
 			}
 		})
+	}
+}
+
+// TestExecResolverSeq: with the kernel's exec counts, a /proc read is
+// trusted only while the count is the record's, whatever the names say.
+func TestExecResolverSeq(t *testing.T) {
+	id := strings.Repeat("a", 64)
+	root := t.TempDir()
+	if err := procfstest.Build(root, 1_700_000_000,
+		procfstest.Proc{PID: 100, PPID: 1, Comm: "sh", Exe: "/usr/bin/dash", StartTicks: 500, Cgroup: "0::/system.slice/cri-containerd-" + id + ".scope\n"},
+		// A dropped /tmp/x/sh that executed the real shell since: same
+		// command name, sh.
+		procfstest.Proc{PID: 200, PPID: 100, Comm: "sh", Exe: "/usr/bin/dash", StartTicks: 900, Cgroup: "0::/system.slice/cri-containerd-" + id + ".scope\n"},
+	); err != nil {
+		t.Fatal(err)
+	}
+	counts := map[int]uint64{200: 2}
+	r := ExecResolver{FS: procfs.New(root, procfs.Options{}), Seq: func(pid int) (uint64, bool) { n, ok := counts[pid]; return n, ok }}
+	first := exectrace.Exec{PID: 200, PPID: 100, StartBoot: 9 * time.Second, Filename: "/tmp/x/sh", Comm: "sh", Args: []string{"/tmp/x/sh"}, Seq: 1}
+	if p, src := r.Resolve(first); src != ExecFromRecord || p.Exe != "/tmp/x/sh" {
+		t.Errorf("the first exec, counted 1 while the kernel counts 2: %q from %d, want /tmp/x/sh from the record", p.Exe, src)
+	}
+	second := first
+	second.Filename, second.Seq = "/bin/sh", 2
+	if p, src := r.Resolve(second); src != ExecFromProc || p.Exe != "/usr/bin/dash" {
+		t.Errorf("the second exec, still the current one: %q from %d, want /usr/bin/dash from /proc", p.Exe, src)
+	}
+}
+
+func TestRuntimeInit(t *testing.T) {
+	tests := []struct {
+		exe, container, parent string
+		want                   bool
+	}{
+		{"/memfd:runc_cloned:/proc/self/exe (deleted)", "c1", "", true},
+		{"/proc/self/fd/5", "c1", "", true},
+		{"/memfd:x (deleted)", "c1", "c1", false}, // from inside the container
+		{"/usr/bin/sh", "c1", "", false},          // kubectl exec of a shell
+		{"/proc/self/fd/5", "", "", false},        // the host's
+	}
+	for _, tt := range tests {
+		if got := RuntimeInit(tt.exe, tt.container, tt.parent); got != tt.want {
+			t.Errorf("RuntimeInit(%q, %q, %q) = %t, want %t", tt.exe, tt.container, tt.parent, got, tt.want)
+		}
 	}
 }

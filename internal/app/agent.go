@@ -131,7 +131,7 @@ interval can be missed, and every report says so.`,
 // procRoot names (hostPID): exec records carry the node's pids. If tracing
 // stops before ctx ends, the agent goes on polling and its reports say so.
 func traceExecs(ctx context.Context, e *env, tr *exectrace.Tracer, fs *procfs.FS, a *agent.Agent) {
-	resolve := agent.ExecResolver{FS: fs}
+	resolve := agent.ExecResolver{FS: fs, Seq: tr.Seq}
 	var lost uint64
 	countLost := func() {
 		if n := tr.Lost(); n > lost {

@@ -59,6 +59,10 @@ type Exec struct {
 	// "crio-<id>.scope", "<id>"...; "" for the root, as on v1-only nodes).
 	CgroupID uint64
 	Cgroup   string
+	// Seq numbers the execs of PID, from 1, as the kernel counted them
+	// (Tracer.Seq tells the count now): a /proc read of PID describes this
+	// exec only while the count is still Seq.
+	Seq uint64
 }
 
 // StartTicks is StartBoot in the clock ticks of /proc/<pid>/stat (USER_HZ
@@ -81,7 +85,8 @@ const (
 	offFilename = offCgroup + maxCgroup // 184
 	offArgsLen  = offFilename + MaxFilename
 	offArgs     = offArgsLen + 8
-	recordSize  = offArgs + MaxArgs
+	offSeq      = offArgs + MaxArgs
+	recordSize  = offSeq + 8
 )
 
 // decode turns one ring buffer record into an Exec; false for a record
@@ -100,6 +105,7 @@ func decode(b []byte) (Exec, bool) {
 		Filename:  cString(b[offFilename : offFilename+MaxFilename]),
 		CgroupID:  le.Uint64(b[offCgroupID:]),
 		Cgroup:    cString(b[offCgroup : offCgroup+maxCgroup]),
+		Seq:       le.Uint64(b[offSeq:]),
 	}
 	// The program stores the whole length of the arguments and copies at
 	// most MaxArgs bytes of them.

@@ -23,6 +23,7 @@ func record(pid, ppid int, uid uint32, start time.Duration, comm, cgroup, filena
 	copy(b[offFilename:offFilename+MaxFilename-1], filename)
 	le.PutUint64(b[offArgsLen:], argsLen)
 	copy(b[offArgs:offArgs+MaxArgs], args)
+	le.PutUint64(b[offSeq:], 3)
 	return b
 }
 
@@ -49,7 +50,7 @@ func TestDecode(t *testing.T) {
 				t.Fatal("decode refused a whole record")
 			}
 			if e.PID != 1234 || e.PPID != 1 || e.UID != 1000 || e.Comm != "sleep" || e.Filename != "/bin/sleep" ||
-				e.Cgroup != "cri-containerd-abc.scope" || e.CgroupID != 4242 {
+				e.Cgroup != "cri-containerd-abc.scope" || e.CgroupID != 4242 || e.Seq != 3 {
 				t.Errorf("decoded %+v", e)
 			}
 			if e.StartTicks() != 123 {

@@ -7,7 +7,8 @@ const (
 	slotPtr      = -8  // a kernel pointer read by probe_read_kernel
 	slotArgStart = -16 // mm->arg_start
 	slotArgEnd   = -24 // mm->arg_end
-	slotKey      = -32 // key 0 of the lost counter
+	slotKey      = -32 // key 0 of the lost counter; the pid for the sequence
+	slotSeq      = -40 // the first sequence number of a pid
 )
 
 // program is the exec program: for the raw tracepoint sched_process_exec
@@ -16,7 +17,7 @@ const (
 // task's structures, and submits it. When the buffer is full it counts the
 // exec in the lost array instead. Registers: R6 the context, R7 the record,
 // R8 the task, R9 scratch pointers.
-func program(o offsets, events, lost int) asm.Instructions {
+func program(o offsets, events, lost, seqs int) asm.Instructions {
 	// readKernel copies size bytes at src+off (src a register holding a
 	// kernel pointer) to dst+dstOff.
 	readKernel := func(dst asm.Register, dstOff int32, size int32, src asm.Register, off int32) asm.Instructions {
@@ -51,6 +52,27 @@ func program(o offsets, events, lost int) asm.Instructions {
 		asm.StoreMem(asm.R7, offTid, asm.R0, asm.Word),
 		asm.RSh.Imm(asm.R0, 32),
 		asm.StoreMem(asm.R7, offTgid, asm.R0, asm.Word),
+
+		// The pid's exec count: seqs[tgid] += 1, or 1 for a pid not seen.
+		asm.StoreMem(asm.R10, slotKey, asm.R0, asm.Word),
+		asm.LoadMapPtr(asm.R1, seqs),
+		asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, slotKey),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "firstexec"),
+		asm.Mov.Imm(asm.R1, 1),
+		asm.StoreXAdd(asm.R0, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.StoreMem(asm.R7, offSeq, asm.R1, asm.DWord),
+		asm.Ja.Label("counted"),
+		asm.Mov.Imm(asm.R1, 1).WithSymbol("firstexec"),
+		asm.StoreMem(asm.R10, slotSeq, asm.R1, asm.DWord),
+		asm.StoreMem(asm.R7, offSeq, asm.R1, asm.DWord),
+		asm.LoadMapPtr(asm.R1, seqs),
+		asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, slotKey),
+		asm.Mov.Reg(asm.R3, asm.R10), asm.Add.Imm(asm.R3, slotSeq),
+		asm.Mov.Imm(asm.R4, 0), // BPF_ANY
+		asm.FnMapUpdateElem.Call(),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol("counted"),
 		asm.FnGetCurrentUidGid.Call(),
 		asm.StoreMem(asm.R7, offUID, asm.R0, asm.Word),
 		asm.FnGetCurrentCgroupId.Call(),

@@ -17,10 +17,15 @@ import (
 // can wait for the reader before the kernel drops (and counts) more.
 const DefaultBufferSize = 1 << 20
 
+// MaxPIDs bounds the pids whose exec counts the kernel keeps (8 bytes
+// each, plus the map's overhead).
+const MaxPIDs = 1 << 16
+
 // Tracer holds the loaded program, its attachment and the ring buffer.
 type Tracer struct {
 	events *ebpf.Map
 	lost   *ebpf.Map
+	seqs   *ebpf.Map
 	prog   *ebpf.Program
 	link   link.Link
 	reader *ringbuf.Reader
@@ -63,10 +68,16 @@ func Open(bufferSize int) (*Tracer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: creating the lost counter: %w", ErrUnavailable, err)
 	}
+	// The exec count per pid: least recently used pids (long gone) give
+	// way to new ones.
+	t.seqs, err = ebpf.NewMap(&ebpf.MapSpec{Name: "palisade_seqs", Type: ebpf.LRUHash, KeySize: 4, ValueSize: 8, MaxEntries: MaxPIDs})
+	if err != nil {
+		return nil, fmt.Errorf("%w: creating the exec counts: %w", ErrUnavailable, err)
+	}
 	t.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{
 		Name:         "palisade_exec",
 		Type:         ebpf.RawTracepoint,
-		Instructions: program(off, t.events.FD(), t.lost.FD()),
+		Instructions: program(off, t.events.FD(), t.lost.FD(), t.seqs.FD()),
 		License:      "Dual MIT/GPL",
 	})
 	if err != nil {
@@ -121,6 +132,19 @@ func (t *Tracer) Lost() uint64 {
 	return n
 }
 
+// Seq returns how many execs the kernel has counted for pid since the
+// tracer started (see Exec.Seq); false when it knows none (or forgot it:
+// the count of the least recently used of more than MaxPIDs pids).
+func (t *Tracer) Seq(pid int) (uint64, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var n uint64
+	if t.closed || t.seqs.Lookup(uint32(pid), &n) != nil {
+		return 0, false
+	}
+	return n, true
+}
+
 // Close detaches the program and frees what Open made; it is safe to call
 // more than once and from any goroutine.
 func (t *Tracer) Close() error {
@@ -144,6 +168,9 @@ func (t *Tracer) Close() error {
 	}
 	if t.lost != nil {
 		t.lost.Close()
+	}
+	if t.seqs != nil {
+		t.seqs.Close()
 	}
 	return nil
 }

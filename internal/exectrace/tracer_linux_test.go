@@ -165,6 +165,45 @@ wait:
 	}
 }
 
+// TestExecCount: a process that executes twice (sh, then exec true) gives
+// two records of one pid, counted one after the other, and the tracer
+// tells the count.
+func TestExecCount(t *testing.T) {
+	tr := openTracer(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	got := make(chan Exec, 1024)
+	go tr.Run(ctx, func(e Exec) {
+		select {
+		case got <- e:
+		default:
+		}
+	})
+	cmd := exec.Command("/bin/sh", "-c", "exec /bin/true palisade-exec-count")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	var mine []Exec
+	deadline := time.After(30 * time.Second)
+	for len(mine) < 2 {
+		select {
+		case e := <-got:
+			if e.PID == pid {
+				mine = append(mine, e)
+			}
+		case <-deadline:
+			t.Fatalf("records of pid %d: %+v, want two", pid, mine)
+		}
+	}
+	if mine[0].Comm != "sh" || mine[1].Comm != "true" || mine[0].Seq < 1 || mine[1].Seq != mine[0].Seq+1 {
+		t.Errorf("records %q seq %d, %q seq %d: want sh then true, counted one after the other", mine[0].Comm, mine[0].Seq, mine[1].Comm, mine[1].Seq)
+	}
+	if n, ok := tr.Seq(pid); !ok || n != mine[1].Seq {
+		t.Errorf("Seq(%d) = %d, %t; want %d", pid, n, ok, mine[1].Seq)
+	}
+}
+
 func TestRunEndsOnClose(t *testing.T) {
 	tr := openTracer(t)
 	done := make(chan error, 1)

@@ -19,6 +19,9 @@ func Open(int) (*Tracer, error) { return nil, fmt.Errorf("%w: not Linux", ErrUna
 // Run returns at once.
 func (*Tracer) Run(context.Context, func(Exec)) error { return nil }
 
+// Seq knows nothing.
+func (*Tracer) Seq(int) (uint64, bool) { return 0, false }
+
 // Lost is 0.
 func (*Tracer) Lost() uint64 { return 0 }
 

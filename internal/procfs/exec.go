@@ -2,7 +2,6 @@ package procfs
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"time"
 )
@@ -63,20 +62,4 @@ func (fs *FS) Cgroup(pid int) (Cgroup, error) {
 	}
 	cg, _ := ParseCgroup(data)
 	return cg, nil
-}
-
-// Cwd is the target of /proc/<pid>/cwd, as seen in the process's mount
-// namespace: where a relative path it executes is looked up.
-func (fs *FS) Cwd(pid int) (string, error) {
-	target, err := os.Readlink(fs.pidPath(pid, "cwd"))
-	if err != nil {
-		if gone(err) {
-			return "", fmt.Errorf("reading pid %d: %w", pid, ErrNoProcess)
-		}
-		return "", fmt.Errorf("reading pid %d: %w", pid, err)
-	}
-	if !strings.HasPrefix(target, "/") || strings.HasSuffix(target, " (deleted)") {
-		return "", fmt.Errorf("reading pid %d: working directory %q is not a path", pid, target)
-	}
-	return target, nil
 }

@@ -397,23 +397,43 @@ func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
 // file descriptor ("/dev/fd/N", "/proc/self/fd/N", "/proc/PID/fd/N", as
 // execve is given one by fexecve).
 //
-// runc's own copy of itself ("/memfd:runc_cloned:/proc/self/exe", which
-// runc init runs from while it sets a container up) is not counted: it is
-// the runtime, not the container's program.
+// The memory file's name is the caller's choice, so no name is exempt:
+// the container runtime's own init (runc running a copy of itself from a
+// memory file) is told apart by the node agent, from its parent outside
+// the container, and never reported.
 func Fileless(exe string) bool {
-	if name, ok := strings.CutPrefix(exe, "/memfd:"); ok {
-		return name != "runc_cloned:/proc/self/exe"
+	if strings.HasPrefix(exe, "/memfd:") {
+		return true
 	}
-	dir, fd := path.Split(exe)
-	if fd == "" || strings.Trim(fd, "0123456789") != "" {
+	if !strings.HasPrefix(exe, "/") {
 		return false
 	}
-	switch dir = strings.TrimSuffix(dir, "/"); {
-	case dir == "/dev/fd", dir == "/proc/self/fd", dir == "/proc/thread-self/fd":
+	// Classified after cleaning, so that "/proc/self//fd/3" or
+	// "/dev/fd/./3" are what the kernel makes of them; ".." after a link
+	// cannot lead out of these kernel-made directories into a file.
+	exe = path.Clean(exe)
+	switch exe {
+	case "/dev/stdin", "/dev/stdout", "/dev/stderr":
 		return true
-	case strings.HasPrefix(dir, "/proc/") && strings.HasSuffix(dir, "/fd"):
-		pid := strings.TrimSuffix(strings.TrimPrefix(dir, "/proc/"), "/fd")
-		return pid != "" && strings.Trim(pid, "0123456789") == ""
+	}
+	dir, fd := path.Split(exe)
+	if !digits(fd) {
+		return false
+	}
+	parts := strings.Split(strings.Trim(dir, "/"), "/")
+	switch {
+	case len(parts) == 2 && parts[0] == "dev" && parts[1] == "fd":
+		return true
+	case len(parts) == 3 && parts[0] == "proc" && parts[2] == "fd":
+		return procSelf(parts[1])
+	case len(parts) == 5 && parts[0] == "proc" && parts[2] == "task" && parts[4] == "fd":
+		return procSelf(parts[1]) && digits(parts[3])
 	}
 	return false
 }
+
+// procSelf reports whether a /proc entry names a process: self,
+// thread-self or a pid.
+func procSelf(s string) bool { return s == "self" || s == "thread-self" || digits(s) }
+
+func digits(s string) bool { return s != "" && strings.Trim(s, "0123456789") == "" }
