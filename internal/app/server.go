@@ -344,6 +344,8 @@ func agentServiceAccounts(e *env, rc *rest.Config, cluster string, o *serverOpti
 	}
 	r, err := tokenreview.New(tokenreview.Options{
 		Client:          client.AuthenticationV1().TokenReviews(),
+		Keys:            client.AuthenticationV1().RESTClient(), // GET /openid/v1/jwks
+		Logger:          e.log,
 		Cluster:         cluster,
 		ServiceAccounts: []string{o.agentServiceAccount},
 		Audience:        o.agentAudience,

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,11 +44,13 @@ const (
 // node agent authenticates with a token the API server issues for its
 // service account, bound to its pod on a node, for the audience
 // "palisade" (what the kubelet projects into the pod of deploy/agent.yaml).
-// The server has the API server review the token: it accepts a report of
-// that node in its cluster, refuses one naming another node or another
-// cluster (403), and refuses tokens of another service account, for the
-// API server's own audience, or forged (401). The palisade agent, given
-// the token file, reports as that node.
+// The server checks the token's signature with the keys the API server
+// publishes (/openid/v1/jwks), then has the API server review it: it
+// accepts a report of that node in its cluster, refuses one naming
+// another node or another cluster (403), and refuses tokens of another
+// service account, for the API server's own audience, or forged (401).
+// Forged tokens are refused without a review, so they spend no address's
+// budget. The palisade agent, given the token file, reports as that node.
 func TestAgentServiceAccountTokens(t *testing.T) {
 	t.Parallel()
 	cp := sharedControlPlane(t)
@@ -97,7 +100,8 @@ func TestAgentServiceAccountTokens(t *testing.T) {
 		{"another service account", otherToken, authCluster, authNode, http.StatusUnauthorized,
 			"service account agentauth-test/default is not a Palisade agent's"},
 		{"the API server's audience", apiToken, authCluster, authNode, http.StatusUnauthorized, "does not accept the service account token"},
-		{"forged", forgedToken(agentToken), authCluster, authNode, http.StatusUnauthorized, "does not accept the service account token"},
+		{"forged", forgedToken(agentToken), authCluster, authNode, http.StatusUnauthorized,
+			"the signature of the service account token does not verify with the cluster's key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, body := postAgentReport(t, srv.url, tc.token, tc.cluster, tc.node)
@@ -105,6 +109,32 @@ func TestAgentServiceAccountTokens(t *testing.T) {
 				t.Errorf("status %d, want %d; body %s (want %q in it)", status, tc.status, body, tc.message)
 			}
 		})
+	}
+
+	// Forged tokens cost no review: more of them than an address's budget
+	// of reviews (10), all refused by their signature, and then a new
+	// token of the agent is reviewed and accepted from the same address.
+	// The API server counts the reviews it answers.
+	reviews := tokenReviews(ctx, t, cs)
+	for i := range 20 {
+		forged := forgedToken(requestToken(ctx, t, cs, authAgentSA, agentPod, "palisade"))
+		if status, body := postAgentReport(t, srv.url, forged, authCluster, authNode); status != http.StatusUnauthorized ||
+			!strings.Contains(body, "does not verify with the cluster's key") {
+			t.Fatalf("forged token %d: status %d, %s; want 401, refused by its signature", i, status, body)
+		}
+	}
+	if status, body := postAgentReport(t, srv.url, requestToken(ctx, t, cs, authAgentSA, agentPod, "palisade"), authCluster, authNode); status != http.StatusAccepted {
+		t.Fatalf("a new token of the agent after 20 forgeries: status %d, %s", status, body)
+	}
+	eventually(t, 10*time.Second, "the API server counts the review", func() (bool, string) {
+		n := tokenReviews(ctx, t, cs)
+		return n > reviews, fmt.Sprint(n, " reviews")
+	})
+	if n := tokenReviews(ctx, t, cs); n != reviews+1 {
+		t.Errorf("the API server answered %d token reviews, want 1: the agent's, none for the 20 forged tokens", n-reviews)
+	}
+	if strings.Contains(srv.out.String(), "cannot fetch the cluster's service account keys") {
+		t.Errorf("the server could not fetch the keys with the RBAC of deploy/server-rbac.yaml:\n%s", srv.out.String())
 	}
 
 	// The agent, given the projected token's file.
@@ -252,6 +282,29 @@ func forgedToken(token string) string {
 		sig[0] = 'A'
 	}
 	return token[:i+1] + string(sig)
+}
+
+// tokenReviews is how many TokenReviews the API server has answered,
+// by its metric apiserver_request_total.
+func tokenReviews(ctx context.Context, t *testing.T, cs kubernetes.Interface) int {
+	t.Helper()
+	b, err := cs.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		t.Fatalf("reading the API server's metrics: %v", err)
+	}
+	n := 0.0
+	for line := range strings.Lines(string(b)) {
+		if !strings.HasPrefix(line, "apiserver_request_total{") || !strings.Contains(line, `resource="tokenreviews"`) {
+			continue
+		}
+		f := strings.Fields(line)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			t.Fatalf("the API server's metric %q: %v", line, err)
+		}
+		n += v
+	}
+	return int(n)
 }
 
 // serverKubeconfig grants a new user the ClusterRole of

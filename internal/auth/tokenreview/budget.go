@@ -2,12 +2,14 @@ package tokenreview
 
 import (
 	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 )
 
-// LimitError refuses a review over a budget: the client's (Client is set),
-// or the Reviewer's when every review slot stayed busy. Nothing was sent
+// LimitError refuses a review over a budget: the client's (Client is set:
+// an IP address, or an IPv6 /64), or the Reviewer's when every review
+// slot stayed busy. Nothing was sent
 // to the API server; the client may retry after RetryAfter.
 type LimitError struct {
 	Client string
@@ -23,6 +25,22 @@ func (e *LimitError) Error() string {
 
 // RetryAfter is how long to wait before a review could be had.
 func (e *LimitError) RetryAfter() time.Duration { return e.Wait }
+
+// budgetKey is the budget a client spends: its IP address, or for an
+// IPv6 address its /64, the smallest network a host or a site is given
+// (one host may use any address of it); an IPv4-mapped IPv6 address is
+// its IPv4 address. A client that is no IP address is its own budget.
+func budgetKey(client string) string {
+	a, err := netip.ParseAddr(client)
+	if err != nil {
+		return client
+	}
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String()
+	}
+	return netip.PrefixFrom(a, 64).Masked().String()
+}
 
 // budgets are token buckets of reviews, one per client, bounded in
 // number. A bucket that has filled up again is the same as none, so

@@ -14,24 +14,24 @@ import (
 	"github.com/palisade-project/palisade/internal/auth"
 )
 
-// A forged token (an agent's claims, a bad signature) costs one review
+// A token the API server refuses (its pod deleted) costs one review
 // however often it is sent, until the refusal expires.
 func TestReviewCachesRefusals(t *testing.T) {
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	forged := jwt("forged", 0)
+	revoked := jwt("revoked", 0)
 	client := &fakeClient{statuses: map[string]authv1.TokenReviewStatus{}} // authenticates nothing
 	r := newTestReviewer(t, client, &now)
 	for i := range 100 {
-		_, err := r.Review(t.Context(), forged, fmt.Sprint("198.51.100.", i%7))
+		_, err := r.Review(t.Context(), revoked, fmt.Sprint("198.51.100.", i%7))
 		if !errors.Is(err, auth.ErrInvalidCredentials) || !strings.Contains(err.Error(), "does not accept the service account token") {
 			t.Fatalf("request %d: %v", i, err)
 		}
 	}
 	if n := client.count(); n != 1 {
-		t.Fatalf("%d reviews for 100 identical forged tokens, want 1", n)
+		t.Fatalf("%d reviews for 100 identical revoked tokens, want 1", n)
 	}
 	now = now.Add(DefaultRejectedTTL)
-	if _, err := r.Review(t.Context(), forged, "198.51.100.1"); !errors.Is(err, auth.ErrInvalidCredentials) || client.count() != 2 {
+	if _, err := r.Review(t.Context(), revoked, "198.51.100.1"); !errors.Is(err, auth.ErrInvalidCredentials) || client.count() != 2 {
 		t.Fatalf("after the refusal expired: %v, %d reviews, want 2", err, client.count())
 	}
 	// Failed reviews are not refusals: they are not kept.
@@ -71,7 +71,7 @@ func TestReviewRefusalCacheIsBounded(t *testing.T) {
 // asking again.
 func TestReviewJoinsTheReviewInFlight(t *testing.T) {
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	forged := jwt("forged", 0)
+	revoked := jwt("revoked", 0)
 	client := &fakeClient{statuses: map[string]authv1.TokenReviewStatus{}, block: make(chan struct{})}
 	r := newTestReviewer(t, client, &now)
 	const n = 50
@@ -79,14 +79,14 @@ func TestReviewJoinsTheReviewInFlight(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			_, err := r.Review(t.Context(), forged, fmt.Sprint("198.51.100.", i))
+			_, err := r.Review(t.Context(), revoked, fmt.Sprint("198.51.100.", i))
 			errs <- err
 		})
 	}
 	// Let them all arrive before the review is answered.
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
 		r.mu.Lock()
-		c := r.inflight[keyOf(forged)]
+		c := r.inflight[keyOf(revoked)]
 		r.mu.Unlock()
 		if c != nil && client.count() == 1 || time.Now().After(deadline) {
 			break

@@ -7,14 +7,28 @@
 // token itself is never kept or logged.
 //
 // Reviews cost the API server work, and whoever can reach the agent
-// endpoint can send a token, so they are rationed. A token is first read
-// without checking its signature, and one that could never pass (expired,
-// another audience, another service account, no node, not a token at all)
-// is refused without a review: the claims prove nothing, only the review
-// does. Then each client (an IP address) has a budget of reviews, a token
-// bucket; over it, the caller is told to retry later (LimitError). Tokens
-// answered from the cache cost no budget, so a flood from one address
-// does not lock agents on other addresses out.
+// endpoint can send a token, so a token must earn its review:
+//   - Its claims are read first, and a token that could never pass
+//     (expired, another audience, another service account, no node, not a
+//     token at all) is refused without a review.
+//   - Its signature is then checked with the service account issuer's
+//     public keys, which the API server publishes (GET /openid/v1/jwks):
+//     RS256, ES256, ES384 or ES512 by the key its kid names, and nothing
+//     else (not "none", not HMAC). A token that does not verify is
+//     refused, before any budget or review, so forging one takes the
+//     cluster's private key. The keys are fetched when a token names one
+//     not fetched yet, at most once a minute. While they cannot be fetched
+//     (no RBAC grant, API server down), tokens go to the review unchecked,
+//     as they did before signatures were checked, and a warning is logged
+//     every 10 minutes.
+//   - The review then says whether the API server still accepts the token
+//     (its pod not deleted) and which node it is bound to.
+//
+// Each client (an IP address; an IPv6 address's /64) has a budget of
+// reviews, a token bucket; over it, the caller is told to retry later
+// (LimitError). Tokens answered from the cache cost no budget, so a flood
+// from one address does not lock agents on other addresses out, and
+// forged tokens cost none once signatures are checked.
 package tokenreview
 
 import (
@@ -22,6 +36,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -108,14 +123,25 @@ type Options struct {
 	// DefaultMaxWait), and are then refused with a LimitError.
 	MaxConcurrent int
 	MaxWait       time.Duration
-	// ClientRate and ClientBurst are each client's budget of reviews: a
+	// ClientRate and ClientBurst are each client's budget of reviews (a
+	// client is an IP address, or the /64 of an IPv6 address): a
 	// token bucket of ClientBurst reviews (default DefaultClientBurst)
 	// refilled at ClientRate a second (default DefaultClientRate).
 	// MaxClients bounds the clients tracked (default DefaultMaxClients).
 	ClientRate  float64
 	ClientBurst int
 	MaxClients  int
-	// Timeout bounds one review (default DefaultTimeout).
+	// Keys gets the service account issuer's public keys from the API
+	// server (GET /openid/v1/jwks, which the server needs get on):
+	// kubernetes.Interface.AuthenticationV1().RESTClient() is one. A token
+	// whose signature does not verify with them is refused before any
+	// budget or review. Without Keys signatures are not checked, and any
+	// token with plausible claims costs a review: set it.
+	Keys RESTClient
+	// Logger logs when the keys cannot be fetched (default: nothing).
+	Logger *slog.Logger
+	// Timeout bounds one review, and one fetch of the keys (default
+	// DefaultTimeout).
 	Timeout time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -128,6 +154,7 @@ type Reviewer struct {
 	accounts map[string]bool // "namespace:name"
 	sem      chan struct{}
 	budgets  *budgets
+	keys     *keySet // nil without Options.Keys
 
 	// mu guards the caches and the reviews in flight; it is taken
 	// before budgets.mu, never after.
@@ -172,9 +199,13 @@ func New(opts Options) (*Reviewer, error) {
 		accounts[ns+":"+name] = true
 	}
 	opts = opts.withDefaults()
-	return &Reviewer{opts: opts, accounts: accounts, sem: make(chan struct{}, opts.MaxConcurrent),
+	r := &Reviewer{opts: opts, accounts: accounts, sem: make(chan struct{}, opts.MaxConcurrent),
 		budgets:  newBudgets(opts.ClientRate, opts.ClientBurst, opts.MaxClients),
-		accepted: map[[sha256.Size]byte]entry{}, rejected: map[[sha256.Size]byte]entry{}, inflight: map[[sha256.Size]byte]*call{}}, nil
+		accepted: map[[sha256.Size]byte]entry{}, rejected: map[[sha256.Size]byte]entry{}, inflight: map[[sha256.Size]byte]*call{}}
+	if opts.Keys != nil {
+		r.keys = newKeySet(opts.Keys, opts.Timeout, opts.Logger)
+	}
+	return r, nil
 }
 
 func (o Options) withDefaults() Options {
@@ -208,6 +239,9 @@ func (o Options) withDefaults() Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	return o
 }
 
@@ -217,11 +251,12 @@ func (o Options) withDefaults() Options {
 //
 // A token the API server does not authenticate (expired, revoked, another
 // audience), or that belongs to no agent service account or to no node,
-// gives an error wrapping auth.ErrInvalidCredentials, without a review
-// when the token's claims already say so. A *LimitError means the client
-// is over its budget, or every review slot stayed busy: retry later. Any
-// other error means the token could not be reviewed (API server
-// unreachable, no RBAC permission to create tokenreviews).
+// or whose signature does not verify, gives an error wrapping
+// auth.ErrInvalidCredentials, without a review when the token's claims or
+// signature already say so. A *LimitError means the client (its address,
+// or its IPv6 /64) is over its budget, or every review slot stayed busy:
+// retry later. Any other error means the token could not be reviewed (API
+// server unreachable, no RBAC permission to create tokenreviews).
 func (r *Reviewer) Review(ctx context.Context, token, client string) (auth.AgentScope, error) {
 	if token == "" || len(token) > maxTokenLen {
 		return auth.AgentScope{}, fmt.Errorf("%w: a service account token of %d bytes", auth.ErrInvalidCredentials, len(token))
@@ -232,6 +267,17 @@ func (r *Reviewer) Review(ctx context.Context, token, client string) (auth.Agent
 		return auth.AgentScope{}, err
 	}
 	key := sha256.Sum256([]byte(token))
+
+	// An accepted token was checked: skip the signature.
+	r.mu.Lock()
+	e, ok := r.accepted[key]
+	r.mu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.scope, nil
+	}
+	if err := r.checkSignature(ctx, token, now); err != nil {
+		return auth.AgentScope{}, err
+	}
 
 	r.mu.Lock()
 	if e, ok := r.accepted[key]; ok && now.Before(e.expires) {
@@ -251,9 +297,10 @@ func (r *Reviewer) Review(ctx context.Context, token, client string) (auth.Agent
 			return auth.AgentScope{}, ctx.Err()
 		}
 	}
-	if wait, ok := r.budgets.take(client, now); !ok {
+	budget := budgetKey(client)
+	if wait, ok := r.budgets.take(budget, now); !ok {
 		r.mu.Unlock()
-		return auth.AgentScope{}, &LimitError{Client: client, Wait: wait}
+		return auth.AgentScope{}, &LimitError{Client: budget, Wait: wait}
 	}
 	c := &call{done: make(chan struct{})}
 	r.inflight[key] = c
@@ -278,6 +325,36 @@ func (r *Reviewer) Review(ctx context.Context, token, client string) (auth.Agent
 	c.err = errors.New("the token review did not complete") // if it panics
 	c.scope, c.err = r.review(ctx, token)
 	return c.scope, c.err
+}
+
+// checkSignature refuses a token signed with an algorithm the API server
+// does not use, or, with Options.Keys, one whose signature does not
+// verify with the key it names. While the keys cannot be fetched, the
+// signature is not checked.
+func (r *Reviewer) checkSignature(ctx context.Context, token string, now time.Time) error {
+	t, err := parseSigned(token)
+	if err != nil {
+		return fmt.Errorf("%w: the bearer credential is not a Kubernetes service account token: %v", auth.ErrInvalidCredentials, err)
+	}
+	if err := checkHeader(t.header); err != nil {
+		return err
+	}
+	if r.keys == nil {
+		return nil
+	}
+	k, ok, err := r.keys.key(ctx, t.header.Kid, now)
+	switch {
+	case errors.Is(err, errNoKeys):
+		return nil
+	case err != nil:
+		return err
+	case !ok && t.header.Kid == "":
+		return fmt.Errorf("%w: the service account token names no signing key (kid): the API server names one in every token it issues", auth.ErrInvalidCredentials)
+	case !ok:
+		return fmt.Errorf("%w: the service account token is signed with key %q, which the cluster does not publish: it is forged, or its key was retired",
+			auth.ErrInvalidCredentials, clip(t.header.Kid, 64))
+	}
+	return k.verify(t)
 }
 
 // put adds e to cache, which holds at most max entries: when it is full,

@@ -2,7 +2,6 @@ package tokenreview
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -148,15 +147,18 @@ func jwtOf(claims map[string]any) string {
 	return jwtRaw(payload)
 }
 
+// jwtRaw returns a token of payload signed by the cluster's key (ES256,
+// testKeys.ec).
 func jwtRaw(payload []byte) string {
-	enc := base64.RawURLEncoding.EncodeToString
-	return enc([]byte(`{"alg":"ES256"}`)) + "." + enc(payload) + "." + enc([]byte("sig"))
+	return sign(testKeys.ec, `{"alg":"ES256","kid":"ec-1"}`, payload)
 }
 
+// newTestReviewer returns a Reviewer of client, whose keys are served by
+// a JWKS server of testKeys.
 func newTestReviewer(t *testing.T, client *fakeClient, now *time.Time, edit ...func(*Options)) *Reviewer {
 	t.Helper()
 	opts := Options{Client: client, Cluster: "prod", ServiceAccounts: []string{DefaultServiceAccount}, Audience: DefaultAudience,
-		Now: func() time.Time { return *now }}
+		Now: func() time.Time { return *now }, Keys: newJWKSServer(t, testKeys.jwks()).client(t)}
 	for _, e := range edit {
 		e(&opts)
 	}
