@@ -27,7 +27,10 @@
 // node's address among them);
 // Matrix.NodeOf finds its node and Matrix.Allowed(from, to) the ports the
 // path allows, so allowed-and-used, allowed-but-unused and
-// used-but-denied are set operations on a matrix. Node.IngressIsolated
+// used-but-denied are set operations on a matrix; Matrix.OwnNode(w, addr)
+// says whether a node's address is workload w's own node (always allowed,
+// whatever the cell of its region says) and Matrix.NodeAddrs(w) lists
+// them. Node.IngressIsolated
 // and EgressIsolated name the workloads no policy covers. Options.Policies
 // replaces the cluster's policies with a proposed set, so a simulation
 // ("which used flows would these policies break?") is New with the
@@ -68,8 +71,47 @@
 //   - Workloads stand for their pods: labels and container ports come from
 //     the pod template (as the inventory matches Services), so answers are
 //     the same from manifests and from a live cluster. All pods of a
-//     workload are alike, except for their IPs. A pod that has finished
-//     (Succeeded, Failed) holds no IP, as in flows.PodAddrs.
+//     workload are alike, except for their IPs and nodes. A pod that has
+//     finished (Succeeded, Failed) holds no IP, as in flows.PodAddrs, and
+//     runs on no node.
+//
+// # A pod and its own node
+//
+// The documentation says: "When the pod's node is involved, traffic to
+// and from that node is always allowed regardless of NetworkPolicy"
+// (kubelet probes, node-local agents; Calico and Cilium allow it). The
+// engine allows a connection between a workload (not of the host
+// network) and its own node in both directions, on every port, whatever
+// the policies of either side:
+//
+//   - A node is the Node object a pod names (status.nodeName, else
+//     spec.nodeName), else the Node holding its host IP, else a node known
+//     by that address alone. Its addresses are the Node's InternalIP and
+//     ExternalIP addresses, the host IPs its pods report and the pod IPs
+//     of its pods in the host network. Nodes named differently are never
+//     merged.
+//   - It is decided per pair: an address is a workload's own node when one
+//     of the workload's running pods runs on the node holding that
+//     address; a workload of the host network is, when it has a running
+//     pod on such a node (it is its node). Workloads known only from
+//     manifests (no pods, no host IPs) run on no node and are unaffected,
+//     as are finished pods, pods on other nodes, and other pods on the
+//     same node (pod to pod traffic is the policies').
+//   - Query answers it when the outside end is a single address (a CIDR
+//     holding a node's address is answered by the policies) or a workload
+//     of the host network: the pod's side allows with no rule, and both
+//     sides name the node (Side.OwnNode) and say "W runs on node N:
+//     traffic between a pod and its own node is always allowed".
+//   - In a matrix, the cells between a workload and a workload of the host
+//     network with a running pod on one of its nodes allow every port,
+//     both ways (as ipBlocks match a workload when one of its pods' IPs is
+//     in the block, one shared node suffices: the cell cannot tell a
+//     DaemonSet's pods apart, a flow by address can). A node's address
+//     stays outside: EndpointFor and NodeOf give its region, shared by
+//     every workload, whose cells stay what the policies allow, and
+//     Matrix.OwnNode (Grid.OwnNode, Engine.OwnNode) tells a workload's
+//     own node's addresses apart, so a flow between a workload and one of
+//     them is allowed whatever its cell says.
 //
 // # Pods in the host network
 //
@@ -97,9 +139,10 @@
 //     cells are what the policies allow to and from its node's addresses,
 //     and its paths to outside regions allow everything. A flow naming it
 //     and one to its node's address get the same answer (when the ipBlocks
-//     treat all its nodes alike); question 9 (internal/netpaths) counts
-//     both on the cluster-nodes peer of the region the node's address is
-//     in.
+//     treat all its nodes alike, and, with a workload, the workload runs
+//     on all of them or none: see above); question 9 (internal/netpaths)
+//     counts both on the cluster-nodes peer of the region the node's
+//     address is in.
 //   - Isolation says HostNetwork for it.
 //
 // # ipBlock and pod IPs
@@ -148,7 +191,11 @@
 // each source is in (looked up by the mask of those groups), and per
 // source, intersected in, the union of the egress groups each destination
 // is in; a side no policy isolates is skipped. Port sets are interned, so
-// a cell is 4 bytes: 16 MB for 2,000 classes. BenchmarkMatrix2000 (2,000
+// a cell is 4 bytes: 16 MB for 2,000 classes. Own nodes are per workload,
+// not per class: New lists, per workload, the workloads of the host
+// network sharing one of its nodes (and the reverse), which Matrix and
+// Grid lay over the cells of the classes; that grows with those pairs,
+// not with the pods. BenchmarkMatrix2000 (2,000
 // workloads, 200 namespaces, 3,000 policies) takes about 0.1 s and 50 MB
 // of heap; BenchmarkMatrix2000Dense, with 3,000 varied policies, about
 // 0.4 s and 90 MB.

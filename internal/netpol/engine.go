@@ -54,6 +54,13 @@ type Engine struct {
 	ipOwners   map[netip.Addr][]int
 	classes    []*class
 
+	// The cluster's nodes (see ownnode.go): hostsOf maps an address to
+	// the nodes holding it, and own lists, per workload, the workloads of
+	// the other kind (host network or not) running on one of its nodes.
+	hosts   []*host
+	hostsOf map[netip.Addr][]int32
+	own     [][]int32
+
 	// Compiled for the matrix: per rule, the classes and outside atoms
 	// its peers match.
 	rulePeers map[*rule]peerSets
@@ -76,6 +83,9 @@ type workload struct {
 	// hostNet is set for a workload whose pods run in the host network:
 	// no policy selects it, and its traffic is its node's.
 	hostNet bool
+	// hosts are the nodes its running pods run on, sorted: traffic
+	// between it and them is always allowed.
+	hosts []int32
 }
 
 // class groups the workloads no policy can tell apart: same namespace,
@@ -188,7 +198,8 @@ func New(ctx context.Context, ix *inventory.Index, opts Options) (*Engine, error
 		e.namespaces = append(e.namespaces, &namespace{name: name, labels: labels})
 	}
 
-	// Workloads and their classes.
+	// Workloads, their nodes and their classes.
+	hb := newHostBuilder(ix.Snapshot().Nodes, cluster)
 	classOf := map[string]int{}
 	portSigs := map[string]int{}
 	for i, w := range workloads {
@@ -198,11 +209,19 @@ func New(ctx context.Context, ix *inventory.Index, opts Options) (*Engine, error
 			}
 		}
 		wl := &workload{ref: w.Ref(), hostNet: w.Template.HostNetwork}
+		pods := ix.Pods(w.Ref())
 		if wl.hostNet {
-			wl.ips = hostIPs(ix.Pods(w.Ref()))
+			wl.ips = hostIPs(pods)
 		} else {
-			wl.ips = podIPs(ix.Pods(w.Ref()))
+			wl.ips = podIPs(pods)
 		}
+		for _, p := range pods {
+			if h := hb.add(p); h >= 0 && running(p) {
+				wl.hosts = append(wl.hosts, h)
+			}
+		}
+		slices.Sort(wl.hosts)
+		wl.hosts = slices.Compact(wl.hosts)
 		e.byRef[wl.ref] = i
 		key := w.Namespace + "/" + w.Name
 		e.byName[key] = append(e.byName[key], i)
@@ -240,6 +259,8 @@ func New(ctx context.Context, ix *inventory.Index, opts Options) (*Engine, error
 		e.classes[c].members = append(e.classes[c].members, i)
 		e.workloads = append(e.workloads, wl)
 	}
+	e.hosts, e.hostsOf = hb.finish()
+	e.compileOwn()
 
 	// Which policies select which classes. Host-network workloads are
 	// never selected: their traffic is the node's.

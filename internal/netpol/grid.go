@@ -3,6 +3,7 @@ package netpol
 import (
 	"context"
 	"math/bits"
+	"net/netip"
 	"slices"
 )
 
@@ -102,8 +103,17 @@ func (g *Grid) Nodes() []Node { return g.nodes }
 func (g *Grid) Scope() Scope { return g.scope }
 
 // NodeOf returns the node of an endpoint: a workload, or the outside
-// region holding an address (a CIDR endpoint must be a single address).
+// region holding an address (a CIDR endpoint must be a single address),
+// as Matrix.NodeOf.
 func (g *Grid) NodeOf(ep Endpoint) (int, bool) { return g.nodeOf(ep) }
+
+// OwnNode reports whether address a is one of workload node i's own
+// nodes' addresses, as Matrix.OwnNode.
+func (g *Grid) OwnNode(i int, a netip.Addr) bool { return g.ownNode(i, a) }
+
+// NodeAddrs returns the addresses of workload node i's own nodes, as
+// Matrix.NodeAddrs.
+func (g *Grid) NodeAddrs(i int) []netip.Addr { return g.nodeAddrs(i) }
 
 // index returns the class of a workload node, or nc+i for outside node i.
 func (g *Grid) index(node int) int {
@@ -123,6 +133,9 @@ func (g *Grid) Allowed(from, to int) (PortSet, bool) {
 	s, d := g.index(from), g.index(to)
 	if s >= g.nc && d >= g.nc || !(s < g.nc && g.inScope[s]) && !(d < g.nc && g.inScope[d]) {
 		return PortSet{}, false
+	}
+	if g.ownPair(from, to) {
+		return AllPorts(), true
 	}
 	return g.b.t.sets[g.cell(s, d)], true
 }
@@ -269,7 +282,7 @@ func (g *Grid) Rows(ctx context.Context, fn func(from int, paths []Path) error) 
 	row := func(i int) ([]uint32, []uint64) {
 		return cells[i*g.ndst : (i+1)*g.ndst], nz[i*g.bw : (i+1)*g.bw]
 	}
-	var out []Path
+	var out, own []Path
 	kept := map[int][]Path{}
 	pos := 0 // the next workload node
 	for lo := 0; lo < g.nc; lo += g.rows {
@@ -295,8 +308,13 @@ func (g *Grid) Rows(ctx context.Context, fn func(from int, paths []Path) error) 
 					delete(kept, c)
 				}
 			}
-			if len(out) > 0 {
-				if err := fn(pos, out); err != nil {
+			paths := out
+			if len(g.own[pos]) > 0 {
+				own = g.withOwn(own[:0], out, pos)
+				paths = own
+			}
+			if len(paths) > 0 {
+				if err := fn(pos, paths); err != nil {
 					return err
 				}
 			}

@@ -92,11 +92,12 @@ func checkGrid(t *testing.T, e *Engine, scope Scope, rows int) {
 
 // The grid gives exactly the matrix's paths and cells, on the random
 // policies of TestMatrixMatchesQuerySemantics, with workloads of the host
-// network and a class whose workloads are not contiguous (a/aa-web and
-// a/web), in blocks of one row and of the default size.
+// network, pods on their nodes (nodePods: every port open between them)
+// and a class whose workloads are not contiguous (a/aa-web and a/web) and
+// of which only one runs on a host-network workload's node, in blocks of
+// one row and of the default size.
 func TestGridMatchesMatrix(t *testing.T) {
-	docs := append(world(), hostPods()...)
-	docs = append(docs, podDoc("a", "aa-web", map[string]string{"app": "web"}, "10.0.1.1", port{"http", 8080, "TCP"}, port{"dns", 53, "UDP"}))
+	docs := append(append(world(), hostPods()...), nodePods()...)
 	for seed := range 120 {
 		t.Run(strconv.Itoa(seed), func(t *testing.T) {
 			snap := loadYAML(t, docs...)
@@ -111,6 +112,9 @@ func TestGridMatchesMatrix(t *testing.T) {
 			}
 			if len(e.classes[e.workloads[0].class].members) < 2 {
 				t.Fatal("a/aa-web shares no class")
+			}
+			if aaWeb, web := e.byRef[podRef("a", "aa-web")], e.byRef[podRef("a", "web")]; len(e.own[aaWeb]) == 0 || len(e.own[web]) > 0 {
+				t.Fatalf("own nodes: a/aa-web %v, a/web %v", e.own[aaWeb], e.own[web])
 			}
 			for _, scope := range []Scope{{}, {Namespace: "a"}, {Namespace: "b"}, {Namespace: "c"}} {
 				checkGrid(t, e, scope, 0)

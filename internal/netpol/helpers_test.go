@@ -131,8 +131,9 @@ func podRef(ns, name string) model.WorkloadRef {
 func addr(s string) Endpoint { return AddressEndpoint(netip.MustParsePrefix(s)) }
 
 // summary condenses a side for table tests: "open" (not isolated),
-// "outside", "host" (a workload of the host network), "allow <rules>" or
-// "deny <policies>".
+// "outside", "host" (a workload of the host network), "own node" (a pod's
+// side of its traffic with its own node), "allow <rules>" or "deny
+// <policies>".
 func summary(s Side) string {
 	switch {
 	case s.HostNetwork:
@@ -142,6 +143,11 @@ func summary(s Side) string {
 		return "host"
 	case s.Outside:
 		return "outside"
+	case s.OwnNode != "":
+		if !s.Allowed || len(s.Rules) > 0 {
+			return fmt.Sprintf("bad own-node side %+v", s)
+		}
+		return "own node"
 	case !s.Isolated:
 		return "open"
 	case s.Allowed:
@@ -156,4 +162,29 @@ func summary(s Side) string {
 		p = append(p, x.String())
 	}
 	return "deny " + strings.Join(p, ", ")
+}
+
+// onNode puts a running pod document of podDoc or hostPodDoc on a node:
+// its host IP, and its node's name unless empty.
+func onNode(doc, node, hostIP string) string {
+	if !strings.Contains(doc, "  hostIP: ") {
+		doc += "  hostIP: " + hostIP + "\n"
+	}
+	if node != "" {
+		doc = strings.Replace(doc, "spec:\n", "spec:\n  nodeName: "+node+"\n", 1)
+	}
+	return doc
+}
+
+// nodeDoc is a Node object with internal and external addresses.
+func nodeDoc(name string, internal, external []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "apiVersion: v1\nkind: Node\nmetadata:\n  name: %q\nstatus:\n  addresses:\n", name)
+	for _, a := range internal {
+		fmt.Fprintf(&b, "  - {type: InternalIP, address: %q}\n", a)
+	}
+	for _, a := range external {
+		fmt.Fprintf(&b, "  - {type: ExternalIP, address: %q}\n", a)
+	}
+	return b.String()
 }

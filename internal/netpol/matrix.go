@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"math/bits"
+	"net/netip"
 	"strings"
 
 	"github.com/palisade-project/palisade/internal/model"
@@ -61,6 +62,12 @@ type Path struct {
 // addresses (ipBlocks only, as Query answers it), and its paths to outside
 // regions allow everything. An observed address of a node is not that
 // node: EndpointFor makes it outside, and NodeOf its outside region.
+//
+// Traffic between a pod and its own node is always allowed: the cells
+// between a workload and a workload of the host network with a running
+// pod on one of its nodes allow every port, both ways. An outside region
+// is shared by many workloads, so its cells stay what the policies allow,
+// and OwnNode tells a workload's own node's address apart.
 type Matrix struct {
 	layout
 	sets   []PortSet
@@ -91,6 +98,10 @@ type layout struct {
 	byRef      map[model.WorkloadRef]int
 	space      *space
 	nodeOfAtom map[int]int
+	// own is, per workload node, the workload nodes its traffic with is
+	// between a pod and its own node (Engine.own); eng answers OwnNode.
+	own [][]int32
+	eng *Engine
 }
 
 // layout returns the nodes of a matrix of scope.
@@ -100,7 +111,7 @@ func (e *Engine) layout(scope Scope) (layout, error) {
 			return layout{}, fmt.Errorf("namespace %q has no workloads or policies in cluster %s", scope.Namespace, e.cluster)
 		}
 	}
-	l := layout{scope: scope, byRef: e.byRef, space: e.space, nodeOfAtom: map[int]int{}}
+	l := layout{scope: scope, byRef: e.byRef, space: e.space, nodeOfAtom: map[int]int{}, own: e.own, eng: e}
 	for _, w := range e.workloads {
 		ref := w.ref
 		cl := e.classes[w.class]
@@ -146,7 +157,22 @@ func (m *Matrix) Scope() Scope { return m.scope }
 
 // NodeOf returns the node of an endpoint: a workload, or the outside
 // region holding an address (a CIDR endpoint must be a single address).
+// A node's address is outside, in a region shared by every workload: the
+// cell of a workload and that region is what the policies allow, and
+// OwnNode says whether the address is the workload's own node.
 func (m *Matrix) NodeOf(ep Endpoint) (int, bool) { return m.nodeOf(ep) }
+
+// OwnNode reports whether address a is an address of a node that one of
+// the running pods of workload node i runs on: traffic between them is
+// always allowed, on every port, whatever the cell of i and a's region
+// says. It is false for outside nodes and for workloads known only from
+// manifests.
+func (m *Matrix) OwnNode(i int, a netip.Addr) bool { return m.ownNode(i, a) }
+
+// NodeAddrs returns the addresses of the nodes the running pods of
+// workload node i run on, sorted: its own nodes, always reachable both
+// ways (see OwnNode).
+func (m *Matrix) NodeAddrs(i int) []netip.Addr { return m.nodeAddrs(i) }
 
 // Allowed returns the ports From may use to reach To, and false when the
 // pair is outside the matrix's scope (or both are outside regions).
@@ -158,7 +184,17 @@ func (m *Matrix) Allowed(from, to int) (PortSet, bool) {
 	return m.sets[id], true
 }
 
+// cell returns the cell of a pair: its classes', or every port for a
+// workload and a workload of the host network on one of its nodes.
 func (m *Matrix) cell(from, to int) (uint32, bool) {
+	id, ok := m.classCell(from, to)
+	if ok && id != setAll && m.ownPair(from, to) {
+		id = setAll
+	}
+	return id, ok
+}
+
+func (m *Matrix) classCell(from, to int) (uint32, bool) {
 	if from < 0 || to < 0 || from >= len(m.nodes) || to >= len(m.nodes) {
 		return 0, false
 	}

@@ -111,23 +111,58 @@ func checkMatrix(t *testing.T, e *Engine, m *Matrix) {
 	}
 	ports := probePorts(e)
 	bad := 0
+	// check compares Query between two endpoints with the cell of their
+	// nodes, opened on every port for a workload and its own node's
+	// address.
+	check := func(fe, te Endpoint, f, to int) {
+		set, inScope := m.Allowed(f, to)
+		if !inScope {
+			return
+		}
+		own := nodes[to].Outside != nil && m.OwnNode(f, netip.MustParsePrefix(te.CIDR).Addr()) ||
+			nodes[f].Outside != nil && m.OwnNode(to, netip.MustParsePrefix(fe.CIDR).Addr())
+		for _, p := range ports {
+			v, err := e.Query(Connection{From: fe, To: te, Port: p.port, Protocol: p.proto})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := own || set.Contains(p.proto, p.port); got != v.Allowed {
+				bad++
+				if bad <= 10 {
+					t.Errorf("%s → %s %s/%d: matrix %v (%s, own node %v), query %v (egress: %s; ingress: %s)", fe, te, p.proto, p.port, got, set, own, v.Allowed, v.Egress.Reason, v.Ingress.Reason)
+				}
+			}
+		}
+	}
 	for f := range nodes {
 		for to := range nodes {
-			set, inScope := m.Allowed(f, to)
-			if !inScope || !ok[f] || !ok[to] {
-				continue
+			if ok[f] && ok[to] {
+				check(eps[f], eps[to], f, to)
 			}
-			for _, p := range ports {
-				v, err := e.Query(Connection{From: eps[f], To: eps[to], Port: p.port, Protocol: p.proto})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got := set.Contains(p.proto, p.port); got != v.Allowed {
-					bad++
-					if bad <= 10 {
-						t.Errorf("%s → %s %s/%d: matrix %v (%s), query %v (egress: %s; ingress: %s)", nodes[f], nodes[to], p.proto, p.port, got, set, v.Allowed, v.Egress.Reason, v.Ingress.Reason)
-					}
-				}
+		}
+	}
+	// The nodes' addresses, from and to every workload.
+	var addrs []netip.Addr
+	for i, n := range nodes {
+		if n.Workload != nil {
+			addrs = append(addrs, m.NodeAddrs(i)...)
+		}
+	}
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	for _, a := range slices.Compact(addrs) {
+		ep := e.EndpointFor(a)
+		if ep.Workload != nil {
+			continue
+		}
+		r, found := m.NodeOf(ep)
+		if !found {
+			t.Errorf("NodeOf(%s) not found", a)
+			continue
+		}
+		for w, n := range nodes {
+			if n.Workload != nil {
+				check(eps[w], ep, w, r)
+				check(ep, eps[w], r, w)
 			}
 		}
 	}

@@ -55,6 +55,12 @@ type Side struct {
 	// HostNetwork is set when this end is a workload whose pods run in the
 	// host network: its traffic is its node's, an outside address.
 	HostNetwork bool `json:"hostNetwork,omitempty"`
+	// OwnNode names the node (its name and addresses, or its addresses)
+	// when the connection is between a workload's pod and the node that
+	// pod runs on: always allowed, whatever the policies. A pod's side
+	// then allows with no rule; Isolated and Policies still say which
+	// policies select it.
+	OwnNode string `json:"ownNode,omitempty"`
 	// Isolated is set when some policy selects the workload for this
 	// direction; otherwise everything is allowed on this side.
 	Isolated bool `json:"isolated"`
@@ -121,7 +127,10 @@ type Part struct {
 type end struct {
 	w      *workload // nil when outside
 	region region
-	label  string
+	// addr is the address of an outside end given as a single address:
+	// the one end that can be a workload's own node.
+	addr  netip.Addr
+	label string
 }
 
 func (e *Engine) resolve(ep Endpoint) ([]end, error) {
@@ -140,6 +149,9 @@ func (e *Engine) resolve(ep Endpoint) ([]end, error) {
 	for _, pc := range e.space.pieces(p) {
 		out = append(out, end{region: pc.region, label: pc.region.outside().String()})
 	}
+	if p.IsSingleIP() && len(out) == 1 {
+		out[0].addr = p.Addr()
+	}
 	return out, nil
 }
 
@@ -152,6 +164,12 @@ func (e *Engine) resolve(ep Endpoint) ([]end, error) {
 // for a workload's pod IPs) and selectors and named ports never do. When
 // no running pod reports a host IP, it is an outside address of unknown
 // value, which only rules without from/to match. The reasons say so.
+//
+// A connection between a workload (not of the host network) and its own
+// node, an address of a node one of its running pods runs on (given as a
+// single address) or a workload of the host network with a running pod on
+// such a node, is allowed on every port: the pod's side allows whatever
+// its policies, and both sides name the node (Side.OwnNode).
 func (e *Engine) Query(c Connection) (Verdict, error) {
 	proto, ok := NormalizeProtocol(c.Protocol)
 	if !ok {
@@ -178,6 +196,14 @@ func (e *Engine) Query(c Connection) (Verdict, error) {
 			p := Part{
 				Egress:  e.side(dirEgress, f, t, proto, c.Port),
 				Ingress: e.side(dirIngress, t, f, proto, c.Port),
+			}
+			if h := e.ownHost(f, t); h >= 0 {
+				pod := f
+				if f.w == nil || f.w.hostNet {
+					pod = t
+				}
+				e.ownNodeSide(&p.Egress, f, pod, h)
+				e.ownNodeSide(&p.Ingress, t, pod, h)
 			}
 			p.Allowed = p.Egress.Allowed && p.Ingress.Allowed
 			if f.w == nil {
