@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/klog/v2"
 
+	"github.com/palisade-project/palisade/internal/agentcmd"
 	"github.com/palisade-project/palisade/internal/answer"
 )
 
@@ -84,7 +85,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return ee.code
 	}
 	fmt.Fprintf(stderr, "palisade: %v\n", err)
-	if isUsage(err) {
+	var ue *agentcmd.UsageError
+	if errors.As(err, &ue) || isUsage(err) {
 		return ExitUsage
 	}
 	return ExitError

@@ -2,15 +2,11 @@ package app
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"reflect"
 	"sort"
 	"strconv"
@@ -30,6 +26,7 @@ import (
 	"github.com/palisade-project/palisade/internal/manifest"
 	"github.com/palisade-project/palisade/internal/model"
 	"github.com/palisade-project/palisade/internal/risk"
+	"github.com/palisade-project/palisade/internal/serverclient"
 )
 
 type askOptions struct {
@@ -343,12 +340,9 @@ func askServer(ctx context.Context, e *env, o *askOptions, question string, filt
 // serverURL parses a --server URL and warns when a token would cross the
 // network in plain HTTP.
 func serverURL(e *env, server string) (*url.URL, error) {
-	base, err := url.Parse(strings.TrimSuffix(server, "/"))
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, usageError("--server %q: want a URL such as https://palisade.example.com", server)
-	}
-	if host := base.Hostname(); base.Scheme == "http" && host != "localhost" && !isLoopbackIP(host) {
-		fmt.Fprintf(e.stderr, "warning: %s is plain HTTP to another host: the API token crosses the network unencrypted\n", base.Redacted())
+	base, err := serverclient.ParseURL(server, e.stderr)
+	if err != nil {
+		return nil, usageError("%v", err)
 	}
 	return base, nil
 }
@@ -356,19 +350,7 @@ func serverURL(e *env, server string) (*url.URL, error) {
 // serverClient is an HTTP client for a palisade server, trusting caFile's
 // certificates when given.
 func serverClient(caFile string, timeout time.Duration) (*http.Client, error) {
-	client := &http.Client{Timeout: timeout}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading --ca-file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", caFile)
-		}
-		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
-	}
-	return client, nil
+	return serverclient.New(caFile, timeout)
 }
 
 // fetchServer GETs /api/v1/ELEM... with filter from --server and returns
@@ -484,11 +466,6 @@ func writeOutput(w io.Writer, format string, v any) error {
 		return err
 	}
 	return answer.WriteTable(w, v)
-}
-
-func isLoopbackIP(host string) bool {
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // countList renders counts by name, sorted: "ConfigMap=2, Secret=1".
