@@ -10,6 +10,7 @@ import (
 	"github.com/palisade-project/palisade/internal/exposure"
 	"github.com/palisade-project/palisade/internal/imagetrust"
 	"github.com/palisade-project/palisade/internal/model"
+	"github.com/palisade-project/palisade/internal/netpaths"
 	"github.com/palisade-project/palisade/internal/ownership"
 	"github.com/palisade-project/palisade/internal/privilege"
 )
@@ -19,14 +20,19 @@ import (
 // omitzero as tagged), about four times faster, which matters for answers
 // of ten megabytes. TestAppendJSONMatchesMarshal holds every item type to
 // json.Marshal field by field, so a field added to an item without an
-// appender here fails the test; items of other types fall back to
-// json.Marshal.
+// appender here fails the test (TestAppendJSONPathsMatchesMarshal for the
+// unused-paths items, whose appenders are in paths_json.go); items of
+// other types fall back to json.Marshal.
 
 // AppendJSON appends the JSON encoding of a to dst, byte for byte what
 // json.Marshal(a) returns.
 func (a *Answer[T]) AppendJSON(dst []byte) ([]byte, error) {
-	if want := len(dst) + 1024 + 256*len(a.Items); cap(dst) < want {
-		// Grow once to a plausible size rather than doubling from small.
+	// Grow once to a plausible size rather than doubling from small.
+	want := len(dst) + 1024 + 256*len(a.Items)
+	if its, ok := any(a.Items).([]netpaths.Item); ok {
+		want = len(dst) + 1024 + pathsSize(its)
+	}
+	if cap(dst) < want {
 		dst = append(make([]byte, 0, want), dst...)
 	}
 	dst = append(dst, `{"question":`...)
@@ -86,24 +92,25 @@ func (a *Answer[T]) AppendJSON(dst []byte) ([]byte, error) {
 		}
 		dst = append(dst, ']')
 	}
-	// The unused-paths envelope: small next to its items.
-	for _, f := range [...]struct {
-		name string
-		v    any
-		set  bool
-	}{
-		{`,"usage":`, a.Usage, a.Usage != nil},
-		{`,"unprotected":`, a.Unprotected, len(a.Unprotected) > 0},
-		{`,"denied":`, a.Denied, len(a.Denied) > 0},
-	} {
-		if !f.set {
-			continue
-		}
-		b, err := json.Marshal(f.v)
+	// The unused-paths envelope: usage and denied are small next to the
+	// items (at most netpaths.DefaultMaxDenied flows), the unprotected
+	// workloads may be thousands.
+	if a.Usage != nil {
+		b, err := json.Marshal(a.Usage)
 		if err != nil {
 			return dst, err
 		}
-		dst = append(append(dst, f.name...), b...)
+		dst = append(append(dst, `,"usage":`...), b...)
+	}
+	if len(a.Unprotected) > 0 {
+		dst = appendUnprotected(append(dst, `,"unprotected":`...), a.Unprotected)
+	}
+	if len(a.Denied) > 0 {
+		b, err := json.Marshal(a.Denied)
+		if err != nil {
+			return dst, err
+		}
+		dst = append(append(dst, `,"denied":`...), b...)
 	}
 	return append(dst, '}'), nil
 }
@@ -120,6 +127,8 @@ func appendItem(dst []byte, it any) ([]byte, error) {
 		return appendExposure(dst, it), nil
 	case *ownership.Item:
 		return appendOwner(dst, it), nil
+	case *netpaths.Item:
+		return appendPathsItem(dst, it)
 	}
 	b, err := json.Marshal(it)
 	return append(dst, b...), err

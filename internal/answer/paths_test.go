@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -431,5 +432,69 @@ func TestUnusedPathsHostNetwork(t *testing.T) {
 	}
 	if h := s.Highlights[len(s.Highlights)-1]; h != "no NetworkPolicy, everything allowed: Pod/shop/web" {
 		t.Errorf("last highlight %q", h)
+	}
+}
+
+// The unused-paths answer's AppendJSON writes what json.Marshal writes:
+// real answers (with flows, without, with the host network, at 2,000
+// workloads) and items with every field set or empty.
+func TestAppendJSONPathsMatchesMarshal(t *testing.T) {
+	e := reportEngine(t, Config{})
+	shop := inventory.New(netpolSnapshot(t))
+	hostnet, err := manifest.Load(t.Context(), []string{"testdata/netpol-hostnet.yaml"}, manifest.Options{})
+	if err != nil || len(hostnet.Errors) > 0 {
+		t.Fatal(err, hostnet.Errors)
+	}
+	big := inventory.New(synth.Generate(synth.Spec{Workloads: 2000, ContainersPerWorkload: 3, NetworkPolicies: 3000, Namespaces: 200, Seed: 1}))
+	for name, ix := range map[string]*inventory.Index{
+		"shop with flows": shop.WithFlows(netpolFlows()),
+		"shop":            shop,
+		"hostnet":         inventory.New(&hostnet.Snapshot).WithFlows(netpolFlows()),
+		"synth 2000":      big,
+	} {
+		a := e.UnusedPaths(ix, Filter{})
+		if len(a.Items) == 0 {
+			t.Errorf("%s: no items", name)
+		}
+		checkAppend(t, name, a)
+	}
+
+	ref := *wref(model.KindDeployment, tricky, tricky)
+	outside := &netpol.Outside{CIDR: tricky, Except: []string{"10.0.0.0/8", tricky}}
+	full := netpaths.Item{
+		Workload:        ref,
+		IngressPolicies: []netpol.PolicyRef{{Namespace: tricky, Name: "a"}, {}},
+		EgressPolicies:  []netpol.PolicyRef{},
+		Score:           1e21,
+		MorePaths:       -3,
+		AllowedPaths:    1, UsedPaths: 2, UnusedPaths: 3, DeniedFlows: 4,
+		Paths: []netpaths.Path{
+			{
+				Direction: tricky,
+				Peer:      netpaths.Peer{Namespace: tricky, Workloads: []model.WorkloadRef{ref, {}}, Count: 7, Of: 9, Outside: outside, Internet: true, Nodes: true, Addresses: 2, HostNetwork: []model.WorkloadRef{ref}, HostNetworkCount: 5, WithoutNodes: true},
+				State:     tricky,
+				Allowed:   netpol.AllPorts(),
+				Used:      netpol.Port(netpol.TCP, 80),
+				Unused:    netpol.Ports(netpol.PortRange{Protocol: netpol.UDP, From: 53, To: 54}, netpol.PortRange{Protocol: netpol.SCTP, From: 1, To: 9}),
+				Score:     1e-7,
+				Factors:   []netpaths.Factor{{Name: tricky, Value: 2.5, Detail: tricky}, {}},
+			},
+			{Peer: netpaths.Peer{Outside: &netpol.Outside{}, Workloads: []model.WorkloadRef{}, HostNetwork: []model.WorkloadRef{}}, Factors: []netpaths.Factor{}, Score: -0.000001},
+			{Score: 123456789.125},
+		},
+	}
+	for name, a := range map[string]*Answer[netpaths.Item]{
+		"filled": {Question: UnusedPaths, Items: []netpaths.Item{full, {}}, Notes: []string{tricky}, Summary: map[string]int{"paths": 3},
+			Usage:       &netpaths.Usage{Known: true, Records: 3},
+			Unprotected: []netpaths.Unprotected{{Workload: ref, AllowedPaths: 1, UsedPaths: 2, DeniedFlows: 3, HostNetwork: true}, {}},
+			Denied:      []netpaths.Denied{{Cluster: tricky, Protocol: "TCP", DeniedBy: []string{"egress"}}}},
+		"empty":       {Items: []netpaths.Item{{}}, Unprotected: []netpaths.Unprotected{}, Denied: []netpaths.Denied{}},
+		"nil items":   {},
+		"empty items": {Items: []netpaths.Item{}},
+	} {
+		checkAppend(t, name, a)
+	}
+	if _, err := (&Answer[netpaths.Item]{Items: []netpaths.Item{{Score: math.NaN()}}}).AppendJSON(nil); err == nil {
+		t.Error("AppendJSON accepted a NaN score")
 	}
 }

@@ -227,7 +227,7 @@ func Analyze(ctx context.Context, ix *inventory.Index, e *netpol.Engine, m Matri
 		return nil, err
 	}
 	a.explainDenied(res, denied)
-	res.Items = a.items(res)
+	res.Items = a.items()
 	res.Unprotected = a.unprotected()
 	return res, nil
 }
@@ -240,9 +240,10 @@ type analysis struct {
 	e        *netpol.Engine
 	m        Matrix
 	nodes    []netpol.Node
-	nw       int      // nodes[:nw] are workloads
-	nsOf     []string // per workload node
-	nsCount  map[string]int
+	nw       int        // nodes[:nw] are workloads
+	nsID     []int32    // per workload node: its namespace in nsNames
+	nsNames  []string   // the namespaces of the workloads
+	nsCount  []int      // per namespace: its workloads
 	kept     []bool     // per workload node: reported
 	accOf    []int32    // per node: index in accs, or -1
 	accs     []*acc     // the workloads some policy selects, kept
@@ -256,10 +257,16 @@ type analysis struct {
 	known    bool
 	// per peer, both directions
 	allowedN, usedN, unusedN, deniedN []int32
+	// maskCache remembers the masks of the last port sets (masks).
+	maskCache [8]maskEntry
+	maskNext  int
+	// outsides are copies of the outside nodes' regions, shared by the
+	// paths listed to them.
+	outsides []*netpol.Outside
 }
 
 func newAnalysis(ix *inventory.Index, e *netpol.Engine, m Matrix, opts Options) *analysis {
-	a := &analysis{e: e, m: m, nodes: m.Nodes(), nsCount: map[string]int{}, w: DefaultWeights, maxPaths: opts.MaxPaths, maxDeny: opts.MaxDenied}
+	a := &analysis{e: e, m: m, nodes: m.Nodes(), w: DefaultWeights, maxPaths: opts.MaxPaths, maxDeny: opts.MaxDenied}
 	if opts.Weights != nil {
 		a.w = *opts.Weights
 	}
@@ -280,9 +287,13 @@ func newAnalysis(ix *inventory.Index, e *netpol.Engine, m Matrix, opts Options) 
 		a.peerKind[i] = peerNodes
 	}
 	scopeNS := m.Scope().Namespace
+	nsIDs := map[string]int32{}
+	a.outsides = make([]*netpol.Outside, n)
 	for i, nd := range a.nodes {
 		a.accOf[i] = -1
 		if nd.Workload == nil {
+			o := *nd.Outside
+			a.outsides[i] = &o
 			if internet(nd.Outside) {
 				a.peerKind[i] = peerInternet
 			} else {
@@ -293,15 +304,25 @@ func newAnalysis(ix *inventory.Index, e *netpol.Engine, m Matrix, opts Options) 
 		a.nw = i + 1
 		a.hostNet = append(a.hostNet, nd.HostNetwork)
 		ref := *nd.Workload
-		a.nsOf = append(a.nsOf, ref.Namespace)
-		a.nsCount[ref.Namespace]++
+		id, ok := nsIDs[ref.Namespace]
+		if !ok {
+			id = int32(len(a.nsNames))
+			nsIDs[ref.Namespace] = id
+			a.nsNames = append(a.nsNames, ref.Namespace)
+			a.nsCount = append(a.nsCount, 0)
+		}
+		a.nsID = append(a.nsID, id)
+		a.nsCount[id]++
 		keep := (scopeNS == "" || ref.Namespace == scopeNS) && (opts.Keep == nil || opts.Keep(ref))
 		a.kept = append(a.kept, keep)
 		if keep && (nd.IngressIsolated || nd.EgressIsolated) {
 			a.accOf[i] = int32(len(a.accs))
 			a.accs = append(a.accs, &acc{node: i})
 		}
-		if w := ix.Workload(ref); w != nil && w.Template.Labels["component"] == "kube-apiserver" && ref.Namespace == "kube-system" {
+		if ref.Namespace != "kube-system" {
+			continue
+		}
+		if w := ix.Workload(ref); w != nil && w.Template.Labels["component"] == "kube-apiserver" {
 			a.api[i] = true
 			for _, v := range a.np.places[i] {
 				a.api[v] = true // in the host network, as kubeadm runs it
@@ -449,6 +470,10 @@ func (a *analysis) use(used map[pair]netpol.PortSet, f, t int, r *flows.Record) 
 // network are the cluster nodes' (its node's addresses): they are not
 // listed apart. A region holding node addresses gives two paths, one to
 // its nodes and one to the rest (none when the region is nodes only).
+//
+// The paths are compared on a goroutine of their own, in batches in the
+// order the matrix gives them, so that a netpol.Grid computes its next
+// block on another core meanwhile; the result is the same.
 func (a *analysis) walk(ctx context.Context, used map[pair]netpol.PortSet, res *Result) error {
 	keys := make([]pair, 0, len(used))
 	for k := range used {
@@ -456,14 +481,8 @@ func (a *analysis) walk(ctx context.Context, used map[pair]netpol.PortSet, res *
 	}
 	slices.SortFunc(keys, func(x, y pair) int { return cmp.Or(cmp.Compare(x[0], y[0]), cmp.Compare(x[1], y[1])) })
 	next := 0
-	err := a.m.Rows(ctx, func(from int, paths []netpol.Path) error {
-		if a.hostNetNode(from) {
-			return nil
-		}
+	compare := func(paths []netpol.Path) {
 		for _, p := range paths {
-			if p.From == p.To || a.hostNetNode(p.To) {
-				continue
-			}
 			if !a.np.only[p.From] && !a.np.only[p.To] {
 				k := pair{int32(p.From), int32(p.To)}
 				for next < len(keys) && (keys[next][0] < k[0] || keys[next][0] == k[0] && keys[next][1] < k[1]) {
@@ -484,8 +503,67 @@ func (a *analysis) walk(ctx context.Context, used map[pair]netpol.PortSet, res *
 				a.visit(res, p.From, int(v), p.Ports, used[pair{int32(p.From), v}])
 			}
 		}
+	}
+
+	// A batch is being filled, one being compared and walkQueue wait:
+	// their arrays are reused.
+	batches := make(chan []netpol.Path, walkQueue)
+	free := make(chan []netpol.Path, walkQueue+2)
+	done := make(chan struct{})
+	var panicked any
+	go func() {
+		defer close(done)
+		defer func() {
+			if panicked = recover(); panicked != nil {
+				for range batches { // let Rows finish
+				}
+			}
+		}()
+		for b := range batches {
+			compare(b)
+			select {
+			case free <- b[:0]:
+			default: // never full: at most walkQueue+2 arrays are made
+			}
+		}
+	}()
+	var batch []netpol.Path
+	err := a.m.Rows(ctx, func(from int, paths []netpol.Path) error {
+		if a.hostNetNode(from) {
+			return nil
+		}
+		if batch == nil {
+			select {
+			case batch = <-free:
+			default:
+				batch = make([]netpol.Path, 0, walkBatch)
+			}
+		}
+		// The matrix reuses paths once fn returns. A workload's paths to
+		// itself and to the host network are not compared; the others are
+		// copied a run at a time.
+		b, start := batch, 0
+		for i, p := range paths {
+			if p.From == p.To || a.hostNetNode(p.To) {
+				b = append(b, paths[start:i]...)
+				start = i + 1
+			}
+		}
+		batch = append(b, paths[start:]...)
+		if len(batch) >= walkBatch {
+			batches <- batch
+			batch = nil
+		}
 		return nil
 	})
+	if len(batch) > 0 && err == nil {
+		batches <- batch
+	}
+	close(batches)
+	<-done
+	if panicked != nil {
+		panic(panicked)
+	}
 	if err != nil {
 		return err
 	}
@@ -495,6 +573,13 @@ func (a *analysis) walk(ctx context.Context, used map[pair]netpol.PortSet, res *
 	}
 	return nil
 }
+
+// walkBatch is the paths walk hands over at once (about 320 KB), and
+// walkQueue the batches that may wait.
+const (
+	walkBatch = 8192
+	walkQueue = 8
+)
 
 // hostNetNode reports whether matrix node i is a workload of the host
 // network.
@@ -506,11 +591,11 @@ func (a *analysis) visit(res *Result, from, to int, ports, u netpol.PortSet) {
 	res.Counts.Paths++
 	a.allowedN[from]++
 	a.allowedN[to]++
-	state := StateUnknown
+	state := stateUnknown
 	if a.known {
 		switch {
 		case u.Empty():
-			state = StateUnused
+			state = stateUnused
 			res.Counts.Unused++
 			a.unusedN[from]++
 			a.unusedN[to]++
@@ -518,7 +603,7 @@ func (a *analysis) visit(res *Result, from, to int, ports, u netpol.PortSet) {
 			res.Counts.Used++
 			a.usedN[from]++
 			a.usedN[to]++
-			state = StatePartlyUsed
+			state = statePartlyUsed
 			if u.Equal(ports) {
 				return // wholly used: nothing to report
 			}
@@ -544,21 +629,35 @@ const (
 
 var dirNames = [2]string{Egress, Ingress}
 
+// States of a group (see stateNames).
+const (
+	stateUnknown uint8 = iota
+	stateUnused
+	statePartlyUsed
+)
+
+var stateNames = [...]string{StateUnknown, StateUnused, StatePartlyUsed}
+
 // group is paths of one workload and direction to peers of one namespace
-// (or one outside region) that allow and use the same ports.
+// (or one outside region) that allow and use the same ports. It is
+// copied as the best groups are kept, so it is kept small.
 type group struct {
-	peerNS  string
-	outside int // an outside peer (region or nodes), or -1
 	allowed netpol.PortSet
 	used    netpol.PortSet
 	unused  netpol.PortSet // set by flush
-	state   string
-	count   int
+	score   float64        // set by flush
+	count   int32
+	seq     int32 // order of flush within the workload
+	outside int32 // an outside peer (region or nodes), or -1
+	ns      int32 // the peer workloads' namespace (a.nsNames), or -1
 	listed  [MaxListedPeers]int32
-	nlisted int
-	score   float64
-	seq     int
-	dir     int
+	// sensitive and every are the unused ports' sensitiveMask and
+	// everyPortMask, set by flush.
+	sensitive uint32
+	every     uint8
+	nlisted   uint8
+	dir       uint8
+	state     uint8
 }
 
 // run is the groups of the peers seen last: paths stream by source then
@@ -566,8 +665,8 @@ type group struct {
 // namespace arrive together for each workload and direction.
 type run struct {
 	active  bool
-	ns      string
-	outside int
+	ns      int32
+	outside int32
 	groups  []group
 }
 
@@ -578,16 +677,16 @@ type acc struct {
 	top    []group // the best, by score then order of arrival
 	total  float64
 	groups int
-	seq    int
+	seq    int32
 }
 
-func (a *analysis) add(ac *acc, dir, peer int, allowed, used netpol.PortSet, state string) {
+func (a *analysis) add(ac *acc, dir, peer int, allowed, used netpol.PortSet, state uint8) {
 	r := &ac.cur[dir]
-	ns, out := "", -1
+	ns, out := int32(-1), int32(-1)
 	if peer < a.nw {
-		ns = a.nsOf[peer]
+		ns = a.nsID[peer]
 	} else {
-		out = peer
+		out = int32(peer)
 	}
 	if !r.active || r.ns != ns || r.outside != out {
 		a.flush(ac, dir)
@@ -604,7 +703,7 @@ func (a *analysis) add(ac *acc, dir, peer int, allowed, used netpol.PortSet, sta
 			return
 		}
 	}
-	g := group{peerNS: ns, outside: out, allowed: allowed, used: used, state: state, count: 1, nlisted: 1, dir: dir}
+	g := group{ns: ns, outside: out, allowed: allowed, used: used, state: state, count: 1, nlisted: 1, dir: uint8(dir)}
 	g.listed[0] = int32(peer)
 	r.groups = append(r.groups, g)
 }
@@ -619,9 +718,10 @@ func (a *analysis) flush(ac *acc, dir int) {
 	for i := range r.groups {
 		g := &r.groups[i]
 		g.unused = g.allowed
-		if g.state != StateUnknown {
+		if g.state != stateUnknown {
 			g.unused = Subtract(g.allowed, g.used)
 		}
+		g.sensitive, g.every = a.masks(g.unused)
 		g.score = a.w.score(a.scoreInput(ac, g))
 		g.seq = ac.seq
 		ac.seq++
@@ -633,12 +733,36 @@ func (a *analysis) flush(ac *acc, dir int) {
 	r.groups = r.groups[:0]
 }
 
+// masks returns sensitiveMask and everyPortMask of s. The groups of a
+// cluster have a few port sets, so the last ones are remembered: comparing
+// sets is cheaper than looking up a dozen ports.
+func (a *analysis) masks(s netpol.PortSet) (uint32, uint8) {
+	for i := range a.maskCache {
+		if c := &a.maskCache[i]; c.set && c.ports.Equal(s) {
+			return c.sensitive, c.every
+		}
+	}
+	c := &a.maskCache[a.maskNext]
+	a.maskNext = (a.maskNext + 1) % len(a.maskCache)
+	*c = maskEntry{ports: s, sensitive: sensitiveMask(s), every: everyPortMask(s), set: true}
+	return c.sensitive, c.every
+}
+
+// maskEntry is a port set's masks (analysis.masks).
+type maskEntry struct {
+	ports     netpol.PortSet
+	sensitive uint32
+	every     uint8
+	set       bool
+}
+
+// scoreInput is what g's score depends on; g has been flushed.
 func (a *analysis) scoreInput(ac *acc, g *group) scoreInput {
-	in := scoreInput{ports: g.unused, count: g.count}
+	in := scoreInput{ports: g.unused, count: int(g.count), sensitive: g.sensitive, every: g.every, masked: true}
 	switch {
 	case g.outside >= 0:
 		in.kind = a.peerKind[g.outside]
-	case g.peerNS != a.nsOf[ac.node]:
+	case g.ns != a.nsID[ac.node]:
 		in.kind = peerOtherNamespace
 	}
 	if g.dir == dirEgress {
@@ -659,88 +783,152 @@ func (a *analysis) keep(ac *acc, g *group) {
 	i, _ := slices.BinarySearchFunc(ac.top, g, func(x group, y *group) int {
 		return cmp.Or(cmp.Compare(y.score, x.score), cmp.Compare(x.seq, y.seq))
 	})
+	if ac.top == nil {
+		ac.top = make([]group, 0, a.maxPaths)
+	}
 	if len(ac.top) == a.maxPaths {
 		ac.top = ac.top[:a.maxPaths-1]
 	}
 	ac.top = slices.Insert(ac.top, i, *g)
 }
 
-// peer describes a group's peer.
-func (a *analysis) peer(g *group) Peer {
-	if g.outside >= len(a.nodes) {
-		k := g.outside - len(a.nodes)
-		o := *a.nodes[a.np.regions[k]].Outside
+// peer describes a group's peer. The lists of workloads it names are
+// shared by the paths that name the same (d's cache), and so are an outside
+// region and the host-network workloads of a nodes peer: read them, do not
+// change them.
+func (a *analysis) peer(g *group, d *details) Peer {
+	if int(g.outside) >= len(a.nodes) {
+		k := int(g.outside) - len(a.nodes)
 		hn := a.np.hostNet[k]
-		p := Peer{Outside: &o, Count: 1, Nodes: true, Addresses: a.np.count[k], HostNetworkCount: len(hn)}
-		p.HostNetwork = slices.Clone(hn[:min(len(hn), MaxListedPeers)])
+		p := Peer{Outside: a.outsides[a.np.regions[k]], Count: 1, Nodes: true, Addresses: a.np.count[k], HostNetworkCount: len(hn)}
+		if len(hn) > 0 {
+			p.HostNetwork = hn[:min(len(hn), MaxListedPeers):min(len(hn), MaxListedPeers)]
+		}
 		return p
 	}
 	if g.outside >= 0 {
-		o := *a.nodes[g.outside].Outside
-		return Peer{Outside: &o, Count: 1, Internet: a.peerKind[g.outside] == peerInternet, WithoutNodes: a.np.of[g.outside] >= 0}
+		return Peer{Outside: a.outsides[g.outside], Count: 1, Internet: a.peerKind[g.outside] == peerInternet, WithoutNodes: a.np.of[g.outside] >= 0}
 	}
-	p := Peer{Namespace: g.peerNS, Count: g.count, Of: a.nsCount[g.peerNS], Workloads: make([]model.WorkloadRef, 0, g.nlisted)}
-	for i := range g.nlisted {
-		p.Workloads = append(p.Workloads, *a.nodes[g.listed[i]].Workload)
+	k := listKey{n: g.nlisted, listed: g.listed}
+	refs, ok := d.lists[k]
+	if !ok {
+		refs = make([]model.WorkloadRef, g.nlisted)
+		for i := range refs {
+			refs[i] = *a.nodes[g.listed[i]].Workload
+		}
+		if d.lists == nil {
+			d.lists = map[listKey][]model.WorkloadRef{}
+		}
+		d.lists[k] = refs
 	}
-	return p
+	return Peer{Namespace: a.nsNames[g.ns], Count: int(g.count), Of: a.nsCount[g.ns], Workloads: refs}
 }
 
-// items describes the accumulated workloads, ranked.
-func (a *analysis) items(res *Result) []Item {
-	n := 0
+// listKey names the workloads a group lists (group.listed[:n]).
+type listKey struct {
+	n      uint8
+	listed [MaxListedPeers]int32
+}
+
+// items describes the accumulated workloads, ranked. Only the listed
+// paths (the best maxPaths of each) are described, half of many items on
+// another goroutine; each item's paths share one array of factors.
+func (a *analysis) items() []Item {
+	// Ranked before they are described: sorting the items would move
+	// hundreds of bytes per swap.
+	ranked := make([]*acc, 0, len(a.accs))
 	for _, ac := range a.accs {
 		if ac.groups > 0 {
-			n++
+			ranked = append(ranked, ac)
 		}
 	}
-	out := make([]Item, 0, n)
-	for _, ac := range a.accs {
-		if ac.groups == 0 {
-			continue
-		}
-		ref := *a.nodes[ac.node].Workload
-		iso, _ := a.e.Isolation(ref)
-		it := Item{
-			Workload:        ref,
-			IngressPolicies: iso.Ingress,
-			EgressPolicies:  iso.Egress,
-			Score:           round2(ac.total),
-			MorePaths:       ac.groups - len(ac.top),
-			AllowedPaths:    int(a.allowedN[ac.node]),
-			UsedPaths:       int(a.usedN[ac.node]),
-			UnusedPaths:     int(a.unusedN[ac.node]),
-			DeniedFlows:     int(a.deniedN[ac.node]),
-			Paths:           make([]Path, 0, len(ac.top)),
-		}
-		for i := range ac.top {
-			g := &ac.top[i]
-			peer := a.peer(g)
-			p := Path{
-				Direction: dirNames[g.dir],
-				Peer:      peer,
-				State:     g.state,
-				Allowed:   g.allowed,
-				Score:     g.score,
-				Factors:   a.w.factors(a.scoreInput(ac, g), peer, ref.Namespace),
-			}
-			if g.state != StateUnknown {
-				p.Unused = g.unused
-			}
-			if g.state == StatePartlyUsed {
-				p.Used = g.used
-			}
-			if p.Factors == nil {
-				p.Factors = []Factor{}
-			}
-			it.Paths = append(it.Paths, p)
-		}
-		out = append(out, it)
-	}
-	slices.SortStableFunc(out, func(x, y Item) int {
-		return cmp.Or(cmp.Compare(y.Score, x.Score), inventory.CompareRefs(x.Workload, y.Workload))
+	slices.SortFunc(ranked, func(x, y *acc) int {
+		return cmp.Or(cmp.Compare(round2(y.total), round2(x.total)), inventory.CompareRefs(*a.nodes[x.node].Workload, *a.nodes[y.node].Workload))
 	})
+	out := make([]Item, len(ranked))
+	describe := func(lo, hi int) {
+		var d details // not shared: its maps are written
+		var scratch []Factor
+		for i := lo; i < hi; i++ {
+			out[i] = a.item(ranked[i], &d, &scratch)
+		}
+	}
+	if len(ranked) < minConcurrentItems {
+		describe(0, len(ranked))
+		return out
+	}
+	half := len(ranked) / 2
+	wait := concurrently(func() { describe(0, half) })
+	describe(half, len(ranked))
+	wait()
 	return out
+}
+
+// minConcurrentItems is the fewest items described on two goroutines.
+const minConcurrentItems = 256
+
+// item describes one workload's listed paths. scratch is reused from item
+// to item.
+func (a *analysis) item(ac *acc, d *details, scratch *[]Factor) Item {
+	ref := *a.nodes[ac.node].Workload
+	iso, _ := a.e.Isolation(ref)
+	it := Item{
+		Workload:        ref,
+		IngressPolicies: iso.Ingress,
+		EgressPolicies:  iso.Egress,
+		Score:           round2(ac.total),
+		MorePaths:       ac.groups - len(ac.top),
+		AllowedPaths:    int(a.allowedN[ac.node]),
+		UsedPaths:       int(a.usedN[ac.node]),
+		UnusedPaths:     int(a.unusedN[ac.node]),
+		DeniedFlows:     int(a.deniedN[ac.node]),
+		Paths:           make([]Path, len(ac.top)),
+	}
+	factors := (*scratch)[:0]
+	var buf [DefaultMaxPaths]int
+	ends := buf[:0] // of each path's factors in factors
+	for i := range ac.top {
+		g := &ac.top[i]
+		p := &it.Paths[i]
+		*p = Path{Direction: dirNames[g.dir], Peer: a.peer(g, d), State: stateNames[g.state], Allowed: g.allowed, Score: g.score}
+		if g.state != stateUnknown {
+			p.Unused = g.unused
+		}
+		if g.state == statePartlyUsed {
+			p.Used = g.used
+		}
+		factors = d.factors(factors, a.w, a.scoreInput(ac, g), &p.Peer, ref.Namespace, int(g.outside))
+		ends = append(ends, len(factors))
+	}
+	*scratch = factors
+	// One array for the item's factors, each path's a slice that appends
+	// cannot grow into the next path's ([] when it has none).
+	all := make([]Factor, len(factors))
+	copy(all, factors)
+	start := 0
+	for i, end := range ends {
+		it.Paths[i].Factors = all[start:end:end]
+		start = end
+	}
+	return it
+}
+
+// concurrently runs f on another goroutine; wait waits for it to return,
+// and panics with f's panic, on the caller's goroutine.
+func concurrently(f func()) (wait func()) {
+	done := make(chan struct{})
+	var panicked any
+	go func() {
+		defer close(done)
+		defer func() { panicked = recover() }()
+		f()
+	}()
+	return func() {
+		<-done
+		if panicked != nil {
+			panic(panicked)
+		}
+	}
 }
 
 // unprotected lists the reported workloads no policy selects.

@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/palisade-project/palisade/internal/model"
 	"github.com/palisade-project/palisade/internal/netpol"
 )
 
@@ -94,14 +96,26 @@ func internet(o *netpol.Outside) bool {
 	return true
 }
 
-// sensitiveNames names the first two sensitive ports the set holds, and
-// says how many more there are; "" when it holds none. It runs for every
-// listed path, so it allocates only the names.
-func sensitiveNames(s netpol.PortSet) string {
+// sensitiveMask returns the SensitivePorts entries the set holds, one
+// bit each, without allocating.
+func sensitiveMask(s netpol.PortSet) uint32 {
+	var m uint32
+	for i, p := range SensitivePorts {
+		if s.Contains(p.Protocol, p.Port) {
+			m |= 1 << i
+		}
+	}
+	return m
+}
+
+// sensitiveNames names the first two sensitive ports of a mask
+// (sensitiveMask), and says how many more there are; "" when it holds
+// none.
+func sensitiveNames(m uint32) string {
 	var names [3]string
 	n := 0
-	for _, p := range SensitivePorts {
-		if s.Contains(p.Protocol, p.Port) {
+	for i, p := range SensitivePorts {
+		if m&(1<<i) != 0 {
 			if n < 2 {
 				names[n] = p.String()
 			}
@@ -118,40 +132,48 @@ func sensitiveNames(s netpol.PortSet) string {
 	return strings.Join(names[:n], ", ")
 }
 
-// hasSensitive reports whether the set holds a sensitive port, without
-// allocating: it runs for every group of paths.
-func hasSensitive(s netpol.PortSet) bool {
-	for _, p := range SensitivePorts {
-		if s.Contains(p.Protocol, p.Port) {
-			return true
-		}
-	}
-	return false
-}
-
-// hasEveryPort reports whether the set holds every port of a protocol.
-func hasEveryPort(s netpol.PortSet) bool {
+// everyPortMask returns the protocols whose every port the set holds, a
+// bit each in the order of protocols. It copies the set's ranges only
+// when a protocol's first and last ports are both in it.
+func everyPortMask(s netpol.PortSet) uint8 {
 	if s.All() {
-		return true
+		return 1<<len(protocols) - 1
 	}
-	for _, p := range [...]string{netpol.TCP, netpol.UDP, netpol.SCTP} {
-		if s.Contains(p, 1) && s.Contains(p, netpol.MaxPort) && len(everyPortOf(s)) > 0 {
-			return true
+	var m uint8
+	for i, p := range protocols {
+		if s.Contains(p, 1) && s.Contains(p, netpol.MaxPort) {
+			m |= 1 << i
 		}
 	}
-	return false
+	if m == 0 {
+		return 0
+	}
+	m = 0
+	for _, r := range s.Ranges() {
+		if i := slices.Index(protocols[:], r.Protocol); i >= 0 && r.From == 1 && r.To == netpol.MaxPort {
+			m |= 1 << i
+		}
+	}
+	return m
 }
 
-// everyPortOf returns the protocols whose every port the set holds.
-func everyPortOf(s netpol.PortSet) []string {
-	var out []string
-	for _, r := range s.Ranges() {
-		if r.From == 1 && r.To == netpol.MaxPort {
-			out = append(out, r.Protocol)
+// protocols lists the protocols as netpol orders them in a set.
+var protocols = [...]string{netpol.TCP, netpol.UDP, netpol.SCTP}
+
+// everyPortDetails are the every-port factor's details per mask
+// (everyPortMask): "every TCP, UDP port".
+var everyPortDetails = func() (out [1 << len(protocols)]string) {
+	for m := 1; m < len(out); m++ {
+		var ps []string
+		for i, p := range protocols {
+			if m&(1<<i) != 0 {
+				ps = append(ps, p)
+			}
 		}
+		out[m] = "every " + strings.Join(ps, ", ") + " port"
 	}
 	return out
-}
+}()
 
 // apiServerPort returns the first API server port the set holds.
 func apiServerPort(s netpol.PortSet) (int32, bool) {
@@ -180,6 +202,19 @@ type scoreInput struct {
 	apiServer bool // the peer region holds an API server address (egress only)
 	ports     netpol.PortSet
 	count     int
+	// sensitive and every are sensitiveMask and everyPortMask of ports
+	// when masked is set (withMasks).
+	sensitive uint32
+	every     uint8
+	masked    bool
+}
+
+// withMasks returns in with the masks of its ports set.
+func (in scoreInput) withMasks() scoreInput {
+	if !in.masked {
+		in.sensitive, in.every, in.masked = sensitiveMask(in.ports), everyPortMask(in.ports), true
+	}
+	return in
 }
 
 // score returns the path's score, without describing it.
@@ -200,10 +235,11 @@ func (w Weights) score(in scoreInput) float64 {
 			s *= w.APIServer
 		}
 	}
-	if hasSensitive(in.ports) {
+	in = in.withMasks()
+	if in.sensitive != 0 {
 		s *= w.SensitivePorts
 	}
-	if hasEveryPort(in.ports) {
+	if in.every != 0 {
 		s *= w.EveryPort
 	}
 	if in.count > 1 {
@@ -226,32 +262,91 @@ type Factor struct {
 // factors describes a score: the factors that apply, in order. peer names
 // the peer for the details; ns is the workload's namespace.
 func (w Weights) factors(in scoreInput, peer Peer, ns string) []Factor {
-	out := make([]Factor, 0, 4)
+	var d details
+	return d.factors(nil, w, in, &peer, ns, -1)
+}
+
+// details builds the factors and peers of listed paths. The same few
+// details recur on thousands of paths (a peer region, a set of sensitive
+// ports, a count of workloads, a pair of namespaces, the workloads a peer
+// lists), so each is built once and shared.
+type details struct {
+	peer      map[int]string    // per outside peer (see group.outside)
+	sensitive map[uint32]string // per sensitiveMask
+	workloads map[int]string    // per count of peer workloads
+	namespace map[[2]string]string
+	// lists are the peer workloads listed (analysis.peer).
+	lists map[listKey][]model.WorkloadRef
+}
+
+// factors appends the factors of a path to out. outside is the peer's
+// index when it is outside (group.outside), -1 otherwise.
+func (d *details) factors(out []Factor, w Weights, in scoreInput, peer *Peer, ns string, outside int) []Factor {
 	switch in.kind {
 	case peerInternet:
-		out = append(out, Factor{FactorInternet, w.Internet, peer.String() + " holds internet addresses"})
+		out = append(out, Factor{FactorInternet, w.Internet, d.peerDetail(outside, func() string { return peer.String() + " holds internet addresses" })})
 	case peerOutside:
-		out = append(out, Factor{FactorOutside, w.Outside, peer.String() + ": addresses outside the cluster"})
+		out = append(out, Factor{FactorOutside, w.Outside, d.peerDetail(outside, func() string { return peer.String() + ": addresses outside the cluster" })})
 	case peerNodes:
-		out = append(out, Factor{FactorNodes, w.Nodes, nodesDetail(peer)})
+		out = append(out, Factor{FactorNodes, w.Nodes, d.peerDetail(outside, func() string { return nodesDetail(*peer) })})
 	case peerOtherNamespace:
-		out = append(out, Factor{FactorCrossNamespace, w.CrossNamespace, "namespace " + peer.Namespace + ", not " + ns})
+		k := [2]string{peer.Namespace, ns}
+		s, ok := d.namespace[k]
+		if !ok {
+			s = "namespace " + peer.Namespace + ", not " + ns
+			d.namespace = cache(d.namespace, k, s)
+		}
+		out = append(out, Factor{FactorCrossNamespace, w.CrossNamespace, s})
 	}
 	if in.apiServer {
 		if p, ok := apiServerPort(in.ports); ok {
-			out = append(out, Factor{FactorAPIServer, w.APIServer, fmt.Sprintf("the Kubernetes API server's address, on TCP/%d", p)})
+			out = append(out, Factor{FactorAPIServer, w.APIServer, "the Kubernetes API server's address, on TCP/" + strconv.Itoa(int(p))})
 		}
 	}
-	if names := sensitiveNames(in.ports); names != "" {
-		out = append(out, Factor{FactorSensitivePorts, w.SensitivePorts, names})
+	in = in.withMasks()
+	if m := in.sensitive; m != 0 {
+		s, ok := d.sensitive[m]
+		if !ok {
+			s = sensitiveNames(m)
+			d.sensitive = cache(d.sensitive, m, s)
+		}
+		out = append(out, Factor{FactorSensitivePorts, w.SensitivePorts, s})
 	}
-	if ps := everyPortOf(in.ports); len(ps) > 0 {
-		out = append(out, Factor{FactorEveryPort, w.EveryPort, "every " + strings.Join(ps, ", ") + " port"})
+	if m := in.every; m != 0 {
+		out = append(out, Factor{FactorEveryPort, w.EveryPort, everyPortDetails[m]})
 	}
 	if in.count > 1 {
-		out = append(out, Factor{FactorPeers, peersFactor(in.count), fmt.Sprintf("%d workloads", in.count)})
+		s, ok := d.workloads[in.count]
+		if !ok {
+			s = strconv.Itoa(in.count) + " workloads"
+			d.workloads = cache(d.workloads, in.count, s)
+		}
+		out = append(out, Factor{FactorPeers, peersFactor(in.count), s})
 	}
 	return out
+}
+
+// peerDetail returns the detail of outside peer i, built by build once;
+// i < 0 is not cached.
+func (d *details) peerDetail(i int, build func() string) string {
+	if i < 0 {
+		return build()
+	}
+	s, ok := d.peer[i]
+	if !ok {
+		s = build()
+		d.peer = cache(d.peer, i, s)
+	}
+	return s
+}
+
+// cache sets m[k] = v, making m if needed.
+func cache[K comparable](m map[K]string, k K, v string) map[K]string {
+	if m == nil {
+		m = map[K]string{}
+	}
+	m[k] = v
+	return m
 }
 
 // nodesDetail says why a nodes peer weighs: what it holds.
