@@ -52,6 +52,22 @@
 //     counts (its paths are counted on the nodes peers), and with the
 //     denied flow records that name it.
 //
+// # A pod and its own node
+//
+// Traffic between a pod and its own node is always allowed
+// (internal/netpol), but a node's address stays an outside address in a
+// region shared by every workload, so the matrix's cell does not say so:
+// readFlows asks Matrix.OwnNode of every record between a workload and an
+// outside address. Such a record is allowed, never denied, whatever its
+// port; on a port the cell allows it counts for the workload's path to
+// the nodes peer of the address's region (never for the rest of the
+// region, nor for other workloads), and on another port for no path. A
+// record naming a host-network workload on the workload's node is allowed
+// by its cell. A nodes peer whose addresses are all a workload's own
+// nodes' (Matrix.NodeAddrs: a cluster of one node, an ipBlock of its
+// node's /32) is no path of that workload: no policy could close it, so
+// it is neither counted nor listed.
+//
 // # Ranking
 //
 // A path's score is a product of factors, each named with its reason, as

@@ -212,6 +212,11 @@ type Matrix interface {
 	Scope() netpol.Scope
 	NodeOf(netpol.Endpoint) (int, bool)
 	Allowed(from, to int) (netpol.PortSet, bool)
+	// OwnNode reports whether an address is one of workload node i's
+	// own nodes' (always allowed both ways, whatever the cell of i and
+	// the address's region says); NodeAddrs lists them.
+	OwnNode(i int, a netip.Addr) bool
+	NodeAddrs(i int) []netip.Addr
 	Rows(ctx context.Context, fn func(from int, paths []netpol.Path) error) error
 }
 
@@ -263,6 +268,9 @@ type analysis struct {
 	// outsides are copies of the outside nodes' regions, shared by the
 	// paths listed to them.
 	outsides []*netpol.Outside
+	// ownPeers are, per workload node, the nodes peers all of whose
+	// addresses are its own nodes' (see ownNodesPeers).
+	ownPeers [][]int32
 }
 
 func newAnalysis(ix *inventory.Index, e *netpol.Engine, m Matrix, opts Options) *analysis {
@@ -329,6 +337,7 @@ func newAnalysis(ix *inventory.Index, e *netpol.Engine, m Matrix, opts Options) 
 			}
 		}
 	}
+	a.ownPeers = a.ownNodesPeers()
 	for _, addr := range apiServerAddrs(ix, e.Cluster()) {
 		if i, ok := m.NodeOf(e.EndpointFor(addr)); ok {
 			if v := a.np.of[i]; v >= 0 && a.np.addr[addr] {
@@ -339,6 +348,57 @@ func newAnalysis(ix *inventory.Index, e *netpol.Engine, m Matrix, opts Options) 
 		}
 	}
 	return a
+}
+
+// ownNodesPeers returns, per workload node, the nodes peers whose
+// addresses are all its own nodes' (Matrix.NodeAddrs), as in a cluster of
+// one node. Traffic between a pod and its own node is always allowed
+// (internal/netpol): no NetworkPolicy can close such a path, so it is
+// neither counted nor listed. Workloads of the host network have none.
+func (a *analysis) ownNodesPeers() [][]int32 {
+	if a.np.peers() == 0 {
+		return nil
+	}
+	out := make([][]int32, a.nw)
+	peerOf := map[netip.Addr]int32{}
+	var counts map[int32]int
+	for i := range a.nw {
+		if a.hostNet[i] {
+			continue
+		}
+		clear(counts)
+		for _, addr := range a.m.NodeAddrs(i) {
+			if !a.np.addr[addr] {
+				continue // not a node address of a region (a pod's)
+			}
+			v, ok := peerOf[addr]
+			if !ok {
+				v = -1
+				if r, ok := a.m.NodeOf(netpol.AddressEndpoint(netip.PrefixFrom(addr, addr.BitLen()))); ok {
+					v = a.np.of[r]
+				}
+				peerOf[addr] = v
+			}
+			if v >= 0 {
+				if counts == nil {
+					counts = map[int32]int{}
+				}
+				counts[v]++
+			}
+		}
+		for v, c := range counts {
+			if c == a.np.count[int(v)-a.np.n] {
+				out[i] = append(out[i], v)
+			}
+		}
+		slices.Sort(out[i])
+	}
+	return out
+}
+
+// ownPeer reports whether nodes peer v is all workload node i's own nodes.
+func (a *analysis) ownPeer(i int, v int32) bool {
+	return i < len(a.ownPeers) && slices.Contains(a.ownPeers[i], v)
 }
 
 // apiServerAddrs returns the addresses the Kubernetes API server is known
@@ -432,13 +492,45 @@ func (a *analysis) readFlows(fs *flows.Set, u *Usage) (map[pair]netpol.PortSet, 
 		if !ok {
 			continue // outside the scope, or between two outside regions
 		}
+		addr, own := a.ownNode(f, t, r)
 		if allowed.Contains(r.Protocol, int32(r.Port)) {
-			a.use(used, f, t, r)
+			// Traffic with its own node may count for the cluster nodes
+			// of the address's region (the workload's path), never for
+			// the rest of the region.
+			if !own || a.np.addr[addr] {
+				a.use(used, f, t, r)
+			}
+			continue
+		}
+		if own {
+			// Allowed whatever the policies say, on a port the cell does
+			// not allow: no path of the policies was used.
 			continue
 		}
 		denied = append(denied, deniedRecord{rec: r, from: f, to: t, allowed: allowed})
 	}
 	return used, denied
+}
+
+// ownNode returns the outside address of record r, between matrix nodes
+// f and t, when r is traffic between a pod and its own node
+// (internal/netpol): one end is a workload not of the host network, the
+// other an address of a node one of its running pods runs on. Such
+// traffic is always allowed, but the address stays in a region shared by
+// every workload, so the matrix's cell does not say so. (A record naming
+// a workload of the host network on the workload's node is allowed by its
+// cell.)
+func (a *analysis) ownNode(f, t int, r *flows.Record) (netip.Addr, bool) {
+	w, ep := f, r.To
+	switch {
+	case f < a.nw && t >= a.nw:
+	case t < a.nw && f >= a.nw:
+		w, ep = t, r.From
+	default:
+		return netip.Addr{}, false
+	}
+	addr := ep.Addr.Unmap().WithZone("")
+	return addr, ep.Workload == nil && addr.IsValid() && !a.hostNet[w] && a.m.OwnNode(w, addr)
 }
 
 // use records the allowed record r, between matrix nodes f and t, on the
@@ -496,10 +588,11 @@ func (a *analysis) walk(ctx context.Context, used map[pair]netpol.PortSet, res *
 			}
 			// The cluster's nodes in an outside end's region (only one end
 			// is outside).
-			if v := a.np.of[p.From]; v >= 0 {
+			// A workload's own nodes are not a path (ownNodesPeers).
+			if v := a.np.of[p.From]; v >= 0 && !a.ownPeer(p.To, v) {
 				a.visit(res, int(v), p.To, p.Ports, used[pair{v, int32(p.To)}])
 			}
-			if v := a.np.of[p.To]; v >= 0 {
+			if v := a.np.of[p.To]; v >= 0 && !a.ownPeer(p.From, v) {
 				a.visit(res, p.From, int(v), p.Ports, used[pair{int32(p.From), v}])
 			}
 		}
