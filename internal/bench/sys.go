@@ -8,6 +8,8 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+
+	"github.com/palisade-project/palisade/internal/memstat"
 )
 
 // maxProcFile bounds what is read of a /proc file.
@@ -63,26 +65,7 @@ func machine() Machine {
 // the Go heap in use.
 func memNow() MemSample {
 	var s MemSample
-	procLines("/proc/self/status", func(line string) bool {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			return true
-		}
-		var dst *uint64
-		switch k {
-		case "VmRSS":
-			dst = &s.RSS
-		case "VmHWM":
-			dst = &s.PeakRSS
-		default:
-			return true
-		}
-		// "    123456 kB"
-		if kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64); err == nil {
-			*dst = kb << 10
-		}
-		return true
-	})
+	s.RSS, s.PeakRSS = memstat.Resident()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	s.Heap = ms.HeapAlloc

@@ -1,20 +1,17 @@
 package netpaths
 
 import (
-	"bufio"
 	"math/rand/v2"
 	"net/netip"
-	"os"
 	"runtime"
-	"runtime/metrics"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/palisade-project/palisade/internal/flows"
 	"github.com/palisade-project/palisade/internal/inventory"
+	"github.com/palisade-project/palisade/internal/memstat"
 	"github.com/palisade-project/palisade/internal/model"
 	"github.com/palisade-project/palisade/internal/netpol"
 	"github.com/palisade-project/palisade/internal/synth"
@@ -37,7 +34,7 @@ func BenchmarkUnusedPaths2000(b *testing.B) {
 	ix := inventory.New(snap)
 	ix = ix.WithFlows(synthFlows(b, ix, 20_000))
 	runtime.GC()
-	base := heapBytes()
+	base := memstat.HeapObjects()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var peak uint64
@@ -49,7 +46,7 @@ func BenchmarkUnusedPaths2000(b *testing.B) {
 			case <-stop:
 				return
 			case <-t.C:
-				peak = max(peak, heapBytes())
+				peak = max(peak, memstat.HeapObjects())
 			}
 		}
 	})
@@ -60,13 +57,13 @@ func BenchmarkUnusedPaths2000(b *testing.B) {
 	}
 	close(stop)
 	wg.Wait()
-	peak = max(peak, heapBytes())
+	peak = max(peak, memstat.HeapObjects())
 	paths := 0
 	for _, it := range res.Items {
 		paths += len(it.Paths)
 	}
 	b.ReportMetric(float64(peak-min(peak, base))/1e6, "peak-heap-MB")
-	b.ReportMetric(float64(vmHWM())/1e6, "VmHWM-MB")
+	b.ReportMetric(float64(memstat.PeakRSS())/1e6, "VmHWM-MB")
 	b.ReportMetric(float64(res.Counts.Paths), "allowed-paths")
 	b.ReportMetric(float64(res.Counts.Used), "used-paths")
 	b.ReportMetric(float64(res.DeniedTotal), "denied-flows")
@@ -96,7 +93,7 @@ func BenchmarkUnusedPaths2000Open(b *testing.B) {
 	for b.Loop() {
 		res = analyzeAll(b, ix)
 	}
-	b.ReportMetric(float64(vmHWM())/1e6, "VmHWM-MB")
+	b.ReportMetric(float64(memstat.PeakRSS())/1e6, "VmHWM-MB")
 	b.ReportMetric(float64(res.Counts.Paths), "allowed-paths")
 	b.ReportMetric(float64(len(res.Items)), "items")
 }
@@ -172,27 +169,4 @@ func synthFlows(tb testing.TB, ix *inventory.Index, n int) *flows.Set {
 		set.Records = append(set.Records, r)
 	}
 	return set
-}
-
-func heapBytes() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
-}
-
-// vmHWM returns the process's peak resident set, 0 when /proc is absent.
-func vmHWM() uint64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
 }

@@ -1,19 +1,16 @@
 package netpol
 
 import (
-	"bufio"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"runtime"
-	"runtime/metrics"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/palisade-project/palisade/internal/inventory"
+	"github.com/palisade-project/palisade/internal/memstat"
 	"github.com/palisade-project/palisade/internal/model"
 	"github.com/palisade-project/palisade/internal/synth"
 )
@@ -43,7 +40,7 @@ func BenchmarkMatrix2000Dense(b *testing.B) {
 
 func benchMatrix(b *testing.B, ix *inventory.Index, policies []*model.NetworkPolicy) {
 	runtime.GC()
-	base := heapBytes()
+	base := memstat.HeapObjects()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var peak uint64
@@ -57,7 +54,7 @@ func benchMatrix(b *testing.B, ix *inventory.Index, policies []*model.NetworkPol
 			case <-stop:
 				return
 			case <-t.C:
-				peak = max(peak, heapBytes())
+				peak = max(peak, memstat.HeapObjects())
 			}
 		}
 	}()
@@ -77,36 +74,13 @@ func benchMatrix(b *testing.B, ix *inventory.Index, policies []*model.NetworkPol
 	}
 	close(stop)
 	wg.Wait()
-	peak = max(peak, heapBytes())
+	peak = max(peak, memstat.HeapObjects())
 	b.ReportMetric(float64(peak-min(peak, base))/1e6, "peak-heap-MB")
-	b.ReportMetric(float64(vmHWM())/1e6, "VmHWM-MB")
+	b.ReportMetric(float64(memstat.PeakRSS())/1e6, "VmHWM-MB")
 	b.ReportMetric(float64(len(e.workloads)), "workloads")
 	b.ReportMetric(float64(len(e.classes)), "classes")
 	b.ReportMetric(float64(len(m.Nodes())-len(e.workloads)), "outside")
 	b.ReportMetric(float64(len(m.sets)), "portsets")
-}
-
-func heapBytes() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	return s[0].Value.Uint64()
-}
-
-// vmHWM returns the process's peak resident set, 0 when /proc is absent.
-func vmHWM() uint64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
 }
 
 // densePolicies returns n policies over the workloads of snap.
