@@ -52,8 +52,9 @@ func CgroupFromName(name string) Cgroup {
 // which on most nodes is not a container's. The error wraps ErrNoProcess
 // when the process is gone.
 func (fs *FS) Cgroup(pid int) (Cgroup, error) {
-	buf := make([]byte, maxCgroupBytes)
-	data, _, err := readFile(fs.pidPath(pid, "cgroup"), buf)
+	sc := fs.getScratch()
+	defer fs.scratch.Put(sc)
+	data, _, err := readFile(fs.pidPath(pid, "cgroup"), sc.cg)
 	if err != nil {
 		if gone(err) {
 			return Cgroup{}, fmt.Errorf("reading pid %d: %w", pid, ErrNoProcess)

@@ -132,6 +132,15 @@ type scratch struct {
 	cg    []byte
 }
 
+// getScratch returns pooled buffers; callers Put them back when nothing
+// they return refers to them (what is read is copied into strings).
+func (fs *FS) getScratch() *scratch {
+	if sc, ok := fs.scratch.Get().(*scratch); ok {
+		return sc
+	}
+	return fs.newScratch()
+}
+
 func (fs *FS) newScratch() *scratch {
 	return &scratch{
 		small: make([]byte, maxStatBytes),
@@ -150,12 +159,16 @@ func (fs *FS) Processes(ctx context.Context) ([]Process, Stats, error) {
 
 // Process reads one process. The error wraps ErrNoProcess when it does not
 // exist or vanished while being read.
+//
+// Its buffers are pooled: an agent reading one process per exec on a busy
+// node allocates little more than the Process itself.
 func (fs *FS) Process(pid int) (Process, Stats, error) {
 	bt, err := fs.bootTime()
 	if err != nil {
 		return Process{}, Stats{}, err
 	}
-	sc := fs.newScratch()
+	sc := fs.getScratch()
+	defer fs.scratch.Put(sc)
 	p, st, err := fs.readStat(pid, bt, sc)
 	if err != nil {
 		return p, st, err

@@ -152,6 +152,8 @@ type FS struct {
 	mu        sync.Mutex
 	btime     int64 // seconds since the epoch; 0 when unknown
 	btimeRead time.Time
+
+	scratch sync.Pool // of *scratch, for Process and Cgroup
 }
 
 // New returns an FS reading the /proc tree at root ("/proc" when empty).
