@@ -10,7 +10,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 	t.Setenv("PALISADE_TOKEN", "")
 	for _, args := range [][]string{
 		{"--bogus"},
-		{"--server", "http://127.0.0.1:9"},                               // no credentials
+		{"--server", "http://127.0.0.1:9"}, // no credentials
 		{"agent", "--token", "x", "--server", "ftp://palisade.example"}, // not an http(s) URL
 	} {
 		if code := run(t.Context(), args); code != 2 {
