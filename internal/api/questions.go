@@ -56,29 +56,29 @@ func (s *Server) listQuestions(w http.ResponseWriter, r *http.Request) error {
 // answer.
 func parseFilter(q url.Values) (answer.Filter, error) {
 	var f answer.Filter
+	err := readParams(q, map[string]*string{"cluster": &f.Cluster, "namespace": &f.Namespace, "cve": &f.CVE, "environment": &f.Environment},
+		"cluster, namespace, environment and (for vulnerable) cve")
+	return f, err
+}
+
+// readParams sets each query parameter into its field: each given at most
+// once and at most maxFilterLen long; a parameter without a field is
+// refused with a message naming the known ones (use).
+func readParams(q url.Values, fields map[string]*string, use string) error {
 	for k, vs := range q {
-		var dst *string
-		switch k {
-		case "cluster":
-			dst = &f.Cluster
-		case "namespace":
-			dst = &f.Namespace
-		case "cve":
-			dst = &f.CVE
-		case "environment":
-			dst = &f.Environment
-		default:
-			return f, errorf(http.StatusBadRequest, codeBadRequest, "unknown query parameter %q: use cluster, namespace, environment and (for vulnerable) cve", truncate(k, 64))
+		dst, ok := fields[k]
+		if !ok {
+			return errorf(http.StatusBadRequest, codeBadRequest, "unknown query parameter %q: use %s", truncate(k, 64), use)
 		}
 		if len(vs) != 1 {
-			return f, errorf(http.StatusBadRequest, codeBadRequest, "query parameter %q given %d times: give it once", k, len(vs))
+			return errorf(http.StatusBadRequest, codeBadRequest, "query parameter %q given %d times: give it once", k, len(vs))
 		}
 		if len(vs[0]) > maxFilterLen {
-			return f, errorf(http.StatusBadRequest, codeBadRequest, "query parameter %q is longer than %d characters", k, maxFilterLen)
+			return errorf(http.StatusBadRequest, codeBadRequest, "query parameter %q is longer than %d characters", k, maxFilterLen)
 		}
 		*dst = vs[0]
 	}
-	return f, nil
+	return nil
 }
 
 func truncate(s string, n int) string {

@@ -22,9 +22,6 @@ type Reacher interface {
 
 var _ Reacher = (*answer.Engine)(nil)
 
-// reachableParams are the query parameters of /api/v1/reachable.
-var reachableParams = []string{"from", "to", "port", "cluster"}
-
 // reachable answers from the current index: the answer engine compiles
 // the policies once per inventory snapshot, so a question is cheap, and a
 // changed NetworkPolicy changes the next answer.
@@ -54,29 +51,11 @@ func (s *Server) reachable(w http.ResponseWriter, r *http.Request) error {
 // rejects any other parameter.
 func parseReachable(v url.Values) (answer.ReachableQuery, error) {
 	var q answer.ReachableQuery
-	for k, vs := range v {
-		var dst *string
-		switch k {
-		case "from":
-			dst = &q.From
-		case "to":
-			dst = &q.To
-		case "port":
-			dst = &q.Port
-		case "cluster":
-			dst = &q.Cluster
-		default:
-			return q, errorf(http.StatusBadRequest, codeBadRequest, "unknown query parameter %q: use from, to, port and cluster", truncate(k, 64))
-		}
-		if len(vs) != 1 {
-			return q, errorf(http.StatusBadRequest, codeBadRequest, "query parameter %q given %d times: give it once", k, len(vs))
-		}
-		if len(vs[0]) > maxFilterLen {
-			return q, errorf(http.StatusBadRequest, codeBadRequest, "query parameter %q is longer than %d characters", k, maxFilterLen)
-		}
-		*dst = vs[0]
+	if err := readParams(v, map[string]*string{"from": &q.From, "to": &q.To, "port": &q.Port, "cluster": &q.Cluster},
+		"from, to, port and cluster"); err != nil {
+		return q, err
 	}
-	for _, k := range reachableParams[:3] {
+	for _, k := range []string{"from", "to", "port"} { // cluster is optional
 		if !v.Has(k) {
 			return q, errorf(http.StatusBadRequest, codeBadRequest, "query parameter %q is missing: give from, to and port", k)
 		}
