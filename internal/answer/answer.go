@@ -97,6 +97,9 @@ type Answer[T any] struct {
 	Denied      []netpaths.Denied      `json:"denied,omitempty"`
 }
 
+// envelope is what every answer's brief in a report starts from.
+func (a *Answer[T]) envelope() (map[string]int, []string) { return a.Summary, a.Notes }
+
 // Filter narrows an answer to a cluster and/or namespace, and the
 // vulnerable answer to one flaw.
 type Filter struct {

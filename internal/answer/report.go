@@ -198,36 +198,29 @@ func plural(n int, one, many string) string {
 }
 
 func (b *briefer) brief(s *Section, a any) {
+	if e, ok := a.(interface{ envelope() (map[string]int, []string) }); ok {
+		s.Summary, s.Notes = e.envelope()
+	}
 	switch a := a.(type) {
 	case *Answer[imagetrust.Item]:
-		s.Summary, s.Notes = a.Summary, a.Notes
 		b.imageSources(s, a)
 	case *Answer[scanage.Item]:
-		s.Summary, s.Notes = a.Summary, a.Notes
 		b.scanAge(s, a)
 	case *Answer[vulnerable.Item]:
-		s.Summary, s.Notes = a.Summary, a.Notes
 		b.vulnerable(s, a)
 	case *Answer[risk.ProductionItem]:
-		s.Summary, s.Notes = a.Summary, a.Notes
 		b.production(s, a)
 	case *Answer[risk.Assessment]:
-		s.Summary, s.Notes = a.Summary, a.Notes
 		b.priorities(s, a)
 	case *Answer[privilege.Item]:
-		s.Summary, s.Notes = a.Summary, a.Notes
 		b.privileged(s, a)
 	case *Answer[exposure.Item]:
-		s.Summary, s.Notes = a.Summary, a.Notes
 		b.exposed(s, a)
 	case *Answer[ownership.Item]:
-		s.Summary, s.Notes = a.Summary, a.Notes
 		b.owners(s, a)
 	case *Answer[processes.Item]:
-		s.Summary, s.Notes = a.Summary, a.Notes
 		b.processes(s, a)
 	case *Answer[netpaths.Item]:
-		s.Summary, s.Notes = a.Summary, a.Notes
 		b.unusedPaths(s, a)
 	default:
 		// A question added without a brief: TestReportBriefsEveryQuestion
