@@ -198,7 +198,9 @@ func plural(n int, one, many string) string {
 }
 
 func (b *briefer) brief(s *Section, a any) {
-	if e, ok := a.(interface{ envelope() (map[string]int, []string) }); ok {
+	if e, ok := a.(interface {
+		envelope() (map[string]int, []string)
+	}); ok {
 		s.Summary, s.Notes = e.envelope()
 	}
 	switch a := a.(type) {

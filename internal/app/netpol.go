@@ -140,7 +140,7 @@ func netpolInputs(ctx context.Context, e *env, o *netpolOptions) (*inventory.Ind
 	if err != nil {
 		return nil, "", nil, err
 	}
-	cluster, err := netpolCluster(ix, o.source.cluster)
+	cluster, err := netpol.ResolveCluster(ix, o.source.cluster)
 	if err != nil {
 		return nil, "", nil, usageError("%v (--cluster)", err)
 	}
@@ -158,21 +158,6 @@ func slicesContain(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// netpolCluster picks the cluster as the NetworkPolicy engine does.
-func netpolCluster(ix *inventory.Index, name string) (string, error) {
-	if name != "" {
-		return name, nil
-	}
-	switch cs := ix.Clusters(); len(cs) {
-	case 0:
-		return model.DefaultCluster, nil
-	case 1:
-		return cs[0], nil
-	default:
-		return "", fmt.Errorf("the inventory holds clusters %s; name one", strings.Join(cs, ", "))
-	}
 }
 
 // maxShownFlowErrors bounds the flow log problems printed one by one.

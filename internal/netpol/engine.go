@@ -107,20 +107,30 @@ type class struct {
 	selectedBy [2][]int
 }
 
+// ResolveCluster picks the cluster an engine is for: name, or else the
+// index's only cluster (model.DefaultCluster for an empty index). Several
+// clusters and no name is an error wrapping ErrCluster.
+func ResolveCluster(ix *inventory.Index, name string) (string, error) {
+	if name != "" {
+		return name, nil
+	}
+	switch cs := ix.Clusters(); len(cs) {
+	case 0:
+		return model.DefaultCluster, nil
+	case 1:
+		return cs[0], nil
+	default:
+		return "", fmt.Errorf("%w: the inventory holds clusters %s; name one", ErrCluster, strings.Join(cs, ", "))
+	}
+}
+
 // New compiles the NetworkPolicies of one cluster of ix against its
 // workloads. Policies with problems are kept (see Problems); New fails
 // only when the cluster is not clear or ctx ends.
 func New(ctx context.Context, ix *inventory.Index, opts Options) (*Engine, error) {
-	cluster := opts.Cluster
-	if cluster == "" {
-		switch cs := ix.Clusters(); len(cs) {
-		case 0:
-			cluster = model.DefaultCluster
-		case 1:
-			cluster = cs[0]
-		default:
-			return nil, fmt.Errorf("%w: the inventory holds clusters %s; name one", ErrCluster, strings.Join(cs, ", "))
-		}
+	cluster, err := ResolveCluster(ix, opts.Cluster)
+	if err != nil {
+		return nil, err
 	}
 	e := &Engine{
 		cluster:   cluster,

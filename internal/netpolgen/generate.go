@@ -158,7 +158,7 @@ func (p *peerAgg) outside() bool { return p.labels == nil }
 // isolates it for ingress and egress and allows exactly the traffic of
 // set (see docs/netpol-suggestions.md). The output is deterministic.
 func Generate(ctx context.Context, ix *inventory.Index, set *flows.Set, opts Options) (*Result, error) {
-	name, err := resolveCluster(ix, opts.Cluster)
+	name, err := netpol.ResolveCluster(ix, opts.Cluster)
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 
 	"github.com/palisade-project/palisade/internal/flows"
 	"github.com/palisade-project/palisade/internal/inventory"
@@ -57,22 +56,6 @@ type cluster struct {
 	// hostAddrs are, per workload of the host network, its nodes'
 	// addresses as internal/netpol gives them to it (hostAddresses).
 	hostAddrs map[int][]netip.Addr
-}
-
-// resolveCluster picks the cluster as netpol.New does: the named one, or
-// the index's only cluster.
-func resolveCluster(ix *inventory.Index, name string) (string, error) {
-	if name != "" {
-		return name, nil
-	}
-	switch cs := ix.Clusters(); len(cs) {
-	case 0:
-		return model.DefaultCluster, nil
-	case 1:
-		return cs[0], nil
-	default:
-		return "", fmt.Errorf("%w: the inventory holds clusters %s; name one", netpol.ErrCluster, strings.Join(cs, ", "))
-	}
 }
 
 func newCluster(ix *inventory.Index, name string) *cluster {

@@ -144,7 +144,7 @@ func (p *PathCounts) add(before, after netpol.PortSet) {
 // Generate suggests, simulated against the flows they came from, break
 // none in either mode.
 func Simulate(ctx context.Context, ix *inventory.Index, proposed []*model.NetworkPolicy, used *flows.Set, opts SimOptions) (*Report, error) {
-	name, err := resolveCluster(ix, opts.Cluster)
+	name, err := netpol.ResolveCluster(ix, opts.Cluster)
 	if err != nil {
 		return nil, err
 	}
