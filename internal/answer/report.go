@@ -197,10 +197,14 @@ func plural(n int, one, many string) string {
 	return strconv.Itoa(n) + " " + many
 }
 
+// enveloped is every *Answer[T]: what a section's summary and notes come
+// from.
+type enveloped interface {
+	envelope() (map[string]int, []string)
+}
+
 func (b *briefer) brief(s *Section, a any) {
-	if e, ok := a.(interface {
-		envelope() (map[string]int, []string)
-	}); ok {
+	if e, ok := a.(enveloped); ok {
 		s.Summary, s.Notes = e.envelope()
 	}
 	switch a := a.(type) {
