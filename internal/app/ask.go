@@ -159,16 +159,9 @@ func engineConfig(a config.Analysis) answer.Config {
 	}
 }
 
-func runAsk(cmd *cobra.Command, e *env, o *askOptions, question string) error {
-	ctx := cmd.Context()
-	if _, err := answer.Lookup(question); err != nil {
-		return usageError("%v", err)
-	}
-	switch o.output {
-	case "table", "json", "yaml":
-	default:
-		return usageError("output format %q: want table, json or yaml", o.output)
-	}
+// prepare checks the options every ask, reachable and report share and
+// merges the analysis settings of --config into them.
+func (o *askOptions) prepare(cmd *cobra.Command) error {
 	if o.maxFileMB <= 0 {
 		return usageError("--max-file-mb must be positive")
 	}
@@ -181,6 +174,22 @@ func runAsk(cmd *cobra.Command, e *env, o *askOptions, question string) error {
 			return err
 		}
 		mergeAnalysis(cmd, file.Analysis, &o.analysis)
+	}
+	return nil
+}
+
+func runAsk(cmd *cobra.Command, e *env, o *askOptions, question string) error {
+	ctx := cmd.Context()
+	if _, err := answer.Lookup(question); err != nil {
+		return usageError("%v", err)
+	}
+	switch o.output {
+	case "table", "json", "yaml":
+	default:
+		return usageError("output format %q: want table, json or yaml", o.output)
+	}
+	if err := o.prepare(cmd); err != nil {
+		return err
 	}
 	if o.cve != "" && question != answer.Vulnerable {
 		return usageError("--cve applies to the %s question only", answer.Vulnerable)

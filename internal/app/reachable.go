@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/palisade-project/palisade/internal/answer"
-	"github.com/palisade-project/palisade/internal/config"
 )
 
 func newReachableCmd(e *env) *cobra.Command {
@@ -62,18 +61,8 @@ func runReachable(cmd *cobra.Command, e *env, o *askOptions, q answer.ReachableQ
 	if o.env != "" {
 		return usageError("--environment does not apply to reachable: name the two ends with --from and --to")
 	}
-	if o.maxFileMB <= 0 {
-		return usageError("--max-file-mb must be positive")
-	}
-	if len(o.manifests) > 0 && o.server != "" {
-		return usageError("--manifests and --server exclude each other")
-	}
-	if o.configFile != "" {
-		var file config.Server
-		if err := config.LoadFile(o.configFile, &file); err != nil {
-			return err
-		}
-		mergeAnalysis(cmd, file.Analysis, &o.analysis)
+	if err := o.prepare(cmd); err != nil {
+		return err
 	}
 	q.Cluster = o.cluster
 	q.From, q.To = inNamespace(q.From, o.namespace), inNamespace(q.To, o.namespace)

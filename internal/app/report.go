@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/palisade-project/palisade/internal/answer"
-	"github.com/palisade-project/palisade/internal/config"
 )
 
 func newReportCmd(e *env) *cobra.Command {
@@ -41,18 +40,8 @@ func runReport(cmd *cobra.Command, e *env, o *askOptions) error {
 	if !slices.Contains(answer.ReportFormats, o.output) {
 		return usageError("output format %q: want %s", o.output, strings.Join(answer.ReportFormats, ", "))
 	}
-	if o.maxFileMB <= 0 {
-		return usageError("--max-file-mb must be positive")
-	}
-	if len(o.manifests) > 0 && o.server != "" {
-		return usageError("--manifests and --server exclude each other")
-	}
-	if o.configFile != "" {
-		var file config.Server
-		if err := config.LoadFile(o.configFile, &file); err != nil {
-			return err
-		}
-		mergeAnalysis(cmd, file.Analysis, &o.analysis)
+	if err := o.prepare(cmd); err != nil {
+		return err
 	}
 	filter := answer.Filter{Cluster: o.cluster, Namespace: o.namespace, Environment: o.env}
 	var r *answer.Report
