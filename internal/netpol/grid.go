@@ -3,7 +3,6 @@ package netpol
 import (
 	"context"
 	"math/bits"
-	"net/netip"
 	"slices"
 )
 
@@ -94,26 +93,6 @@ func (e *Engine) Grid(scope Scope) (*Grid, error) {
 	}
 	return g, nil
 }
-
-// Nodes returns the rows and columns: the workloads (sorted by reference),
-// then the outside regions, "anywhere else" first.
-func (g *Grid) Nodes() []Node { return g.nodes }
-
-// Scope returns the scope of the grid.
-func (g *Grid) Scope() Scope { return g.scope }
-
-// NodeOf returns the node of an endpoint: a workload, or the outside
-// region holding an address (a CIDR endpoint must be a single address),
-// as Matrix.NodeOf.
-func (g *Grid) NodeOf(ep Endpoint) (int, bool) { return g.nodeOf(ep) }
-
-// OwnNode reports whether address a is one of workload node i's own
-// nodes' addresses, as Matrix.OwnNode.
-func (g *Grid) OwnNode(i int, a netip.Addr) bool { return g.ownNode(i, a) }
-
-// NodeAddrs returns the addresses of workload node i's own nodes, as
-// Matrix.NodeAddrs.
-func (g *Grid) NodeAddrs(i int) []netip.Addr { return g.nodeAddrs(i) }
 
 // index returns the class of a workload node, or nc+i for outside node i.
 func (g *Grid) index(node int) int {

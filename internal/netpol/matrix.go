@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"iter"
 	"math/bits"
-	"net/netip"
 	"strings"
 
 	"github.com/palisade-project/palisade/internal/model"
@@ -134,8 +133,19 @@ func (e *Engine) layout(scope Scope) (layout, error) {
 	return l, nil
 }
 
-// nodeOf is NodeOf of Matrix and Grid.
-func (l *layout) nodeOf(ep Endpoint) (int, bool) {
+// Nodes returns the rows and columns: the workloads (sorted by reference),
+// then the outside regions, "anywhere else" first.
+func (l *layout) Nodes() []Node { return l.nodes }
+
+// Scope returns the scope the matrix or grid was computed for.
+func (l *layout) Scope() Scope { return l.scope }
+
+// NodeOf returns the node of an endpoint: a workload, or the outside
+// region holding an address (a CIDR endpoint must be a single address).
+// A node's address is outside, in a region shared by every workload: the
+// cell of a workload and that region is what the policies allow, and
+// OwnNode says whether the address is the workload's own node.
+func (l *layout) NodeOf(ep Endpoint) (int, bool) {
 	if ep.Workload != nil {
 		i, ok := l.byRef[*ep.Workload]
 		return i, ok
@@ -147,32 +157,6 @@ func (l *layout) nodeOf(ep Endpoint) (int, bool) {
 	n, ok := l.nodeOfAtom[l.space.atom(p.Addr())]
 	return n, ok
 }
-
-// Nodes returns the rows and columns: the workloads (sorted by reference),
-// then the outside regions, "anywhere else" first.
-func (m *Matrix) Nodes() []Node { return m.nodes }
-
-// Scope returns the scope the matrix was computed for.
-func (m *Matrix) Scope() Scope { return m.scope }
-
-// NodeOf returns the node of an endpoint: a workload, or the outside
-// region holding an address (a CIDR endpoint must be a single address).
-// A node's address is outside, in a region shared by every workload: the
-// cell of a workload and that region is what the policies allow, and
-// OwnNode says whether the address is the workload's own node.
-func (m *Matrix) NodeOf(ep Endpoint) (int, bool) { return m.nodeOf(ep) }
-
-// OwnNode reports whether address a is an address of a node that one of
-// the running pods of workload node i runs on: traffic between them is
-// always allowed, on every port, whatever the cell of i and a's region
-// says. It is false for outside nodes and for workloads known only from
-// manifests.
-func (m *Matrix) OwnNode(i int, a netip.Addr) bool { return m.ownNode(i, a) }
-
-// NodeAddrs returns the addresses of the nodes the running pods of
-// workload node i run on, sorted: its own nodes, always reachable both
-// ways (see OwnNode).
-func (m *Matrix) NodeAddrs(i int) []netip.Addr { return m.nodeAddrs(i) }
 
 // Allowed returns the ports From may use to reach To, and false when the
 // pair is outside the matrix's scope (or both are outside regions).

@@ -237,13 +237,19 @@ func (l *layout) ownPair(from, to int) bool {
 	return ok
 }
 
-// ownNode is OwnNode of Matrix and Grid.
-func (l *layout) ownNode(i int, a netip.Addr) bool {
+// OwnNode reports whether address a is an address of a node that one of
+// the running pods of workload node i runs on: traffic between them is
+// always allowed, on every port, whatever the cell of i and a's region
+// says. It is false for outside nodes and for workloads known only from
+// manifests.
+func (l *layout) OwnNode(i int, a netip.Addr) bool {
 	return i >= 0 && i < l.nw && l.eng.hostOf(l.eng.workloads[i], a) >= 0
 }
 
-// nodeAddrs is NodeAddrs of Matrix and Grid.
-func (l *layout) nodeAddrs(i int) []netip.Addr {
+// NodeAddrs returns the addresses of the nodes the running pods of
+// workload node i run on, sorted: its own nodes, always reachable both
+// ways (see OwnNode).
+func (l *layout) NodeAddrs(i int) []netip.Addr {
 	if i < 0 || i >= l.nw {
 		return nil
 	}
